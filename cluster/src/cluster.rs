@@ -1,0 +1,629 @@
+//! A running cluster member: Raft, the peer listener, and the request paths that make any node
+//! serve any request (writes forwarded to the leader, linearizable reads through a read index).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{ChangeMembers, ServerState};
+use serde::{Deserialize, Serialize};
+use tokio::time::{timeout_at, Instant};
+
+use crate::app::App;
+use crate::config::{ClusterConfig, Timeouts};
+use crate::log_store::LogStore;
+use crate::network::{CallError, PeerClient, PeerNetworkFactory};
+use crate::state_machine::{Shared, StateMachineStore};
+use crate::store::{encode, Store};
+use crate::tls::TlsMaterial;
+use crate::types::{AppRequest, NodeId, NodeInfo, Raft};
+use crate::ClusterError;
+
+/// How fresh a read must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    /// Sees every write acknowledged before the read started, on any node (the default).
+    #[default]
+    Linearizable,
+    /// Whatever this node has applied; no round trip to the leader.
+    Stale,
+}
+
+/// A write forwarded to the leader.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ForwardedWrite {
+    command: Vec<u8>,
+    /// How long the sender still waits, in milliseconds.
+    budget_ms: u64,
+}
+
+/// What the leader answered to a forwarded write.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct WriteAnswer {
+    index: u64,
+    outcome: Vec<u8>,
+}
+
+/// A membership change forwarded to the leader.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum ForwardedMembership {
+    AddLearner { id: NodeId, node: NodeInfo },
+    AddVoters { ids: BTreeSet<NodeId> },
+    Remove { ids: BTreeSet<NodeId> },
+}
+
+/// Why the node a request was forwarded to did not serve it.
+#[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
+pub(crate) enum ForwardError {
+    #[error("not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<NodeId> },
+    #[error("timed out on the leader")]
+    Timeout,
+    #[error("refused: {reason}")]
+    Refused { reason: String },
+    #[error("stopped: {reason}")]
+    Stopped { reason: String },
+}
+
+enum Route {
+    Local,
+    Remote(NodeId, NodeInfo),
+}
+
+/// The non-generic part of a member, shared with the peer listener.
+pub(crate) struct Inner {
+    pub(crate) id: NodeId,
+    pub(crate) raft: Raft,
+    peers: PeerClient,
+    timeouts: Timeouts,
+}
+
+const MEMBERSHIP_DEADLINE: Duration = Duration::from_secs(120);
+
+impl Inner {
+    fn leader(&self) -> (Option<NodeId>, Option<NodeInfo>) {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let leader = m.current_leader;
+        let node = leader.and_then(|l| m.membership_config.membership().get_node(&l).cloned());
+        (leader, node)
+    }
+
+    /// Waits (at most a short while, never past `deadline`) for a leader other than `old`.
+    async fn await_new_leader(&self, old: Option<NodeId>, deadline: Instant) {
+        let until = deadline.min(Instant::now() + Duration::from_millis(250));
+        let mut rx = self.raft.metrics();
+        loop {
+            {
+                let m = rx.borrow_and_update();
+                if m.current_leader.is_some() && m.current_leader != old {
+                    return;
+                }
+            }
+            match timeout_at(until, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return,
+            }
+        }
+    }
+
+    async fn route(&self, deadline: Instant) -> Option<Route> {
+        loop {
+            match self.leader() {
+                (Some(l), _) if l == self.id => return Some(Route::Local),
+                (Some(l), Some(node)) => return Some(Route::Remote(l, node)),
+                (leader, _) => {
+                    if Instant::now() >= deadline {
+                        return None;
+                    }
+                    self.await_new_leader(leader, deadline).await;
+                }
+            }
+        }
+    }
+
+    fn stopped(&self, reason: impl ToString) -> ClusterError {
+        ClusterError::Stopped {
+            node_id: self.id,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Proposes `command` here if this node leads; never forwards.
+    async fn propose(
+        &self,
+        command: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<WriteAnswer, ForwardError> {
+        match timeout_at(deadline, self.raft.client_write(AppRequest(command))).await {
+            Err(_) => Err(ForwardError::Timeout),
+            Ok(Ok(resp)) => Ok(WriteAnswer {
+                index: resp.log_id.index,
+                outcome: resp.data.0,
+            }),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(ForwardError::NotLeader {
+                    leader: f.leader_id,
+                })
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+                Err(ForwardError::Refused {
+                    reason: e.to_string(),
+                })
+            }
+            Ok(Err(RaftError::Fatal(f))) => Err(ForwardError::Stopped {
+                reason: f.to_string(),
+            }),
+        }
+    }
+
+    pub(crate) async fn write_as_leader(
+        &self,
+        req: ForwardedWrite,
+    ) -> Result<WriteAnswer, ForwardError> {
+        let deadline =
+            Instant::now() + Duration::from_millis(req.budget_ms.min(self.timeouts.request_ms));
+        self.propose(req.command, deadline).await
+    }
+
+    /// Writes through whichever node leads, retrying across leader changes until the deadline.
+    pub(crate) async fn write(&self, command: Vec<u8>) -> Result<WriteAnswer, ClusterError> {
+        let deadline = Instant::now() + self.timeouts.request();
+        // Whether an attempt may have reached a leader; decides between "no leader" (certainly not
+        // applied) and "timeout" (outcome unknown) when the deadline passes.
+        let mut maybe_applied = false;
+        loop {
+            let route = self.route(deadline).await;
+            let Some(route) = route.filter(|_| Instant::now() < deadline) else {
+                return Err(if maybe_applied {
+                    ClusterError::Timeout
+                } else {
+                    ClusterError::NoLeader
+                });
+            };
+            match route {
+                Route::Local => match self.propose(command.clone(), deadline).await {
+                    Ok(answer) => return Ok(answer),
+                    Err(ForwardError::Timeout) => return Err(ClusterError::Timeout),
+                    Err(ForwardError::NotLeader { .. }) => {
+                        self.await_new_leader(Some(self.id), deadline).await
+                    }
+                    Err(ForwardError::Refused { reason }) => {
+                        return Err(ClusterError::Membership { reason })
+                    }
+                    Err(ForwardError::Stopped { reason }) => return Err(self.stopped(reason)),
+                },
+                Route::Remote(leader, node) => {
+                    let budget = deadline.saturating_duration_since(Instant::now());
+                    let req = ForwardedWrite {
+                        command: command.clone(),
+                        budget_ms: budget.as_millis() as u64,
+                    };
+                    let answer: Result<Result<WriteAnswer, ForwardError>, CallError> = self
+                        .peers
+                        .call(&node.peer_addr, "/cluster/write", &req, budget)
+                        .await;
+                    match answer {
+                        Ok(Ok(answer)) => return Ok(answer),
+                        Ok(Err(ForwardError::Timeout)) | Err(CallError::Timeout { .. }) => {
+                            return Err(ClusterError::Timeout)
+                        }
+                        Ok(Err(ForwardError::Refused { reason })) => {
+                            return Err(ClusterError::Membership { reason })
+                        }
+                        Ok(Err(ForwardError::NotLeader { .. } | ForwardError::Stopped { .. })) => {}
+                        Err(CallError::Unreachable { .. }) => {}
+                        Err(e) => {
+                            tracing::debug!(leader, error = %e, "forwarded write failed, retrying");
+                            maybe_applied = true;
+                        }
+                    }
+                    self.await_new_leader(Some(leader), deadline).await;
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn read_index_as_leader(&self) -> Result<u64, ForwardError> {
+        let deadline = Instant::now() + self.timeouts.request();
+        match timeout_at(deadline, self.raft.get_read_log_id()).await {
+            Err(_) => Err(ForwardError::Timeout),
+            Ok(Ok((read_log_id, _applied))) => Ok(read_log_id.map(|l| l.index).unwrap_or(0)),
+            Ok(Err(RaftError::APIError(e))) => match e {
+                openraft::error::CheckIsLeaderError::ForwardToLeader(f) => {
+                    Err(ForwardError::NotLeader {
+                        leader: f.leader_id,
+                    })
+                }
+                openraft::error::CheckIsLeaderError::QuorumNotEnough(q) => {
+                    Err(ForwardError::Refused {
+                        reason: q.to_string(),
+                    })
+                }
+            },
+            Ok(Err(RaftError::Fatal(f))) => Err(ForwardError::Stopped {
+                reason: f.to_string(),
+            }),
+        }
+    }
+
+    /// The index a linearizable read must wait for, obtained from the leader.
+    pub(crate) async fn read_index(&self, deadline: Instant) -> Result<u64, ClusterError> {
+        loop {
+            let Some(route) = self
+                .route(deadline)
+                .await
+                .filter(|_| Instant::now() < deadline)
+            else {
+                return Err(ClusterError::NoLeader);
+            };
+            let (leader, answer) = match route {
+                Route::Local => (self.id, Ok(self.read_index_as_leader().await)),
+                Route::Remote(leader, node) => {
+                    let budget = deadline.saturating_duration_since(Instant::now());
+                    (
+                        leader,
+                        self.peers
+                            .call(&node.peer_addr, "/cluster/read-index", &(), budget)
+                            .await,
+                    )
+                }
+            };
+            match answer {
+                Ok(Ok(index)) => return Ok(index),
+                Ok(Err(ForwardError::Timeout)) | Err(CallError::Timeout { .. }) => {
+                    return Err(ClusterError::Timeout)
+                }
+                Ok(Err(e)) => tracing::debug!(leader, error = %e, "read index refused, retrying"),
+                Err(e) => tracing::debug!(leader, error = %e, "read index call failed, retrying"),
+            }
+            self.await_new_leader(Some(leader), deadline).await;
+        }
+    }
+
+    pub(crate) async fn membership_as_leader(
+        &self,
+        op: ForwardedMembership,
+    ) -> Result<(), ForwardError> {
+        let result = match op {
+            ForwardedMembership::AddLearner { id, node } => {
+                timeout_at(
+                    Instant::now() + MEMBERSHIP_DEADLINE,
+                    self.raft.add_learner(id, node, true),
+                )
+                .await
+            }
+            ForwardedMembership::AddVoters { ids } => {
+                let change = ChangeMembers::AddVoterIds(ids);
+                timeout_at(
+                    Instant::now() + MEMBERSHIP_DEADLINE,
+                    self.raft.change_membership(change, false),
+                )
+                .await
+            }
+            ForwardedMembership::Remove { ids } => {
+                let change = ChangeMembers::RemoveVoters(ids.clone());
+                let first = timeout_at(
+                    Instant::now() + MEMBERSHIP_DEADLINE,
+                    self.raft.change_membership(change, false),
+                )
+                .await;
+                match first {
+                    // A node that was only a learner is not a voter: remove it as a node instead.
+                    Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(_)))) => {
+                        let change = ChangeMembers::RemoveNodes(ids);
+                        timeout_at(
+                            Instant::now() + MEMBERSHIP_DEADLINE,
+                            self.raft.change_membership(change, false),
+                        )
+                        .await
+                    }
+                    other => other,
+                }
+            }
+        };
+        match result {
+            Err(_) => Err(ForwardError::Timeout),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(ForwardError::NotLeader {
+                    leader: f.leader_id,
+                })
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+                Err(ForwardError::Refused {
+                    reason: e.to_string(),
+                })
+            }
+            Ok(Err(RaftError::Fatal(f))) => Err(ForwardError::Stopped {
+                reason: f.to_string(),
+            }),
+        }
+    }
+
+    async fn membership(&self, op: ForwardedMembership) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + MEMBERSHIP_DEADLINE;
+        loop {
+            let Some(route) = self
+                .route(deadline)
+                .await
+                .filter(|_| Instant::now() < deadline)
+            else {
+                return Err(ClusterError::NoLeader);
+            };
+            let (leader, answer) = match route {
+                Route::Local => (self.id, Ok(self.membership_as_leader(op.clone()).await)),
+                Route::Remote(leader, node) => {
+                    let budget = deadline.saturating_duration_since(Instant::now());
+                    (
+                        leader,
+                        self.peers
+                            .call(&node.peer_addr, "/cluster/membership", &op, budget)
+                            .await,
+                    )
+                }
+            };
+            match answer {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(ForwardError::Refused { reason })) => {
+                    return Err(ClusterError::Membership { reason })
+                }
+                Ok(Err(ForwardError::Timeout)) | Err(CallError::Timeout { .. }) => {
+                    return Err(ClusterError::Timeout)
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(leader, error = %e, "membership change refused, retrying")
+                }
+                Err(e) => tracing::debug!(leader, error = %e, "membership call failed, retrying"),
+            }
+            self.await_new_leader(Some(leader), deadline).await;
+        }
+    }
+}
+
+/// One member as seen in the membership configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberStatus {
+    pub id: NodeId,
+    pub peer_addr: String,
+    pub client_addr: String,
+    /// Voter, or learner (receives the log but does not vote).
+    pub voter: bool,
+}
+
+/// What this node knows of the cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub node_id: NodeId,
+    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
+    pub state: String,
+    pub leader_id: Option<NodeId>,
+    pub term: u64,
+    pub last_log_index: u64,
+    pub last_applied_index: u64,
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
+    pub members: Vec<MemberStatus>,
+    /// On the leader: the highest log index known replicated to each member.
+    pub replication: Option<BTreeMap<NodeId, Option<u64>>>,
+}
+
+/// A running cluster member replicating the application `A`.
+pub struct Cluster<A: App> {
+    inner: Arc<Inner>,
+    shared: Arc<Shared<A>>,
+    store: Store,
+    peer_handle: axum_server::Handle,
+}
+
+impl<A: App> Clone for Cluster<A> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+            store: self.store.clone(),
+            peer_handle: self.peer_handle.clone(),
+        }
+    }
+}
+
+impl<A: App> Cluster<A> {
+    /// Opens the store, starts Raft and the peer listener, and bootstraps a fresh cluster from
+    /// `initial_members` when this node is one of them and has never been initialised.
+    pub async fn start(config: ClusterConfig, tls: &TlsMaterial) -> Result<Self, ClusterError> {
+        let raft_config = Arc::new(config.raft_config()?);
+        let store = Store::open(&config.data_dir)?;
+        let fresh = store.is_fresh()?;
+        let log_store = LogStore::new(store.clone());
+        let sm = StateMachineStore::<A>::open(store.clone())?;
+        let shared = sm.shared.clone();
+        let peers = PeerClient::new(tls, &config.timeouts)?;
+        let network = PeerNetworkFactory {
+            id: config.node_id,
+            client: peers.clone(),
+        };
+        let raft = Raft::new(config.node_id, raft_config, network, log_store, sm)
+            .await
+            .map_err(|e| ClusterError::Stopped {
+                node_id: config.node_id,
+                reason: e.to_string(),
+            })?;
+        let inner = Arc::new(Inner {
+            id: config.node_id,
+            raft,
+            peers,
+            timeouts: config.timeouts.clone(),
+        });
+        let peer_handle = axum_server::Handle::new();
+        crate::peer_server::serve(
+            inner.clone(),
+            config.peer_listen,
+            tls,
+            config.peer_body_limit_bytes,
+            peer_handle.clone(),
+        )?;
+
+        if fresh && config.initial_members.contains_key(&config.node_id) {
+            // Every initial member may do this with the same membership: they all write the same
+            // first entry, and whichever wins the first election proceeds.
+            match inner.raft.initialize(config.initial_members.clone()).await {
+                Ok(()) => {
+                    tracing::info!(members = ?config.initial_members.keys().collect::<Vec<_>>(), "cluster initialised")
+                }
+                Err(RaftError::APIError(e)) => {
+                    tracing::info!(reason = %e, "cluster already initialised")
+                }
+                Err(RaftError::Fatal(f)) => {
+                    return Err(ClusterError::Stopped {
+                        node_id: config.node_id,
+                        reason: f.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(Self {
+            inner,
+            shared,
+            store,
+            peer_handle,
+        })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    /// The underlying Raft handle (metrics, waits), for tests and operations.
+    pub fn raft(&self) -> &Raft {
+        &self.inner.raft
+    }
+
+    /// Replicates `command` through the leader and returns the log index and outcome.
+    ///
+    /// A follower forwards to the leader and retries across leader changes within the request
+    /// deadline; the caller makes commands idempotent, as a retry may apply twice.
+    pub async fn write(&self, command: &A::Command) -> Result<(u64, A::Outcome), ClusterError> {
+        let answer = self.inner.write(encode(command)).await?;
+        let outcome = bincode::deserialize(&answer.outcome).map_err(|e| ClusterError::Codec {
+            what: "outcome",
+            reason: e.to_string(),
+        })?;
+        Ok((answer.index, outcome))
+    }
+
+    /// Runs `f` on the application state after making it as fresh as `consistency` asks.
+    pub async fn read<R>(
+        &self,
+        consistency: Consistency,
+        f: impl FnOnce(&A) -> R,
+    ) -> Result<R, ClusterError> {
+        if consistency == Consistency::Linearizable {
+            let deadline = Instant::now() + self.inner.timeouts.request();
+            let index = self.inner.read_index(deadline).await?;
+            self.wait_applied(index, deadline).await?;
+        }
+        Ok(self.read_local(f))
+    }
+
+    /// Runs `f` on this node's applied state, with no freshness guarantee.
+    pub fn read_local<R>(&self, f: impl FnOnce(&A) -> R) -> R {
+        f(&self.shared.app.read())
+    }
+
+    async fn wait_applied(&self, index: u64, deadline: Instant) -> Result<(), ClusterError> {
+        let budget = deadline.saturating_duration_since(Instant::now());
+        self.inner
+            .raft
+            .wait(Some(budget))
+            .applied_index_at_least(Some(index), "linearizable read")
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                openraft::metrics::WaitError::Timeout(..) => ClusterError::Timeout,
+                openraft::metrics::WaitError::ShuttingDown => self.inner.stopped("shutting down"),
+            })
+    }
+
+    /// Ready to serve: a leader is known and this node has applied the leader's commit index.
+    pub async fn is_ready(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        match self.inner.read_index(deadline).await {
+            Ok(index) => self.wait_applied(index, deadline).await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// What this node knows of the cluster now.
+    pub fn status(&self) -> ClusterStatus {
+        let m = self.inner.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let members = membership
+            .nodes()
+            .map(|(id, n)| MemberStatus {
+                id: *id,
+                peer_addr: n.peer_addr.clone(),
+                client_addr: n.client_addr.clone(),
+                voter: voters.contains(id),
+            })
+            .collect();
+        let state = match m.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        };
+        ClusterStatus {
+            node_id: m.id,
+            state: state.into(),
+            leader_id: m.current_leader,
+            term: m.current_term,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            last_applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
+            snapshot_index: m.snapshot.map(|l| l.index),
+            purged_index: m.purged.map(|l| l.index),
+            members,
+            replication: m.replication.as_ref().map(|r| {
+                r.iter()
+                    .map(|(id, l)| (*id, l.as_ref().map(|l| l.index)))
+                    .collect()
+            }),
+        }
+    }
+
+    /// Adds a node as a learner and waits until it has caught up with the log.
+    pub async fn add_learner(&self, id: NodeId, node: NodeInfo) -> Result<(), ClusterError> {
+        self.inner
+            .membership(ForwardedMembership::AddLearner { id, node })
+            .await
+    }
+
+    /// Promotes learners to voters.
+    pub async fn add_voters(&self, ids: BTreeSet<NodeId>) -> Result<(), ClusterError> {
+        self.inner
+            .membership(ForwardedMembership::AddVoters { ids })
+            .await
+    }
+
+    /// Removes nodes from the cluster (voters or learners).
+    pub async fn remove_nodes(&self, ids: BTreeSet<NodeId>) -> Result<(), ClusterError> {
+        self.inner
+            .membership(ForwardedMembership::Remove { ids })
+            .await
+    }
+
+    /// Stops Raft and the peer listener and flushes the store.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.inner.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown failed");
+        }
+        self.peer_handle.shutdown();
+        if let Err(e) = self.store.flush().await {
+            tracing::warn!(error = %e, "final flush failed");
+        }
+    }
+}

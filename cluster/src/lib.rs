@@ -1,0 +1,31 @@
+//! Generic Raft replication for Roomraft.
+//!
+//! This crate knows nothing of bookings. It replicates any [`App`]: commands go in, outcomes come
+//! out, and the application state is persisted in sled as records written atomically with the
+//! last applied log id. It owns the openraft wiring, the sled log and state-machine storage, the
+//! HTTP/2 mutual-TLS peer transport, forwarding of writes to the leader, linearizable reads on
+//! every node, membership changes and snapshots.
+
+mod app;
+mod cluster;
+mod config;
+mod error;
+mod log_store;
+mod network;
+mod peer_server;
+mod state_machine;
+mod store;
+pub mod tls;
+mod types;
+
+pub use app::{App, LoadError, WriteSet};
+pub use cluster::{Cluster, ClusterStatus, Consistency, MemberStatus};
+pub use config::{ClusterConfig, Timeouts};
+pub use error::{ClusterError, StoreError};
+pub use log_store::LogStore;
+pub use state_machine::StateMachineStore;
+pub use store::Store;
+pub use types::{NodeId, NodeInfo, TypeConfig};
+
+/// Exposed for tests that drive openraft directly (the storage conformance suite).
+pub use openraft;

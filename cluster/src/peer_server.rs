@@ -1,0 +1,115 @@
+//! The server side of the peer transport: Raft RPCs and cluster-internal calls (forwarded
+//! writes, read index, membership changes), served over HTTP/2 to peers that present a
+//! certificate from the cluster CA.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::cluster::{ForwardedMembership, ForwardedWrite, Inner};
+use crate::store::encode;
+use crate::tls::TlsMaterial;
+use crate::ClusterError;
+
+fn bincode_response<T: Serialize>(value: &T) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        encode(value),
+    )
+        .into_response()
+}
+
+fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    bincode::deserialize(body).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("undecodable peer request: {e}"),
+        )
+            .into_response()
+    })
+}
+
+async fn append(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    match decode_body(&body) {
+        Ok(req) => bincode_response(&inner.raft.append_entries(req).await),
+        Err(r) => r,
+    }
+}
+
+async fn vote(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    match decode_body(&body) {
+        Ok(req) => bincode_response(&inner.raft.vote(req).await),
+        Err(r) => r,
+    }
+}
+
+async fn snapshot(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    match decode_body(&body) {
+        Ok(req) => bincode_response(&inner.raft.install_snapshot(req).await),
+        Err(r) => r,
+    }
+}
+
+async fn forwarded_write(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    match decode_body::<ForwardedWrite>(&body) {
+        Ok(req) => bincode_response(&inner.write_as_leader(req).await),
+        Err(r) => r,
+    }
+}
+
+async fn read_index(State(inner): State<Arc<Inner>>) -> Response {
+    bincode_response(&inner.read_index_as_leader().await)
+}
+
+async fn membership(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    match decode_body::<ForwardedMembership>(&body) {
+        Ok(req) => bincode_response(&inner.membership_as_leader(req).await),
+        Err(r) => r,
+    }
+}
+
+/// Binds the peer listener and serves it until `handle` shuts it down.
+pub(crate) fn serve(
+    inner: Arc<Inner>,
+    listen: SocketAddr,
+    tls: &TlsMaterial,
+    body_limit: usize,
+    handle: axum_server::Handle,
+) -> Result<(), ClusterError> {
+    let router = Router::new()
+        .route("/raft/append", post(append))
+        .route("/raft/vote", post(vote))
+        .route("/raft/snapshot", post(snapshot))
+        .route("/cluster/write", post(forwarded_write))
+        .route("/cluster/read-index", post(read_index))
+        .route("/cluster/membership", post(membership))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(inner);
+    let listener = std::net::TcpListener::bind(listen).map_err(|source| ClusterError::Bind {
+        addr: listen.to_string(),
+        source,
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| ClusterError::Bind {
+            addr: listen.to_string(),
+            source,
+        })?;
+    let config =
+        axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls.peer_listener_config()?));
+    let server = axum_server::from_tcp_rustls(listener, config).handle(handle);
+    tokio::spawn(async move {
+        if let Err(e) = server.serve(router.into_make_service()).await {
+            tracing::error!(error = %e, "peer listener stopped");
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,338 @@
+//! The replicated state machine: an [`App`] held in memory, persisted in sled.
+//!
+//! Each apply batch writes the changed application records, the last applied log id and the
+//! membership in one atomic sled batch. Snapshots are the application's records, written to
+//! `snapshot.bin` (temp file, fsync, rename, fsync of the directory) before they are used.
+
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::app::{App, WriteSet};
+use crate::error::StoreError;
+use crate::store::{decode, encode, sled_err, Store};
+use crate::types::{
+    AppResponse, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
+
+const APP_PREFIX: &[u8] = b"a/";
+const APPLIED: &[u8] = b"m/applied";
+const MEMBERSHIP: &[u8] = b"m/membership";
+const SNAPSHOT_FILE: &str = "snapshot.bin";
+const SNAPSHOT_FORMAT: u32 = 1;
+
+/// The application state shared between the state machine and readers.
+pub(crate) struct Shared<A> {
+    pub(crate) app: RwLock<A>,
+}
+
+/// openraft's state machine over an [`App`].
+pub struct StateMachineStore<A: App> {
+    pub(crate) shared: Arc<Shared<A>>,
+    store: Store,
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    format: u32,
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotData {
+    format: u32,
+    records: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+fn app_key(key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(APP_PREFIX.len() + key.len());
+    k.extend_from_slice(APP_PREFIX);
+    k.extend_from_slice(key);
+    k
+}
+
+impl<A: App> StateMachineStore<A> {
+    /// Opens the state machine persisted in `store`, loading the application records.
+    pub fn open(store: Store) -> Result<Self, StoreError> {
+        let dir = store.dir.clone();
+        let err = sled_err(&dir);
+        let last_applied = match store.sm.get(APPLIED).map_err(&err)? {
+            Some(v) => decode("applied log id", &v)?,
+            None => None,
+        };
+        let membership = match store.sm.get(MEMBERSHIP).map_err(&err)? {
+            Some(v) => decode("membership", &v)?,
+            None => StoredMembership::default(),
+        };
+        let mut failure = None;
+        let mut records = store
+            .sm
+            .scan_prefix(APP_PREFIX)
+            .filter_map(|item| match item {
+                Ok((k, v)) => Some((k[APP_PREFIX.len()..].to_vec(), v.to_vec())),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    None
+                }
+            });
+        let app = A::load(&mut records).map_err(|e| StoreError::Corrupt {
+            what: "application record",
+            reason: e.to_string(),
+        })?;
+        drop(records);
+        if let Some(e) = failure {
+            return Err(err(e));
+        }
+        Ok(Self {
+            shared: Arc::new(Shared {
+                app: RwLock::new(app),
+            }),
+            store,
+            last_applied,
+            membership,
+        })
+    }
+
+    fn snapshot_path(&self) -> PathBuf {
+        self.store.dir.join(SNAPSHOT_FILE)
+    }
+
+    fn read_snapshot_file(path: &Path) -> Result<Option<SnapshotFile>, StoreError> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StoreError::SnapshotFile {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        };
+        let file: SnapshotFile = decode("snapshot file", &bytes)?;
+        if file.format != SNAPSHOT_FORMAT {
+            return Err(StoreError::Corrupt {
+                what: "snapshot file",
+                reason: format!("unknown format {}", file.format),
+            });
+        }
+        Ok(Some(file))
+    }
+}
+
+/// Writes `bytes` to `path` durably: temp file, fsync, rename, fsync of the directory.
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn io_snapshot_err(meta: &SnapshotMeta, e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::write_snapshot(Some(meta.signature()), &e).into()
+}
+
+/// Builds a snapshot from a copy of the application state taken when the build was requested.
+pub struct SnapshotBuilder<A: App> {
+    app: A,
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    dir: PathBuf,
+}
+
+impl<A: App> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<A> {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let app = self.app.clone();
+        let data = tokio::task::spawn_blocking(move || {
+            encode(&SnapshotData {
+                format: SNAPSHOT_FORMAT,
+                records: app.records(),
+            })
+        })
+        .await
+        .map_err(|e| StorageIOError::read_state_machine(&e))?;
+        let snapshot_id = match self.last_applied {
+            Some(l) => format!("{}-{}-{}", l.leader_id.term, l.index, rand::random::<u32>()),
+            None => format!("0-0-{}", rand::random::<u32>()),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: self.last_applied,
+            last_membership: self.membership.clone(),
+            snapshot_id,
+        };
+        let file = SnapshotFile {
+            format: SNAPSHOT_FORMAT,
+            meta: meta.clone(),
+            data,
+        };
+        let path = self.dir.join(SNAPSHOT_FILE);
+        let bytes = encode(&file);
+        tokio::task::spawn_blocking(move || write_durably(&path, &bytes))
+            .await
+            .map_err(|e| io_snapshot_err(&meta, e))?
+            .map_err(|e| io_snapshot_err(&meta, e))?;
+        tracing::info!(snapshot = %meta.snapshot_id, bytes = file.data.len(), "snapshot built");
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(file.data)),
+        })
+    }
+}
+
+impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
+    type SnapshotBuilder = SnapshotBuilder<A>;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.last_applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<AppResponse>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + openraft::OptionalSend,
+        I::IntoIter: openraft::OptionalSend,
+    {
+        let mut responses = Vec::new();
+        let mut writes = WriteSet::default();
+        {
+            let mut app = self.shared.app.write();
+            for entry in entries {
+                self.last_applied = Some(entry.log_id);
+                match entry.payload {
+                    EntryPayload::Blank => responses.push(AppResponse::default()),
+                    EntryPayload::Membership(m) => {
+                        self.membership = StoredMembership::new(Some(entry.log_id), m);
+                        responses.push(AppResponse::default());
+                    }
+                    EntryPayload::Normal(req) => {
+                        // A command this binary cannot decode must stop the node, not be skipped:
+                        // skipping would let replicas diverge.
+                        let command: A::Command = bincode::deserialize(&req.0).map_err(|e| {
+                            StorageIOError::apply(
+                                entry.log_id,
+                                &StoreError::Corrupt {
+                                    what: "command",
+                                    reason: e.to_string(),
+                                },
+                            )
+                        })?;
+                        let outcome = app.apply(entry.log_id.index, command, &mut writes);
+                        responses.push(AppResponse(encode(&outcome)));
+                    }
+                }
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for (k, v) in writes.ops {
+            match v {
+                Some(v) => batch.insert(app_key(&k), v),
+                None => batch.remove(app_key(&k)),
+            }
+        }
+        batch.insert(APPLIED, encode(&self.last_applied));
+        batch.insert(MEMBERSHIP, encode(&self.membership));
+        self.store
+            .sm
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_state_machine(&e))?;
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        // Make the persisted state machine at least as new as the snapshot, so that purging the
+        // log behind the snapshot can never leave a restarted node without entries to replay.
+        if let Err(e) = self.store.db.flush_async().await {
+            tracing::error!(error = %e, "flush before snapshot failed");
+        }
+        SnapshotBuilder {
+            app: self.shared.app.read().clone(),
+            last_applied: self.last_applied,
+            membership: self.membership.clone(),
+            dir: self.store.dir.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let bytes = snapshot.into_inner();
+        let data: SnapshotData =
+            decode("snapshot data", &bytes).map_err(|e| io_snapshot_err(meta, e))?;
+        if data.format != SNAPSHOT_FORMAT {
+            let e = StoreError::Corrupt {
+                what: "snapshot data",
+                reason: format!("unknown format {}", data.format),
+            };
+            return Err(io_snapshot_err(meta, e));
+        }
+        let app =
+            A::load(&mut data.records.iter().cloned()).map_err(|e| io_snapshot_err(meta, e))?;
+
+        // Keep the received snapshot first, so it can be served onwards and survives a crash.
+        let file = SnapshotFile {
+            format: SNAPSHOT_FORMAT,
+            meta: meta.clone(),
+            data: bytes,
+        };
+        let path = self.snapshot_path();
+        let file_bytes = encode(&file);
+        tokio::task::spawn_blocking(move || write_durably(&path, &file_bytes))
+            .await
+            .map_err(|e| io_snapshot_err(meta, e))?
+            .map_err(|e| io_snapshot_err(meta, e))?;
+
+        // Replace the state machine in one atomic batch.
+        let mut batch = sled::Batch::default();
+        for item in self.store.sm.scan_prefix(APP_PREFIX).keys() {
+            batch.remove(item.map_err(|e| StorageIOError::write_state_machine(&e))?);
+        }
+        for (k, v) in data.records {
+            batch.insert(app_key(&k), v);
+        }
+        batch.insert(APPLIED, encode(&meta.last_log_id));
+        batch.insert(MEMBERSHIP, encode(&meta.last_membership));
+        self.store
+            .sm
+            .apply_batch(batch)
+            .map_err(|e| StorageIOError::write_state_machine(&e))?;
+        self.store
+            .db
+            .flush_async()
+            .await
+            .map_err(|e| StorageIOError::write_state_machine(&e))?;
+
+        *self.shared.app.write() = app;
+        self.last_applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        tracing::info!(snapshot = %meta.snapshot_id, "snapshot installed");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let file = Self::read_snapshot_file(&self.snapshot_path())
+            .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        Ok(file.map(|f| Snapshot {
+            meta: f.meta,
+            snapshot: Box::new(Cursor::new(f.data)),
+        }))
+    }
+}
