@@ -20,7 +20,7 @@ pub struct ClusterConfig {
     /// This node's addresses as the other members reach them.
     pub advertise: NodeInfo,
     /// Members that form the cluster on its very first start; empty to join later as a learner.
-    #[serde(default)]
+    #[serde(default, with = "string_keys")]
     pub initial_members: BTreeMap<NodeId, NodeInfo>,
     /// Raft and request timing.
     #[serde(default)]
@@ -103,5 +103,38 @@ impl ClusterConfig {
         config.validate().map_err(|e| crate::ClusterError::Config {
             reason: e.to_string(),
         })
+    }
+}
+
+/// Node ids as string keys, so the map is valid TOML (`[cluster.initial_members.1]`).
+mod string_keys {
+    use std::collections::BTreeMap;
+
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::types::{NodeId, NodeInfo};
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<NodeId, NodeInfo>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        map.iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect::<BTreeMap<_, _>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<NodeId, NodeInfo>, D::Error> {
+        let raw = BTreeMap::<String, NodeInfo>::deserialize(d)?;
+        raw.into_iter()
+            .map(|(k, v)| {
+                k.parse()
+                    .map(|id| (id, v))
+                    .map_err(|_| D::Error::custom(format!("node id {k:?} is not a number")))
+            })
+            .collect()
     }
 }

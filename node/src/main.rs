@@ -1,1 +1,62 @@
-fn main() {}
+//! `roomraft`: the Roomraft node and its command-line tools.
+
+use roomraft_node::{cluster_cli, config, dev, server};
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "roomraft",
+    version,
+    about = "Room and venue booking for schools, replicated with Raft"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a local cluster with a demo school (the command a newcomer runs).
+    Dev(dev::DevArgs),
+    /// Run one production node from its config file.
+    Serve {
+        /// Path of the node's TOML config (see docs/operations.md).
+        #[arg(long, env = "ROOMRAFT_CONFIG")]
+        config: PathBuf,
+    },
+    /// Inspect and change cluster membership.
+    Cluster(cluster_cli::ClusterArgs),
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROOMRAFT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn,sled=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Cmd::Serve { config } => {
+                let config = config::Config::load(&config)?;
+                init_tracing(config.log_json);
+                server::serve(config).await
+            }
+            Cmd::Dev(args) => {
+                init_tracing(false);
+                dev::run(args).await
+            }
+            Cmd::Cluster(args) => cluster_cli::run(args).await,
+        }
+    })
+}

@@ -1,0 +1,89 @@
+//! The node's configuration file (`node.toml`), with `ROOMRAFT_*` environment overrides.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use roomraft_cluster::ClusterConfig;
+use serde::{Deserialize, Serialize};
+
+/// One Roomraft node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the client HTTPS listener binds (API, health).
+    pub client_listen: SocketAddr,
+    /// TLS files: the cluster CA, and this node's certificate and key (PEM).
+    pub tls: TlsPaths,
+    /// Hex SHA-256 of the operator token; operator endpoints are refused when unset.
+    #[serde(default)]
+    pub operator_token_sha256: Option<String>,
+    /// Largest client request body, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Most client requests served at once; more wait.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent_requests: usize,
+    /// Log as JSON lines instead of text.
+    #[serde(default)]
+    pub log_json: bool,
+    /// Raft membership, storage and timing.
+    pub cluster: ClusterConfig,
+}
+
+fn default_max_body() -> usize {
+    1024 * 1024
+}
+fn default_max_concurrent() -> usize {
+    4096
+}
+
+/// Paths of the PEM files; relative paths are relative to the config file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsPaths {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Config {
+    /// Reads `path`, resolves relative paths against its folder, then applies `ROOMRAFT_*` overrides.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let mut config: Config = toml::from_str(&text)
+            .with_context(|| format!("invalid config file {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut config.tls.ca,
+            &mut config.tls.cert,
+            &mut config.tls.key,
+            &mut config.cluster.data_dir,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = var("ROOMRAFT_CLIENT_LISTEN") {
+            self.client_listen = v
+                .parse()
+                .context("ROOMRAFT_CLIENT_LISTEN must be host:port")?;
+        }
+        if let Some(v) = var("ROOMRAFT_DATA_DIR") {
+            self.cluster.data_dir = v.into();
+        }
+        if let Some(v) = var("ROOMRAFT_LOG_JSON") {
+            self.log_json = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(v) = var("ROOMRAFT_OPERATOR_TOKEN_SHA256") {
+            self.operator_token_sha256 = Some(v);
+        }
+        Ok(())
+    }
+}

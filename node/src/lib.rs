@@ -1,0 +1,9 @@
+//! Roomraft node: the booking domain, the HTTPS API, configuration, wiring and the CLI commands.
+
+pub mod api;
+pub mod client;
+pub mod cluster_cli;
+pub mod config;
+pub mod dev;
+pub mod domain;
+pub mod server;

@@ -1,0 +1,76 @@
+//! Wiring: starts the cluster member and the client HTTPS listener, and stops both cleanly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use roomraft_cluster::tls::TlsMaterial;
+use roomraft_cluster::Cluster;
+
+use crate::api::{router, AppState};
+use crate::config::Config;
+use crate::domain::Bookings;
+
+/// A running node.
+pub struct Node {
+    pub cluster: Cluster<Bookings>,
+    http: axum_server::Handle,
+    pub client_addr: std::net::SocketAddr,
+}
+
+impl Node {
+    /// Starts the member and its HTTPS listener.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let tls = TlsMaterial::load(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
+        let cluster = Cluster::<Bookings>::start(config.cluster.clone(), &tls).await?;
+        let state = Arc::new(AppState {
+            cluster: cluster.clone(),
+            operator_token_sha256: config.operator_token_sha256.clone(),
+        });
+        let app = router(state)
+            .layer(DefaultBodyLimit::max(config.max_body_bytes))
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                config.max_concurrent_requests,
+            ));
+        let listener = std::net::TcpListener::bind(config.client_listen)
+            .with_context(|| format!("cannot bind client listener {}", config.client_listen))?;
+        listener.set_nonblocking(true)?;
+        let client_addr = listener.local_addr()?;
+        let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(
+            tls.client_listener_config()?,
+        ));
+        let http = axum_server::Handle::new();
+        let server = axum_server::from_tcp_rustls(listener, rustls).handle(http.clone());
+        tokio::spawn(async move {
+            if let Err(e) = server.serve(app.into_make_service()).await {
+                tracing::error!(error = %e, "client listener stopped");
+            }
+        });
+        tracing::info!(node = cluster.id(), client = %client_addr, peer = %config.cluster.peer_listen, "node started");
+        Ok(Self {
+            cluster,
+            http,
+            client_addr,
+        })
+    }
+
+    /// Stops accepting requests, lets running ones finish (briefly), then stops Raft.
+    pub async fn shutdown(&self) {
+        self.http.graceful_shutdown(Some(Duration::from_secs(5)));
+        self.cluster.shutdown().await;
+    }
+}
+
+/// `roomraft serve`: runs one node until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let node = Node::start(config).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    node.shutdown().await;
+    Ok(())
+}
