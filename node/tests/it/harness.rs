@@ -1,0 +1,89 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use roomraft_node::client::https_client;
+use roomraft_node::config::Config;
+use roomraft_node::dev::{load_or_create_ca, node_info, prepare_node, write_secret};
+use roomraft_node::server::Node;
+use serde_json::{json, Value};
+
+pub struct TestNodes {
+    /// Kept alive for the test's duration.
+    pub _nodes: Vec<Node>,
+    pub http: reqwest::Client,
+    pub operator: String,
+    pub port_base: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl TestNodes {
+    pub async fn start(port_base: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = load_or_create_ca(dir.path()).unwrap();
+        let operator = "rr_test_operator".to_string();
+        write_secret(&dir.path().join("operator.token"), &operator).unwrap();
+        let members: BTreeMap<u64, _> = (1..=3).map(|i| (i, node_info(port_base, i))).collect();
+        let mut nodes = Vec::new();
+        for id in 1..=3 {
+            let path = prepare_node(dir.path(), &ca, id, port_base, members.clone(), &operator).unwrap();
+            nodes.push(Node::start(Config::load(&path).unwrap()).await.unwrap());
+        }
+        let http = https_client(&dir.path().join("ca.pem"), Duration::from_secs(30)).unwrap();
+        let t = TestNodes { _nodes: nodes, http, operator, port_base, _dir: dir };
+        for i in 1..=3 {
+            t.wait_ready(i).await;
+        }
+        t
+    }
+
+    pub fn url(&self, node: u64, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port_base as u64 + node)
+    }
+
+    pub async fn wait_ready(&self, node: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(self.url(node, "/health/ready")).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "node {node} not ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn send(&self, method: &str, node: u64, path: &str, token: Option<&str>, body: Option<Value>, idem: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.request(method.parse().unwrap(), self.url(node, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(k) = idem {
+            req = req.header("Idempotency-Key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Creates a tenant and returns its admin token.
+    pub async fn tenant(&self, slug: &str) -> String {
+        let (s, v) = self.send("POST", 1, "/api/v1/tenants", Some(&self.operator), Some(json!({"slug": slug, "name": slug})), None).await;
+        assert_eq!(s, 201, "{v}");
+        v["admin_token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn room(&self, token: &str, name: &str) -> u64 {
+        let (s, v) = self.send("POST", 2, "/api/v1/rooms", Some(token), Some(json!({"name": name, "category": "classroom", "capacity": 30})), None).await;
+        assert_eq!(s, 201, "{v}");
+        v["id"].as_u64().unwrap()
+    }
+}
+
+pub fn slot(room: u64, from: &str, to: &str) -> Value {
+    json!({"room_id": room, "start": format!("2026-03-02T{from}:00Z"), "end": format!("2026-03-02T{to}:00Z"), "title": "Maths"})
+}

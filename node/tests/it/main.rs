@@ -1,0 +1,4 @@
+//! HTTP API tests against three in-process nodes over real HTTPS and mutual-TLS peers.
+
+mod api;
+mod harness;
