@@ -1,1 +1,148 @@
+//! A harness that runs the real `roomraft` binary as separate processes and injects faults.
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::Value;
+
+/// The `roomraft` binary built next to this test (`target/<profile>/roomraft`), or `ROOMRAFT_BIN`.
+pub fn roomraft_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("ROOMRAFT_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let bin = profile_dir.join("roomraft");
+    assert!(bin.exists(), "{} is missing: run `cargo build -p roomraft-node` first (scripts/test.sh does)", bin.display());
+    bin
+}
+
+/// A `roomraft dev` cluster plus any node processes the test restarted itself.
+pub struct DevCluster {
+    pub dir: tempfile::TempDir,
+    pub port_base: u16,
+    pub nodes: u64,
+    pub http: reqwest::Client,
+    pub admin: String,
+    dev: Child,
+    restarted: Vec<Child>,
+}
+
+impl DevCluster {
+    pub async fn start(port_base: u16, nodes: u64) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let dev = Command::new(roomraft_bin())
+            .args(["dev", "--port-base", &port_base.to_string(), "--nodes", &nodes.to_string(), "--data-dir"])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let admin_file = dir.path().join("admin.token");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !admin_file.exists() {
+            if Instant::now() > deadline {
+                bail!("roomraft dev did not seed the demo school within 60s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The token file is written before the rooms are seeded; wait for the file to be whole.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(dir.path().join("ca.pem"))?)?;
+        let http = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        let admin = std::fs::read_to_string(&admin_file)?.trim().to_string();
+        let c = DevCluster { dir, port_base, nodes, http, admin, dev, restarted: Vec::new() };
+        for id in 1..=nodes {
+            c.wait_ready(id, Duration::from_secs(30)).await?;
+        }
+        Ok(c)
+    }
+
+    pub fn url(&self, node: u64, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port_base as u64 + node)
+    }
+
+    pub async fn wait_ready(&self, node: u64, within: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(r) = self.http.get(self.url(node, "/health/ready")).send().await {
+                if r.status() == 200 {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("node {node} not ready within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn get(&self, node: u64, path: &str) -> anyhow::Result<Value> {
+        let r = self.http.get(self.url(node, path)).bearer_auth(&self.admin).send().await?;
+        let status = r.status();
+        let v: Value = r.json().await?;
+        if !status.is_success() {
+            bail!("GET {path} on node {node}: {status} {v}");
+        }
+        Ok(v)
+    }
+
+    /// The leader as node `asked` sees it.
+    pub async fn leader(&self, asked: u64) -> anyhow::Result<u64> {
+        let v = self.get(asked, "/api/v1/cluster").await?;
+        v["leader_id"].as_u64().context("no leader known")
+    }
+
+    fn pid(&self, node: u64) -> anyhow::Result<i32> {
+        let p = self.dir.path().join(format!("node{node}/pid"));
+        Ok(std::fs::read_to_string(&p).with_context(|| format!("no pid file {}", p.display()))?.trim().parse()?)
+    }
+
+    /// SIGKILLs a node started by `roomraft dev`.
+    pub fn sigkill(&self, node: u64) -> anyhow::Result<()> {
+        let pid = self.pid(node)?;
+        // SAFETY: kill(2) on a pid of a process this test's cluster started.
+        if unsafe { libc::kill(pid, libc::SIGKILL) } != 0 {
+            bail!("kill {pid} failed: {}", std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Starts a node alone from its `node.toml`, as an operator would after a crash.
+    pub fn restart(&mut self, node: u64) -> anyhow::Result<()> {
+        let dir = self.dir.path().join(format!("node{node}"));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("node.log"))?;
+        let child = Command::new(roomraft_bin())
+            .args(["serve", "--config"])
+            .arg(dir.join("node.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        self.restarted.push(child);
+        Ok(())
+    }
+}
+
+impl Drop for DevCluster {
+    fn drop(&mut self) {
+        for c in &mut self.restarted {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // SAFETY: kill(2) on the dev process this harness started; it stops its own nodes.
+        unsafe { libc::kill(self.dev.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.dev.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.dev.kill();
+        let _ = self.dev.wait();
+    }
+}

@@ -1,0 +1,3 @@
+//! Multi-process fault tests against the real `roomraft` binary.
+
+mod kill_leader;
