@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs Roomraft's whole test suite on a fresh machine, installing what it needs (idempotently).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is required: install Rust (https://rustup.rs) and run this again" >&2
+  exit 1
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked
+fi
+
+cargo fmt --all -- --check
+# The multi-process tests run the real binary from target/debug/roomraft.
+cargo build --workspace --all-targets
+cargo nextest run --workspace --no-fail-fast "$@"
