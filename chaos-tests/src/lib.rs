@@ -13,9 +13,16 @@ pub fn roomraft_bin() -> PathBuf {
         return p.into();
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
     let bin = profile_dir.join("roomraft");
-    assert!(bin.exists(), "{} is missing: run `cargo build -p roomraft-node` first (scripts/test.sh does)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p roomraft-node` first (scripts/test.sh does)",
+        bin.display()
+    );
     bin
 }
 
@@ -34,7 +41,14 @@ impl DevCluster {
     pub async fn start(port_base: u16, nodes: u64) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let dev = Command::new(roomraft_bin())
-            .args(["dev", "--port-base", &port_base.to_string(), "--nodes", &nodes.to_string(), "--data-dir"])
+            .args([
+                "dev",
+                "--port-base",
+                &port_base.to_string(),
+                "--nodes",
+                &nodes.to_string(),
+                "--data-dir",
+            ])
             .arg(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -57,7 +71,15 @@ impl DevCluster {
             .timeout(Duration::from_secs(10))
             .build()?;
         let admin = std::fs::read_to_string(&admin_file)?.trim().to_string();
-        let c = DevCluster { dir, port_base, nodes, http, admin, dev, restarted: Vec::new() };
+        let c = DevCluster {
+            dir,
+            port_base,
+            nodes,
+            http,
+            admin,
+            dev,
+            restarted: Vec::new(),
+        };
         for id in 1..=nodes {
             c.wait_ready(id, Duration::from_secs(30)).await?;
         }
@@ -84,7 +106,12 @@ impl DevCluster {
     }
 
     pub async fn get(&self, node: u64, path: &str) -> anyhow::Result<Value> {
-        let r = self.http.get(self.url(node, path)).bearer_auth(&self.admin).send().await?;
+        let r = self
+            .http
+            .get(self.url(node, path))
+            .bearer_auth(&self.admin)
+            .send()
+            .await?;
         let status = r.status();
         let v: Value = r.json().await?;
         if !status.is_success() {
@@ -101,7 +128,10 @@ impl DevCluster {
 
     fn pid(&self, node: u64) -> anyhow::Result<i32> {
         let p = self.dir.path().join(format!("node{node}/pid"));
-        Ok(std::fs::read_to_string(&p).with_context(|| format!("no pid file {}", p.display()))?.trim().parse()?)
+        Ok(std::fs::read_to_string(&p)
+            .with_context(|| format!("no pid file {}", p.display()))?
+            .trim()
+            .parse()?)
     }
 
     /// SIGKILLs a node started by `roomraft dev`.
@@ -117,7 +147,10 @@ impl DevCluster {
     /// Starts a node alone from its `node.toml`, as an operator would after a crash.
     pub fn restart(&mut self, node: u64) -> anyhow::Result<()> {
         let dir = self.dir.path().join(format!("node{node}"));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("node.log"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("node.log"))?;
         let child = Command::new(roomraft_bin())
             .args(["serve", "--config"])
             .arg(dir.join("node.toml"))

@@ -1,6 +1,7 @@
 //! Roomraft node: the booking domain, the HTTPS API, configuration, wiring and the CLI commands.
 
 pub mod api;
+pub mod bench;
 pub mod client;
 pub mod cluster_cli;
 pub mod config;

@@ -1,6 +1,6 @@
 //! `roomraft`: the Roomraft node and its command-line tools.
 
-use roomraft_node::{cluster_cli, config, dev, server};
+use roomraft_node::{bench, cluster_cli, config, dev, server};
 
 use std::path::PathBuf;
 
@@ -29,6 +29,8 @@ enum Cmd {
     },
     /// Inspect and change cluster membership.
     Cluster(cluster_cli::ClusterArgs),
+    /// Drive concurrent HTTPS clients against a running cluster and report throughput and latency.
+    Bench(bench::BenchArgs),
 }
 
 fn init_tracing(json: bool) {
@@ -57,6 +59,7 @@ fn main() -> anyhow::Result<()> {
                 dev::run(args).await
             }
             Cmd::Cluster(args) => cluster_cli::run(args).await,
+            Cmd::Bench(args) => bench::run(args).await,
         }
     })
 }

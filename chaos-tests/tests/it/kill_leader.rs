@@ -20,7 +20,16 @@ struct Acked {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_leader_under_load_loses_no_acknowledged_booking() {
     let mut c = DevCluster::start(23000, 3).await.unwrap();
-    let rooms: Vec<u64> = c.get(1, "/api/v1/rooms").await.unwrap().as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()).take(4).collect();
+    let rooms: Vec<u64> = c
+        .get(1, "/api/v1/rooms")
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .take(4)
+        .collect();
     assert_eq!(rooms.len(), 4);
 
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
@@ -28,7 +37,14 @@ async fn sigkill_leader_under_load_loses_no_acknowledged_booking() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..8u64 {
-        let (http, admin, acked, last_ok, stop, rooms) = (c.http.clone(), c.admin.clone(), acked.clone(), last_ok.clone(), stop.clone(), rooms.clone());
+        let (http, admin, acked, last_ok, stop, rooms) = (
+            c.http.clone(),
+            c.admin.clone(),
+            acked.clone(),
+            last_ok.clone(),
+            stop.clone(),
+            rooms.clone(),
+        );
         let urls: Vec<String> = (1..=3).map(|n| c.url(n, "/api/v1/bookings")).collect();
         writers.push(tokio::spawn(async move {
             let mut n = 0u64;
@@ -80,7 +96,10 @@ async fn sigkill_leader_under_load_loses_no_acknowledged_booking() {
                 break t - killed_at;
             }
         }
-        assert!(Instant::now() < deadline, "no write succeeded within 20s of killing leader {leader}");
+        assert!(
+            Instant::now() < deadline,
+            "no write succeeded within 20s of killing leader {leader}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     eprintln!("leader {leader} killed; first acknowledged write after {recovered:?}");
@@ -96,31 +115,57 @@ async fn sigkill_leader_under_load_loses_no_acknowledged_booking() {
         w.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 20, "too little load to mean anything: {}", acked.len());
+    assert!(
+        acked.len() > 20,
+        "too little load to mean anything: {}",
+        acked.len()
+    );
 
     // Every node (the restarted one included) has every acknowledged booking, and no overlaps.
     for node in 1..=3u64 {
         let mut by_room: BTreeMap<u64, Vec<Value>> = BTreeMap::new();
         for room in &rooms {
-            let v = c.get(node, &format!("/api/v1/rooms/{room}/bookings")).await.unwrap();
+            let v = c
+                .get(node, &format!("/api/v1/rooms/{room}/bookings"))
+                .await
+                .unwrap();
             by_room.insert(*room, v["bookings"].as_array().unwrap().clone());
         }
         for a in &acked {
-            let found = by_room[&a.room].iter().find(|b| b["id"].as_u64() == Some(a.id));
+            let found = by_room[&a.room]
+                .iter()
+                .find(|b| b["id"].as_u64() == Some(a.id));
             let b = found.unwrap_or_else(|| panic!("node {node} lost acknowledged booking {a:?}"));
-            assert_eq!((b["start"].as_str().unwrap(), b["end"].as_str().unwrap()), (a.start.as_str(), a.end.as_str()));
+            assert_eq!(
+                (b["start"].as_str().unwrap(), b["end"].as_str().unwrap()),
+                (a.start.as_str(), a.end.as_str())
+            );
         }
         for (room, list) in &by_room {
             let mut spans: Vec<(jiff::Timestamp, jiff::Timestamp, u64)> = list
                 .iter()
                 .filter(|b| b["status"] == "active")
-                .map(|b| (b["start"].as_str().unwrap().parse().unwrap(), b["end"].as_str().unwrap().parse().unwrap(), b["id"].as_u64().unwrap()))
+                .map(|b| {
+                    (
+                        b["start"].as_str().unwrap().parse().unwrap(),
+                        b["end"].as_str().unwrap().parse().unwrap(),
+                        b["id"].as_u64().unwrap(),
+                    )
+                })
                 .collect();
             spans.sort();
             for pair in spans.windows(2) {
-                assert!(pair[0].1 <= pair[1].0, "node {node} room {room}: bookings {} and {} overlap", pair[0].2, pair[1].2);
+                assert!(
+                    pair[0].1 <= pair[1].0,
+                    "node {node} room {room}: bookings {} and {} overlap",
+                    pair[0].2,
+                    pair[1].2
+                );
             }
         }
     }
-    eprintln!("{} acknowledged bookings verified on all 3 nodes", acked.len());
+    eprintln!(
+        "{} acknowledged bookings verified on all 3 nodes",
+        acked.len()
+    );
 }

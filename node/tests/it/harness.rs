@@ -25,11 +25,18 @@ impl TestNodes {
         let members: BTreeMap<u64, _> = (1..=3).map(|i| (i, node_info(port_base, i))).collect();
         let mut nodes = Vec::new();
         for id in 1..=3 {
-            let path = prepare_node(dir.path(), &ca, id, port_base, members.clone(), &operator).unwrap();
+            let path =
+                prepare_node(dir.path(), &ca, id, port_base, members.clone(), &operator).unwrap();
             nodes.push(Node::start(Config::load(&path).unwrap()).await.unwrap());
         }
         let http = https_client(&dir.path().join("ca.pem"), Duration::from_secs(30)).unwrap();
-        let t = TestNodes { _nodes: nodes, http, operator, port_base, _dir: dir };
+        let t = TestNodes {
+            _nodes: nodes,
+            http,
+            operator,
+            port_base,
+            _dir: dir,
+        };
         for i in 1..=3 {
             t.wait_ready(i).await;
         }
@@ -48,13 +55,26 @@ impl TestNodes {
                     return;
                 }
             }
-            assert!(tokio::time::Instant::now() < deadline, "node {node} not ready");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node {node} not ready"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    pub async fn send(&self, method: &str, node: u64, path: &str, token: Option<&str>, body: Option<Value>, idem: Option<&str>) -> (u16, Value) {
-        let mut req = self.http.request(method.parse().unwrap(), self.url(node, path));
+    pub async fn send(
+        &self,
+        method: &str,
+        node: u64,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        idem: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), self.url(node, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -67,18 +87,39 @@ impl TestNodes {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Creates a tenant and returns its admin token.
     pub async fn tenant(&self, slug: &str) -> String {
-        let (s, v) = self.send("POST", 1, "/api/v1/tenants", Some(&self.operator), Some(json!({"slug": slug, "name": slug})), None).await;
+        let (s, v) = self
+            .send(
+                "POST",
+                1,
+                "/api/v1/tenants",
+                Some(&self.operator),
+                Some(json!({"slug": slug, "name": slug})),
+                None,
+            )
+            .await;
         assert_eq!(s, 201, "{v}");
         v["admin_token"].as_str().unwrap().to_string()
     }
 
     pub async fn room(&self, token: &str, name: &str) -> u64 {
-        let (s, v) = self.send("POST", 2, "/api/v1/rooms", Some(token), Some(json!({"name": name, "category": "classroom", "capacity": 30})), None).await;
+        let (s, v) = self
+            .send(
+                "POST",
+                2,
+                "/api/v1/rooms",
+                Some(token),
+                Some(json!({"name": name, "category": "classroom", "capacity": 30})),
+                None,
+            )
+            .await;
         assert_eq!(s, 201, "{v}");
         v["id"].as_u64().unwrap()
     }

@@ -1,0 +1,172 @@
+//! `roomraft bench`: a load generator that drives concurrent HTTPS clients against a running
+//! cluster (or, for comparison, an etcd cluster's JSON gateway) and reports throughput and latency.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use hdrhistogram::Histogram;
+use serde_json::json;
+
+use crate::client::{call, https_client};
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// New bookings through Roomraft's API (no conflicts: each client books its own room).
+    Roomraft,
+    /// New keys through etcd's v3 JSON gateway (`POST /v3/kv/put`).
+    Etcd,
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Comma-separated base URLs; clients are spread over them round robin.
+    #[arg(
+        long,
+        default_value = "https://127.0.0.1:8441,https://127.0.0.1:8442,https://127.0.0.1:8443"
+    )]
+    urls: String,
+    #[arg(long, value_enum, default_value_t = Target::Roomraft)]
+    target: Target,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Seconds to run after warm-up.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// The cluster CA (Roomraft only).
+    #[arg(long, default_value = "roomraft-dev/ca.pem")]
+    ca: PathBuf,
+    /// File with a tenant admin token (Roomraft only).
+    #[arg(long, default_value = "roomraft-dev/admin.token")]
+    token_file: PathBuf,
+}
+
+struct Report {
+    ok: u64,
+    errors: u64,
+    hist: Histogram<u64>,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.clients == 0 || args.duration == 0 {
+        bail!("--clients and --duration must be at least 1");
+    }
+    let urls: Vec<String> = args
+        .urls
+        .split(',')
+        .map(|u| u.trim().trim_end_matches('/').to_string())
+        .collect();
+    let (http, token) = match args.target {
+        Target::Roomraft => {
+            let token = std::fs::read_to_string(&args.token_file).with_context(|| {
+                format!(
+                    "cannot read {}; pass --token-file",
+                    args.token_file.display()
+                )
+            })?;
+            (
+                https_client(&args.ca, Duration::from_secs(30))?,
+                token.trim().to_string(),
+            )
+        }
+        Target::Etcd => (
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            String::new(),
+        ),
+    };
+    // One room per client, so every booking is new and none conflicts.
+    let mut rooms = Vec::new();
+    if args.target == Target::Roomraft {
+        for i in 0..args.clients {
+            let room = call(
+                http.post(format!("{}/api/v1/rooms", urls[0]))
+                    .bearer_auth(&token)
+                    .json(&json!({"name": format!("bench-{}-{i}", rand::random::<u32>()), "category": "bench", "capacity": 1})),
+            )
+            .await?;
+            rooms.push(room["id"].as_u64().context("room id")?);
+        }
+    }
+    let run_id = rand::random::<u32>();
+    let start = Instant::now();
+    let warmup = Duration::from_secs(1);
+    let end = start + warmup + Duration::from_secs(args.duration);
+    let token = Arc::new(token);
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let (http, token, url, target) = (
+            http.clone(),
+            token.clone(),
+            urls[c % urls.len()].clone(),
+            args.target,
+        );
+        let room = rooms.get(c).copied();
+        tasks.push(tokio::spawn(async move {
+            let mut r = Report { ok: 0, errors: 0, hist: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds") };
+            let mut n: i64 = 0;
+            while Instant::now() < end {
+                n += 1;
+                let req = match (target, room) {
+                    (Target::Roomraft, Some(room)) => {
+                        let s = jiff::Timestamp::from_second(1_800_000_000 + n * 3600).expect("in range");
+                        let e = jiff::Timestamp::from_second(1_800_000_000 + n * 3600 + 1800).expect("in range");
+                        http.post(format!("{url}/api/v1/bookings"))
+                            .bearer_auth(token.as_str())
+                            .json(&json!({"room_id": room, "start": s.to_string(), "end": e.to_string(), "title": "bench"}))
+                    }
+                    _ => {
+                        use base64::Engine;
+                        let encode = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+                        let key = format!("bench/{run_id}/{c}/{n}");
+                        http.post(format!("{url}/v3/kv/put")).json(&json!({"key": encode(key.as_bytes()), "value": encode(b"booked")}))
+                    }
+                };
+                let t0 = Instant::now();
+                let ok = matches!(req.send().await, Ok(resp) if resp.status().is_success());
+                let took = t0.elapsed();
+                if t0 >= start + warmup {
+                    if ok {
+                        r.ok += 1;
+                        let _ = r.hist.record(took.as_micros() as u64);
+                    } else {
+                        r.errors += 1;
+                    }
+                }
+            }
+            r
+        }));
+    }
+    let mut total = Report {
+        ok: 0,
+        errors: 0,
+        hist: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+    };
+    for t in tasks {
+        let r = t.await?;
+        total.ok += r.ok;
+        total.errors += r.errors;
+        total.hist.add(&r.hist)?;
+    }
+    let secs = args.duration as f64;
+    let ms = |q: f64| total.hist.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "target={} clients={} duration={}s ok={} errors={} throughput={:.0}/s p50={:.1}ms p99={:.1}ms max={:.1}ms",
+        match args.target {
+            Target::Roomraft => "roomraft",
+            Target::Etcd => "etcd",
+        },
+        args.clients,
+        args.duration,
+        total.ok,
+        total.errors,
+        total.ok as f64 / secs,
+        ms(0.5),
+        ms(0.99),
+        total.hist.max() as f64 / 1000.0
+    );
+    Ok(())
+}
