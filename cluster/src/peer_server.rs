@@ -93,23 +93,6 @@ pub(crate) fn serve(
         .route("/cluster/membership", post(membership))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(inner);
-    let listener = std::net::TcpListener::bind(listen).map_err(|source| ClusterError::Bind {
-        addr: listen.to_string(),
-        source,
-    })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|source| ClusterError::Bind {
-            addr: listen.to_string(),
-            source,
-        })?;
-    let config =
-        axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls.peer_listener_config()?));
-    let server = axum_server::from_tcp_rustls(listener, config).handle(handle);
-    tokio::spawn(async move {
-        if let Err(e) = server.serve(router.into_make_service()).await {
-            tracing::error!(error = %e, "peer listener stopped");
-        }
-    });
+    crate::tls::serve_tls(listen, tls.peer_listener_config()?, router, handle, "peer")?;
     Ok(())
 }

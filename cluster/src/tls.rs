@@ -8,6 +8,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::net::SocketAddr;
 
 use crate::ClusterError;
 
@@ -237,4 +238,30 @@ impl CertificateAuthority {
             issued.key_pem.into_bytes(),
         ))
     }
+}
+
+/// Binds `listen` and serves `router` over TLS with `config` until `handle` shuts it down.
+/// Returns the bound address. `what` names the listener in logs.
+pub fn serve_tls(
+    listen: SocketAddr,
+    config: ServerConfig,
+    router: axum::Router,
+    handle: axum_server::Handle,
+    what: &'static str,
+) -> Result<SocketAddr, ClusterError> {
+    let bind_err = |source| ClusterError::Bind {
+        addr: listen.to_string(),
+        source,
+    };
+    let listener = std::net::TcpListener::bind(listen).map_err(bind_err)?;
+    listener.set_nonblocking(true).map_err(bind_err)?;
+    let local = listener.local_addr().map_err(bind_err)?;
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
+    let server = axum_server::from_tcp_rustls(listener, config).handle(handle);
+    tokio::spawn(async move {
+        if let Err(e) = server.serve(router.into_make_service()).await {
+            tracing::error!(listener = what, error = %e, "listener stopped");
+        }
+    });
+    Ok(local)
 }

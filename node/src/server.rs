@@ -33,20 +33,20 @@ impl Node {
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
                 config.max_concurrent_requests,
             ));
-        let listener = std::net::TcpListener::bind(config.client_listen)
-            .with_context(|| format!("cannot bind client listener {}", config.client_listen))?;
-        listener.set_nonblocking(true)?;
-        let client_addr = listener.local_addr()?;
-        let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(
-            tls.client_listener_config()?,
-        ));
         let http = axum_server::Handle::new();
-        let server = axum_server::from_tcp_rustls(listener, rustls).handle(http.clone());
-        tokio::spawn(async move {
-            if let Err(e) = server.serve(app.into_make_service()).await {
-                tracing::error!(error = %e, "client listener stopped");
-            }
-        });
+        let client_addr = roomraft_cluster::tls::serve_tls(
+            config.client_listen,
+            tls.client_listener_config()?,
+            app,
+            http.clone(),
+            "client",
+        )
+        .with_context(|| {
+            format!(
+                "cannot start the client listener on {}",
+                config.client_listen
+            )
+        })?;
         tracing::info!(node = cluster.id(), client = %client_addr, peer = %config.cluster.peer_listen, "node started");
         Ok(Self {
             cluster,
