@@ -148,7 +148,8 @@ fn io_snapshot_err(meta: &SnapshotMeta, e: impl std::error::Error + 'static) -> 
 
 /// Builds a snapshot from a copy of the application state taken when the build was requested.
 pub struct SnapshotBuilder<A: App> {
-    app: A,
+    /// Taken by the one build; the copy was made when the build was requested.
+    app: Option<A>,
     last_applied: Option<LogId>,
     membership: StoredMembership,
     dir: PathBuf,
@@ -156,7 +157,12 @@ pub struct SnapshotBuilder<A: App> {
 
 impl<A: App> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<A> {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let app = self.app.clone();
+        let app = self.app.take().ok_or_else(|| {
+            StorageIOError::read_state_machine(&StoreError::Corrupt {
+                what: "snapshot builder",
+                reason: "a builder builds one snapshot".into(),
+            })
+        })?;
         let data = tokio::task::spawn_blocking(move || {
             encode(&SnapshotData {
                 format: SNAPSHOT_FORMAT,
@@ -258,7 +264,7 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
             tracing::error!(error = %e, "flush before snapshot failed");
         }
         SnapshotBuilder {
-            app: self.shared.app.read().clone(),
+            app: Some(self.shared.app.read().clone()),
             last_applied: self.last_applied,
             membership: self.membership.clone(),
             dir: self.store.dir.clone(),
