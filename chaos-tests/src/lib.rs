@@ -51,19 +51,30 @@ impl DevCluster {
             ])
             .arg(dir.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
-        let admin_file = dir.path().join("admin.token");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !admin_file.exists() {
-            if Instant::now() > deadline {
-                bail!("roomraft dev did not seed the demo school within 60s");
+        // `roomraft dev` prints its banner only after every node is ready and the demo school is
+        // fully seeded: wait for that line, not for files to appear.
+        let mut dev = dev;
+        let stdout = dev.stdout.take().context("dev stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains("cluster is up") {
+                    let _ = tx.send(());
+                }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        });
+        if rx.recv_timeout(Duration::from_secs(90)).is_err() {
+            let _ = dev.kill();
+            bail!("roomraft dev did not report the cluster up within 90s");
         }
-        // The token file is written before the rooms are seeded; wait for the file to be whole.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let admin_file = dir.path().join("admin.token");
         let ca = reqwest::Certificate::from_pem(&std::fs::read(dir.path().join("ca.pem"))?)?;
         let http = reqwest::Client::builder()
             .tls_built_in_root_certs(false)
@@ -103,6 +114,19 @@ impl DevCluster {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits until node `node`'s client port refuses connections (the process is gone).
+    pub async fn wait_refused(&self, node: u64, within: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        let addr = format!("127.0.0.1:{}", self.port_base as u64 + node);
+        while tokio::net::TcpStream::connect(&addr).await.is_ok() {
+            if Instant::now() > deadline {
+                bail!("node {node} still accepts connections after {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
     }
 
     pub async fn get(&self, node: u64, path: &str) -> anyhow::Result<Value> {

@@ -17,6 +17,18 @@ struct Acked {
     end: String,
 }
 
+/// Waits (with a deadline) until at least `n` writes have been acknowledged.
+async fn wait_acked(acked: &Mutex<Vec<Acked>>, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {n} writes acknowledged within 30s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_leader_under_load_loses_no_acknowledged_booking() {
     let mut c = DevCluster::start(23000, 3).await.unwrap();
@@ -63,11 +75,15 @@ async fn sigkill_leader_under_load_loses_no_acknowledged_booking() {
                 while Instant::now() < deadline {
                     let url = &urls[(n as usize + attempt) % 3];
                     attempt += 1;
+                    let sent = Instant::now();
                     match http.post(url).bearer_auth(&admin).header("Idempotency-Key", &key).json(&body).send().await {
                         Ok(r) if r.status() == 201 => {
                             let v: Value = r.json().await.unwrap();
                             acked.lock().unwrap().push(Acked { id: v["id"].as_u64().unwrap(), room, start: start.to_string(), end: end.to_string() });
-                            *last_ok.lock().unwrap() = Some(Instant::now());
+                            // Remember when the request was sent, not when its answer came back:
+                            // a reply from the old leader can arrive after the kill.
+                            let mut last = last_ok.lock().unwrap();
+                            *last = Some(last.map_or(sent, |l: Instant| l.max(sent)));
                             break;
                         }
                         Ok(r) if r.status() == 409 => break,
@@ -82,18 +98,20 @@ async fn sigkill_leader_under_load_loses_no_acknowledged_booking() {
     }
 
     // Let load build, then SIGKILL the leader.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_acked(&acked, 50).await;
     let leader = c.leader(1).await.unwrap();
     let survivor = if leader == 1 { 2 } else { 1 };
-    let before = acked.lock().unwrap().len();
     c.sigkill(leader).unwrap();
     let killed_at = Instant::now();
-    // Wait for a write acknowledged after the kill (condition with a deadline).
+    c.wait_refused(leader, Duration::from_secs(10))
+        .await
+        .unwrap();
+    // Wait for a write that was sent after the kill and acknowledged (a condition with a deadline).
     let deadline = killed_at + Duration::from_secs(20);
     let recovered = loop {
-        if let Some(t) = *last_ok.lock().unwrap() {
-            if t > killed_at + Duration::from_millis(1) && acked.lock().unwrap().len() > before {
-                break t - killed_at;
+        if let Some(sent) = *last_ok.lock().unwrap() {
+            if sent > killed_at {
+                break sent - killed_at;
             }
         }
         assert!(
@@ -102,14 +120,24 @@ async fn sigkill_leader_under_load_loses_no_acknowledged_booking() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    eprintln!("leader {leader} killed; first acknowledged write after {recovered:?}");
-    let new_leader = c.leader(survivor).await.unwrap();
-    assert_ne!(new_leader, leader);
+    eprintln!("leader {leader} killed; a write sent {recovered:?} after the kill was acknowledged");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match c.leader(survivor).await {
+            Ok(l) if l != leader => break,
+            _ => assert!(
+                Instant::now() < deadline,
+                "node {survivor} still sees no new leader after 20s"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     // Restart the killed node from its config and keep writing while it catches up.
     c.restart(leader).unwrap();
     c.wait_ready(leader, Duration::from_secs(30)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let so_far = acked.lock().unwrap().len();
+    wait_acked(&acked, so_far + 20).await;
     stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();
