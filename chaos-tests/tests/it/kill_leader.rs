@@ -45,7 +45,8 @@ async fn sigkill_leader_under_load_loses_no_acknowledged_booking() {
     assert_eq!(rooms.len(), 4);
 
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
-    let last_ok: Arc<Mutex<Option<Instant>>> = Arc::default();
+    // (sent, acknowledged) of the latest-sent successful write.
+    let last_ok: Arc<Mutex<Option<(Instant, Instant)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..8u64 {
@@ -83,7 +84,9 @@ async fn sigkill_leader_under_load_loses_no_acknowledged_booking() {
                             // Remember when the request was sent, not when its answer came back:
                             // a reply from the old leader can arrive after the kill.
                             let mut last = last_ok.lock().unwrap();
-                            *last = Some(last.map_or(sent, |l: Instant| l.max(sent)));
+                            if last.is_none_or(|(s, _)| s < sent) {
+                                *last = Some((sent, Instant::now()));
+                            }
                             break;
                         }
                         Ok(r) if r.status() == 409 => break,
@@ -109,9 +112,9 @@ async fn sigkill_leader_under_load_loses_no_acknowledged_booking() {
     // Wait for a write that was sent after the kill and acknowledged (a condition with a deadline).
     let deadline = killed_at + Duration::from_secs(20);
     let recovered = loop {
-        if let Some(sent) = *last_ok.lock().unwrap() {
+        if let Some((sent, acked)) = *last_ok.lock().unwrap() {
             if sent > killed_at {
-                break sent - killed_at;
+                break acked - killed_at;
             }
         }
         assert!(
@@ -120,7 +123,7 @@ async fn sigkill_leader_under_load_loses_no_acknowledged_booking() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    eprintln!("leader {leader} killed; a write sent {recovered:?} after the kill was acknowledged");
+    eprintln!("leader {leader} killed; first write sent after the kill acknowledged {recovered:?} after it");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         match c.leader(survivor).await {
