@@ -80,6 +80,9 @@ fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
         match sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
+            // Every flush that matters is explicit (log appends, vote, snapshots); sled's own
+            // timer would only add fsyncs that compete with the group commit.
+            .flush_every_ms(None)
             .open()
         {
             Err(sled::Error::Io(e))
