@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Side-by-side write benchmark: Roomraft (release build, `roomraft dev`) against a three-member
+# etcd 3.4 cluster (Debian's etcd-server), both on loopback, driven by the same load generator.
+# Usage: scripts/bench.sh [runs] [seconds] [clients]. Results go to stdout; see docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+secs=${2:-10}
+clients=${3:-64}
+work=$(mktemp -d /tmp/roomraft-bench.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_for() { # what, command...
+    local what=$1; shift
+    for _ in $(seq 1 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    echo "bench: $what did not come up" >&2; exit 1
+}
+
+cargo build --release -p roomraft-node
+bin=target/release/roomraft
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
+
+# Roomraft: a fresh three-node dev cluster.
+"$bin" dev --data-dir "$work/roomraft" --port-base 18440 >"$work/dev.log" 2>&1 &
+pids+=($!)
+wait_for "roomraft dev" grep -q "is up" "$work/dev.log"
+urls=https://127.0.0.1:18441,https://127.0.0.1:18442,https://127.0.0.1:18443
+for r in $(seq 1 "$runs"); do
+    "$bin" bench --urls "$urls" --ca "$work/roomraft/ca.pem" --token-file "$work/roomraft/admin.token" \
+        --clients "$clients" --duration "$secs"
+done
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
+
+# etcd: three members, default settings, plain HTTP.
+if ! command -v etcd >/dev/null; then
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server >/dev/null
+fi
+cluster="e1=http://127.0.0.1:12380,e2=http://127.0.0.1:12480,e3=http://127.0.0.1:12580"
+for i in 1 2 3; do
+    peer=$((12280 + i * 100)); client=$((12279 + i * 100))
+    etcd --name "e$i" --data-dir "$work/etcd$i" \
+        --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+        --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+        --initial-cluster "$cluster" --initial-cluster-state new >"$work/etcd$i.log" 2>&1 &
+    pids+=($!)
+done
+wait_for "etcd" curl -sf http://127.0.0.1:12379/health
+eurls=http://127.0.0.1:12379,http://127.0.0.1:12479,http://127.0.0.1:12579
+for r in $(seq 1 "$runs"); do
+    "$bin" bench --target etcd --urls "$eurls" --clients "$clients" --duration "$secs"
+done
