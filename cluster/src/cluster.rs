@@ -410,6 +410,18 @@ pub struct ClusterStatus {
     pub replication: Option<BTreeMap<NodeId, Option<u64>>>,
 }
 
+/// A digest of the applied application state, for comparing replicas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateDigest {
+    pub node_id: NodeId,
+    /// The last log index applied to the state the digest covers.
+    pub applied_index: u64,
+    /// Hex SHA-256 over every application record, in key order.
+    pub sha256: String,
+    /// How many records the state has.
+    pub records: usize,
+}
+
 /// A running cluster member replicating the application `A`.
 pub struct Cluster<A: App> {
     inner: Arc<Inner>,
@@ -439,7 +451,7 @@ impl<A: App> Cluster<A> {
         let log_store = LogStore::new(store.clone());
         let sm = StateMachineStore::<A>::open(store.clone())?;
         let shared = sm.shared.clone();
-        let peers = PeerClient::new(tls, &config.timeouts)?;
+        let peers = PeerClient::new(tls, &config.timeouts, config.peer_source_ip)?;
         let network = PeerNetworkFactory {
             id: config.node_id,
             client: peers.clone(),
@@ -553,6 +565,30 @@ impl<A: App> Cluster<A> {
         match self.inner.read_index(deadline).await {
             Ok(index) => self.wait_applied(index, deadline).await.is_ok(),
             Err(_) => false,
+        }
+    }
+
+    /// A digest of this node's applied state and the index it covers. Two replicas that
+    /// applied the same index must give the same digest; the chaos suite checks that they do.
+    pub fn state_digest(&self) -> StateDigest {
+        use sha2::{Digest, Sha256};
+        let (applied_index, mut records) = {
+            let app = self.shared.app.read();
+            (self.shared.applied_index(), app.records())
+        };
+        records.sort_unstable();
+        let mut hash = Sha256::new();
+        for (k, v) in &records {
+            hash.update((k.len() as u64).to_be_bytes());
+            hash.update(k);
+            hash.update((v.len() as u64).to_be_bytes());
+            hash.update(v);
+        }
+        StateDigest {
+            node_id: self.inner.id,
+            applied_index,
+            sha256: hex::encode(hash.finalize()),
+            records: records.len(),
         }
     }
 

@@ -1,5 +1,5 @@
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,6 +19,10 @@ pub struct ClusterConfig {
     pub peer_listen: SocketAddr,
     /// This node's addresses as the other members reach them.
     pub advertise: NodeInfo,
+    /// Local address that outgoing peer connections bind to (a multi-homed host's cluster
+    /// network; the chaos harness gives each node its own loopback address to tell links apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_source_ip: Option<IpAddr>,
     /// Members that form the cluster on its very first start; empty to join later as a learner.
     #[serde(default, with = "string_keys")]
     pub initial_members: BTreeMap<NodeId, NodeInfo>,

@@ -19,7 +19,7 @@ pub mod tls;
 mod types;
 
 pub use app::{App, LoadError, WriteSet};
-pub use cluster::{Cluster, ClusterStatus, Consistency, MemberStatus};
+pub use cluster::{Cluster, ClusterStatus, Consistency, MemberStatus, StateDigest};
 pub use config::{ClusterConfig, Timeouts};
 pub use error::{ClusterError, StoreError};
 pub use log_store::LogStore;

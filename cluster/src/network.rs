@@ -53,8 +53,13 @@ pub(crate) struct PeerClient {
 }
 
 impl PeerClient {
-    pub(crate) fn new(tls: &TlsMaterial, timeouts: &Timeouts) -> Result<Self, ClusterError> {
+    pub(crate) fn new(
+        tls: &TlsMaterial,
+        timeouts: &Timeouts,
+        source_ip: Option<std::net::IpAddr>,
+    ) -> Result<Self, ClusterError> {
         let http = reqwest::Client::builder()
+            .local_address(source_ip)
             .use_preconfigured_tls(tls.peer_client_config()?)
             .http2_prior_knowledge()
             .connect_timeout(Duration::from_millis(timeouts.connect_ms))

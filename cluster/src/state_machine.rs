@@ -6,6 +6,7 @@
 
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
@@ -29,6 +30,15 @@ const SNAPSHOT_FORMAT: u32 = 1;
 /// The application state shared between the state machine and readers.
 pub(crate) struct Shared<A> {
     pub(crate) app: RwLock<A>,
+    /// The last log index applied to `app`; only changed while `app` is write-locked, so a
+    /// reader holding the read lock sees the index that matches the state.
+    applied_index: AtomicU64,
+}
+
+impl<A> Shared<A> {
+    pub(crate) fn applied_index(&self) -> u64 {
+        self.applied_index.load(Ordering::Acquire)
+    }
 }
 
 /// openraft's state machine over an [`App`].
@@ -94,6 +104,7 @@ impl<A: App> StateMachineStore<A> {
         Ok(Self {
             shared: Arc::new(Shared {
                 app: RwLock::new(app),
+                applied_index: AtomicU64::new(last_applied.map(|l: LogId| l.index).unwrap_or(0)),
             }),
             store,
             last_applied,
@@ -240,6 +251,8 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
                     }
                 }
             }
+            let index = self.last_applied.map(|l| l.index).unwrap_or(0);
+            self.shared.applied_index.store(index, Ordering::Release);
         }
         let mut batch = sled::Batch::default();
         for (k, v) in writes.ops {
@@ -326,7 +339,12 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
             .await
             .map_err(|e| StorageIOError::write_state_machine(&e))?;
 
-        *self.shared.app.write() = app;
+        {
+            let mut current = self.shared.app.write();
+            *current = app;
+            let index = meta.last_log_id.map(|l| l.index).unwrap_or(0);
+            self.shared.applied_index.store(index, Ordering::Release);
+        }
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         tracing::info!(snapshot = %meta.snapshot_id, "snapshot installed");

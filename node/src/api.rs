@@ -609,6 +609,15 @@ async fn cluster_status(State(s): St) -> Json<roomraft_cluster::ClusterStatus> {
     Json(s.cluster.status())
 }
 
+/// A digest of this node's applied state (operators; the chaos suite compares replicas with it).
+async fn cluster_state(
+    State(s): St,
+    auth: Auth,
+) -> Result<Json<roomraft_cluster::StateDigest>, ApiError> {
+    auth.require_operator()?;
+    Ok(Json(s.cluster.state_digest()))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewLearner {
@@ -716,6 +725,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/api/v1/cluster", get(cluster_status))
+        .route("/api/v1/cluster/state", get(cluster_state))
         .route("/api/v1/cluster/learners", post(add_learner))
         .route("/api/v1/cluster/voters", post(add_voters))
         .route("/api/v1/cluster/members/{id}", delete(remove_member))

@@ -98,6 +98,7 @@ pub fn prepare_node(
             data_dir: "data".into(),
             peer_listen: info.peer_addr.parse()?,
             advertise: info,
+            peer_source_ip: None,
             initial_members,
             timeouts: Timeouts::default(),
             snapshot_every_entries: 20_000,

@@ -124,6 +124,7 @@ impl TestCluster {
                 data_dir: cluster._dir.path().join(format!("node{id}")),
                 peer_listen: members[&id].peer_addr.parse().unwrap(),
                 advertise: members[&id].clone(),
+                peer_source_ip: None,
                 initial_members: members.clone(),
                 timeouts: Timeouts::default(),
                 snapshot_every_entries: 20_000,

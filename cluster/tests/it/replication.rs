@@ -27,8 +27,16 @@ async fn replicates_to_all_three() {
     c.await_applied(last).await;
     let first = state_of(&c, 1).await;
     assert_eq!(first.slots.len(), 10);
+    let digest = c.node(1).state_digest();
+    assert_eq!(digest.records, 10);
     for id in 2..=3 {
         assert_eq!(state_of(&c, id).await, first, "node {id} differs");
+        let d = c.node(id).state_digest();
+        assert_eq!(
+            (d.applied_index, &d.sha256),
+            (digest.applied_index, &digest.sha256),
+            "node {id}'s state digest differs"
+        );
     }
 }
 
