@@ -1,4 +1,17 @@
 //! A harness that runs the real `roomraft` binary as separate processes and injects faults.
+//!
+//! - [`DevCluster`]: the cluster exactly as `roomraft dev` starts it (the newcomer's path).
+//! - [`cluster::Cluster`]: `roomraft serve` processes whose peer traffic goes through the
+//!   fault-injecting proxies of [`net`], with process faults and membership changes.
+//! - [`workload`] records a [`history`]; [`check`] holds one checker per invariant;
+//!   [`schedule`] runs seeded fault rounds and reports.
+
+pub mod check;
+pub mod cluster;
+pub mod history;
+pub mod net;
+pub mod schedule;
+pub mod workload;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -74,8 +74,10 @@ impl Default for Timeouts {
     fn default() -> Self {
         Self {
             heartbeat_ms: 100,
-            election_min_ms: 300,
-            election_max_ms: 600,
+            // openraft 0.9 lets a follower stand only after the leader lease (election_max) plus
+            // its election timeout: 600–800 ms without a heartbeat, six or more missed ones.
+            election_min_ms: 200,
+            election_max_ms: 400,
             rpc_ms: 1_000,
             snapshot_chunk_ms: 10_000,
             request_ms: 5_000,

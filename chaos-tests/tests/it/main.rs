@@ -1,3 +1,2 @@
-//! Multi-process fault tests against the real `roomraft` binary.
-
+mod faults;
 mod kill_leader;
