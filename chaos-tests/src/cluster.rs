@@ -516,6 +516,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        self.net.shutdown();
         for node in self.nodes.values_mut() {
             if let Some(mut child) = node.child.take() {
                 let _ = child.kill();

@@ -62,6 +62,8 @@ impl Faults {
 #[derive(Clone)]
 pub struct Net {
     faults: Arc<watch::Sender<Faults>>,
+    /// The proxies' accept loops, stopped by [`Net::shutdown`].
+    listeners: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 impl Default for Net {
@@ -74,6 +76,7 @@ impl Net {
     pub fn new() -> Self {
         Self {
             faults: Arc::new(watch::channel(Faults::default()).0),
+            listeners: Arc::default(),
         }
     }
 
@@ -86,7 +89,7 @@ impl Net {
     ) -> std::io::Result<()> {
         let listener = TcpListener::bind(listen).await?;
         let faults = self.faults.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             loop {
                 let Ok((inbound, from)) = listener.accept().await else {
                     continue;
@@ -96,7 +99,20 @@ impl Net {
                 tokio::spawn(relay(inbound, real, src, dst, faults.subscribe()));
             }
         });
+        self.listeners.lock().unwrap().push(task.abort_handle());
         Ok(())
+    }
+
+    /// Stops every proxy listener (their ports are free again) and closes open connections.
+    pub fn shutdown(&self) {
+        for l in self.listeners.lock().unwrap().drain(..) {
+            l.abort();
+        }
+        self.update(|f| {
+            for link in f.links.values_mut() {
+                link.resets += 1;
+            }
+        });
     }
 
     fn update(&self, f: impl FnOnce(&mut Faults)) {

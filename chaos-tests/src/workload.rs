@@ -187,7 +187,11 @@ impl Client {
             Err(_) => return Answer::Retry,
         };
         let status = resp.status().as_u16();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let body: Value = match resp.json().await {
+            Ok(v) => v,
+            // The node died between the headers and the body: the answer was lost, not decided.
+            Err(_) => return Answer::Retry,
+        };
         match (call, status) {
             (Call::Book { .. }, 201) => match body["id"].as_u64() {
                 Some(id) => Answer::Decided(Ret::Booked { id }),

@@ -1,2 +1,3 @@
 mod faults;
 mod kill_leader;
+mod soak;
