@@ -288,42 +288,13 @@ impl Cluster {
     }
 
     pub async fn wait_ready(&self, id: NodeId, within: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(r) = self
-                .http
-                .get(self.url(id, "/health/ready"))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-            {
-                if r.status() == 200 {
-                    return Ok(());
-                }
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "node {id} not ready within {within:?}; see {}/node.log",
-                    self.node_dir(id).display()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::wait_ready(&self.http, &self.url(id, "/health/ready"), within)
+            .await
+            .with_context(|| format!("see {}/node.log", self.node_dir(id).display()))
     }
 
     pub async fn get(&self, id: NodeId, path: &str, token: &str) -> anyhow::Result<Value> {
-        let r = self
-            .http
-            .get(self.url(id, path))
-            .bearer_auth(token)
-            .send()
-            .await?;
-        let status = r.status();
-        let v: Value = r.json().await?;
-        if !status.is_success() {
-            bail!("GET {path} on node {id}: {status} {v}");
-        }
-        Ok(v)
+        crate::get_json(&self.http, &self.url(id, path), token).await
     }
 
     /// POSTs with an Idempotency-Key, retrying through every running node until it succeeds.

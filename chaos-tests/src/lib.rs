@@ -39,6 +39,42 @@ pub fn roomraft_bin() -> PathBuf {
     bin
 }
 
+/// GETs `url` with a bearer token and returns its JSON body; a non-2xx answer is an error.
+pub async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<Value> {
+    let r = http.get(url).bearer_auth(token).send().await?;
+    let status = r.status();
+    let v: Value = r.json().await?;
+    if !status.is_success() {
+        bail!("GET {url}: {status} {v}");
+    }
+    Ok(v)
+}
+
+/// Waits until `ready_url` (a node's `/health/ready`) answers 200.
+pub async fn wait_ready(
+    http: &reqwest::Client,
+    ready_url: &str,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(r) = http
+            .get(ready_url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        {
+            if r.status() == 200 {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("{ready_url} not ready within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A `roomraft dev` cluster plus any node processes the test restarted itself.
 pub struct DevCluster {
     pub dir: tempfile::TempDir,
@@ -115,18 +151,7 @@ impl DevCluster {
     }
 
     pub async fn wait_ready(&self, node: u64, within: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(r) = self.http.get(self.url(node, "/health/ready")).send().await {
-                if r.status() == 200 {
-                    return Ok(());
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("node {node} not ready within {within:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_ready(&self.http, &self.url(node, "/health/ready"), within).await
     }
 
     /// Waits until node `node`'s client port refuses connections (the process is gone).
@@ -143,18 +168,7 @@ impl DevCluster {
     }
 
     pub async fn get(&self, node: u64, path: &str) -> anyhow::Result<Value> {
-        let r = self
-            .http
-            .get(self.url(node, path))
-            .bearer_auth(&self.admin)
-            .send()
-            .await?;
-        let status = r.status();
-        let v: Value = r.json().await?;
-        if !status.is_success() {
-            bail!("GET {path} on node {node}: {status} {v}");
-        }
-        Ok(v)
+        get_json(&self.http, &self.url(node, path), &self.admin).await
     }
 
     /// The leader as node `asked` sees it.
