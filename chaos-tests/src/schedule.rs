@@ -93,6 +93,8 @@ pub struct Report {
     pub failover: Vec<Duration>,
     /// Heal to every member ready again.
     pub recovery: Vec<Duration>,
+    /// The same, by fault kind (how long a healed partition takes to be served again, etc.).
+    pub recovery_by_fault: BTreeMap<Fault, Vec<Duration>>,
     pub convergence: Duration,
     pub failures: Vec<Failure>,
 }
@@ -122,6 +124,9 @@ impl fmt::Display for Report {
                 "  recovery after heal (all ready): {}",
                 summary(&self.recovery)
             )?;
+            for (fault, d) in &self.recovery_by_fault {
+                writeln!(f, "    {fault:?}: {}", summary(d))?;
+            }
         }
         writeln!(
             f,
@@ -205,6 +210,11 @@ pub async fn run(port_base: u16, plan: Plan) -> anyhow::Result<Report> {
             })?;
         }
         report.recovery.push(healed.elapsed());
+        report
+            .recovery_by_fault
+            .entry(fault)
+            .or_default()
+            .push(healed.elapsed());
         let after = c.leader(READY_WITHIN).await?;
         let term = c.get(after, "/api/v1/cluster", &c.operator).await?["term"]
             .as_u64()
