@@ -15,3 +15,9 @@ cargo fmt --all -- --check
 # The multi-process tests run the real binary from target/debug/roomraft.
 cargo build --workspace --all-targets
 cargo nextest run --workspace --no-fail-fast "$@"
+
+# The long chaos runs, only when asked for (docs/reliability.md), on a release build.
+if [[ -n "${CHAOS_SOAK_ROUNDS:-}${CHAOS_FAILOVER_KILLS:-}" ]]; then
+  cargo build --release -p roomraft-node -p roomraft-chaos-tests --bin roomraft --bin chaos-soak
+  ROOMRAFT_BIN="$PWD/target/release/roomraft" target/release/chaos-soak
+fi

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -16,7 +16,6 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::net::{source_ip, Net, NodeId};
-use crate::roomraft_bin;
 
 /// Ports of node `id`: client HTTPS, the real peer listener, and the proxy in front of it.
 #[derive(Debug, Clone, Copy)]
@@ -202,18 +201,7 @@ impl Cluster {
         if node.child.is_some() {
             bail!("node {id} is already running");
         }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("node.log"))?;
-        let child = Command::new(roomraft_bin())
-            .args(["serve", "--config"])
-            .arg(dir.join("node.toml"))
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
+        let child = crate::spawn_serve(&dir.join("node.toml"), &dir.join("node.log"))?;
         node.child = Some(child);
         node.paused = false;
         Ok(())

@@ -25,18 +25,36 @@ pub fn roomraft_bin() -> PathBuf {
     if let Ok(p) = std::env::var("ROOMRAFT_BIN") {
         return p.into();
     }
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let bin = profile_dir.join("roomraft");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p roomraft-node` first (scripts/test.sh does)",
-        bin.display()
-    );
-    bin
+    // Tests run from target/<profile>/deps, the chaos-soak binary from target/<profile>.
+    let exe = std::env::current_exe().expect("executable path");
+    let dir = exe.parent().expect("executable folder");
+    let candidates = [Some(dir), dir.parent()];
+    let found = candidates
+        .into_iter()
+        .flatten()
+        .map(|d| d.join("roomraft"))
+        .find(|b| b.exists());
+    found.unwrap_or_else(|| {
+        panic!(
+            "no roomraft binary next to {}: run `cargo build -p roomraft-node` first (scripts/test.sh does), or set ROOMRAFT_BIN",
+            exe.display()
+        )
+    })
+}
+
+/// Starts `roomraft serve --config <config>`, appending its output to `log`.
+pub fn spawn_serve(config: &Path, log: &Path) -> anyhow::Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    Ok(Command::new(roomraft_bin())
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()?)
 }
 
 /// GETs `url` with a bearer token and returns its JSON body; a non-2xx answer is an error.
@@ -198,17 +216,7 @@ impl DevCluster {
     /// Starts a node alone from its `node.toml`, as an operator would after a crash.
     pub fn restart(&mut self, node: u64) -> anyhow::Result<()> {
         let dir = self.dir.path().join(format!("node{node}"));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("node.log"))?;
-        let child = Command::new(roomraft_bin())
-            .args(["serve", "--config"])
-            .arg(dir.join("node.toml"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
+        let child = spawn_serve(&dir.join("node.toml"), &dir.join("node.log"))?;
         self.restarted.push(child);
         Ok(())
     }

@@ -1,3 +1,2 @@
 mod faults;
 mod kill_leader;
-mod soak;
