@@ -25,9 +25,7 @@ async fn booking_contract_through_every_node() {
 
     let admin = t.tenant("school-a").await;
     let room = t.room(&admin, "Room 1").await;
-    let (s, rooms) = t
-        .send("GET", 3, "/api/v1/rooms", Some(&admin), None, None)
-        .await;
+    let (s, rooms) = t.get(3, "/api/v1/rooms", &admin).await;
     assert_eq!(s, 200);
     assert_eq!(rooms.as_array().unwrap().len(), 1);
 
@@ -60,42 +58,15 @@ async fn booking_contract_through_every_node() {
     // Read on a third node right after the write sees it (linearizable by default).
     let path =
         format!("/api/v1/rooms/{room}/bookings?from=2026-03-02T00:00:00Z&to=2026-03-03T00:00:00Z");
-    let (s, list) = t.send("GET", 3, &path, Some(&admin), None, None).await;
+    let (s, list) = t.get(3, &path, &admin).await;
     assert_eq!(s, 200);
     assert_eq!(list["bookings"].as_array().unwrap().len(), 1);
-    let (s, _) = t
-        .send(
-            "GET",
-            3,
-            &format!("{path}&consistency=stale"),
-            Some(&admin),
-            None,
-            None,
-        )
-        .await;
+    let (s, _) = t.get(3, &format!("{path}&consistency=stale"), &admin).await;
     assert_eq!(s, 200);
     // Cancel frees the slot.
-    let (s, c) = t
-        .send(
-            "DELETE",
-            3,
-            &format!("/api/v1/bookings/{id}"),
-            Some(&admin),
-            None,
-            None,
-        )
-        .await;
+    let (s, c) = t.delete(3, &format!("/api/v1/bookings/{id}"), &admin).await;
     assert_eq!((s, c["status"].as_str()), (200, Some("cancelled")));
-    let (s, _) = t
-        .send(
-            "DELETE",
-            1,
-            &format!("/api/v1/bookings/{id}"),
-            Some(&admin),
-            None,
-            None,
-        )
-        .await;
+    let (s, _) = t.delete(1, &format!("/api/v1/bookings/{id}"), &admin).await;
     assert_eq!(s, 409);
     let (s, _) = t
         .send(
@@ -207,39 +178,26 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
     assert_eq!(s, 400);
     // An unknown consistency mode and an inverted window.
     let (s, e) = t
-        .send(
-            "GET",
+        .get(
             2,
             &format!("/api/v1/rooms/{room}/bookings?consistency=eventual"),
-            Some(&admin),
-            None,
-            None,
+            &admin,
         )
         .await;
     assert_eq!((s, e["field"].as_str()), (422, Some("consistency")));
     let (s, _) = t
-        .send(
-            "GET",
+        .get(
             2,
             &format!(
                 "/api/v1/rooms/{room}/bookings?from=2026-03-03T00:00:00Z&to=2026-03-02T00:00:00Z"
             ),
-            Some(&admin),
-            None,
-            None,
+            &admin,
         )
         .await;
     assert_eq!(s, 422);
     // Nothing was booked by any of it.
     let (_, list) = t
-        .send(
-            "GET",
-            3,
-            &format!("/api/v1/rooms/{room}/bookings"),
-            Some(&admin),
-            None,
-            None,
-        )
+        .get(3, &format!("/api/v1/rooms/{room}/bookings"), &admin)
         .await;
     assert_eq!(list["bookings"].as_array().unwrap().len(), 0);
     // Operator-only endpoints refuse tenant tokens.
@@ -254,16 +212,7 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
         )
         .await;
     assert_eq!(s, 403);
-    let (s, _) = t
-        .send(
-            "DELETE",
-            1,
-            "/api/v1/cluster/members/2",
-            Some(&admin),
-            None,
-            None,
-        )
-        .await;
+    let (s, _) = t.delete(1, "/api/v1/cluster/members/2", &admin).await;
     assert_eq!(s, 403);
 }
 
@@ -342,14 +291,7 @@ async fn idempotency_key_retried_on_another_node_books_once() {
         (422, Some("idempotency_key_reused"))
     );
     let (_, list) = t
-        .send(
-            "GET",
-            2,
-            &format!("/api/v1/rooms/{room}/bookings"),
-            Some(&admin),
-            None,
-            None,
-        )
+        .get(2, &format!("/api/v1/rooms/{room}/bookings"), &admin)
         .await;
     assert_eq!(list["bookings"].as_array().unwrap().len(), 1);
 }
@@ -377,20 +319,10 @@ async fn a_tenant_never_sees_or_changes_another_tenants_data() {
         format!("/api/v1/bookings/{id}"),
     ];
     for path in &reads {
-        assert_eq!(
-            t.send("GET", 2, path, Some(&b), None, None).await.0,
-            404,
-            "{path}"
-        );
-        assert_eq!(
-            t.send("GET", 2, path, Some(&a), None, None).await.0,
-            200,
-            "{path}"
-        );
+        assert_eq!(t.get(2, path, &b).await.0, 404, "{path}");
+        assert_eq!(t.get(2, path, &a).await.0, 200, "{path}");
     }
-    let (_, rooms) = t
-        .send("GET", 3, "/api/v1/rooms", Some(&b), None, None)
-        .await;
+    let (_, rooms) = t.get(3, "/api/v1/rooms", &b).await;
     assert_eq!(rooms.as_array().unwrap().len(), 0);
     assert_eq!(
         t.send(
@@ -406,27 +338,9 @@ async fn a_tenant_never_sees_or_changes_another_tenants_data() {
         404
     );
     assert_eq!(
-        t.send(
-            "DELETE",
-            1,
-            &format!("/api/v1/bookings/{id}"),
-            Some(&b),
-            None,
-            None
-        )
-        .await
-        .0,
+        t.delete(1, &format!("/api/v1/bookings/{id}"), &b).await.0,
         404
     );
-    let (_, still) = t
-        .send(
-            "GET",
-            1,
-            &format!("/api/v1/bookings/{id}"),
-            Some(&a),
-            None,
-            None,
-        )
-        .await;
+    let (_, still) = t.get(1, &format!("/api/v1/bookings/{id}"), &a).await;
     assert_eq!(still["status"], "active");
 }

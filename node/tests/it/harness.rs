@@ -63,6 +63,17 @@ impl TestNodes {
         }
     }
 
+    /// GET `path` on `node` with a bearer token.
+    pub async fn get(&self, node: u64, path: &str, token: &str) -> (u16, Value) {
+        self.send("GET", node, path, Some(token), None, None).await
+    }
+
+    /// DELETE `path` on `node` with a bearer token.
+    pub async fn delete(&self, node: u64, path: &str, token: &str) -> (u16, Value) {
+        self.send("DELETE", node, path, Some(token), None, None)
+            .await
+    }
+
     pub async fn send(
         &self,
         method: &str,
