@@ -79,6 +79,38 @@ async fn booking_contract_through_every_node() {
         )
         .await;
     assert_eq!(s, 201);
+
+    // Every node applied the same records: the operator's state digests agree, and only the
+    // operator may read them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut digests = Vec::new();
+        for node in 1..=3 {
+            let (s, d) = t.get(node, "/api/v1/cluster/state", &t.operator).await;
+            assert_eq!(s, 200, "{d}");
+            digests.push(d);
+        }
+        if digests
+            .iter()
+            .all(|d| d["applied_index"] == digests[0]["applied_index"])
+        {
+            for d in &digests[1..] {
+                assert_eq!(
+                    d["sha256"], digests[0]["sha256"],
+                    "{d} differs from {}",
+                    digests[0]
+                );
+            }
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nodes never reached one index: {digests:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (s, e) = t.get(1, "/api/v1/cluster/state", &admin).await;
+    assert_eq!((s, e["code"].as_str()), (403, Some("forbidden")), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
