@@ -125,7 +125,8 @@ pub fn resolve(history: &History, last: &FinalState) -> Vec<Op> {
 
 struct Search<'a> {
     ops: &'a [Op],
-    done: Vec<bool>,
+    /// The operations linearized so far, one bit each; also the memo key.
+    done: Vec<u64>,
     count: usize,
     room: Room,
     memo: HashSet<Vec<u64>>,
@@ -135,14 +136,12 @@ struct Search<'a> {
 }
 
 impl Search<'_> {
-    fn key(&self) -> Vec<u64> {
-        let mut bits = vec![0u64; self.ops.len().div_ceil(64)];
-        for (i, d) in self.done.iter().enumerate() {
-            if *d {
-                bits[i / 64] |= 1 << (i % 64);
-            }
-        }
-        bits
+    fn is_done(&self, i: usize) -> bool {
+        self.done[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    fn flip(&mut self, i: usize) {
+        self.done[i / 64] ^= 1 << (i % 64);
     }
 
     /// Whether the remaining operations can be linearized from here.
@@ -154,27 +153,26 @@ impl Search<'_> {
             return Err(());
         }
         self.budget -= 1;
-        let key = self.key();
-        if self.memo.contains(&key) {
+        if self.memo.contains(&self.done) {
             return Ok(false);
         }
         // An operation can go next only if it was invoked before every pending one completed.
         let horizon: Nanos = (0..self.ops.len())
-            .filter(|i| !self.done[*i])
+            .filter(|i| !self.is_done(*i))
             .map(|i| self.ops[i].complete.unwrap_or(Nanos::MAX))
             .min()
             .unwrap_or(Nanos::MAX);
         let candidates: Vec<usize> = (0..self.ops.len())
-            .filter(|i| !self.done[*i] && self.ops[*i].invoke <= horizon)
+            .filter(|i| !self.is_done(*i) && self.ops[*i].invoke <= horizon)
             .collect();
         for &i in &candidates {
             if let Some(undo) = self.room.step(&self.ops[i]) {
-                self.done[i] = true;
+                self.flip(i);
                 self.count += 1;
                 if self.go()? {
                     return Ok(true);
                 }
-                self.done[i] = false;
+                self.flip(i);
                 self.count -= 1;
                 self.room.undo(undo);
             }
@@ -182,7 +180,7 @@ impl Search<'_> {
         if self.count >= self.best.0 {
             self.best = (self.count, candidates);
         }
-        self.memo.insert(key);
+        self.memo.insert(self.done.clone());
         Ok(false)
     }
 }
@@ -192,7 +190,7 @@ pub fn check_room(room: u64, mut ops: Vec<Op>) -> Result<(), Failure> {
     ops.sort_by_key(|o| o.invoke);
     let mut s = Search {
         ops: &ops,
-        done: vec![false; ops.len()],
+        done: vec![0; ops.len().div_ceil(64)],
         count: 0,
         room: Room::default(),
         memo: HashSet::new(),
