@@ -165,6 +165,7 @@ impl Cluster {
             max_body_bytes: 1 << 20,
             max_concurrent_requests: 4096,
             log_json: false,
+            session: Default::default(),
             cluster: ClusterConfig {
                 node_id: id,
                 data_dir: "data".into(),

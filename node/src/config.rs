@@ -27,8 +27,39 @@ pub struct Config {
     /// Log as JSON lines instead of text.
     #[serde(default)]
     pub log_json: bool,
+    /// Sign-in session lifetimes.
+    #[serde(default)]
+    pub session: SessionConfig,
     /// Raft membership, storage and timing.
     pub cluster: ClusterConfig,
+}
+
+/// How long a sign-in lasts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Signed out after this many minutes without a request.
+    #[serde(default = "default_idle")]
+    pub idle_minutes: u64,
+    /// Signed out this many hours after signing in, however busy.
+    #[serde(default = "default_absolute")]
+    pub absolute_hours: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            idle_minutes: default_idle(),
+            absolute_hours: default_absolute(),
+        }
+    }
+}
+
+fn default_idle() -> u64 {
+    120
+}
+fn default_absolute() -> u64 {
+    12
 }
 
 fn default_max_body() -> usize {

@@ -93,6 +93,7 @@ pub fn prepare_node(
         max_body_bytes: 1024 * 1024,
         max_concurrent_requests: 4096,
         log_json: false,
+        session: Default::default(),
         cluster: ClusterConfig {
             node_id: id,
             data_dir: "data".into(),

@@ -27,6 +27,10 @@ impl Node {
         let state = Arc::new(AppState {
             cluster: cluster.clone(),
             operator_token_sha256: config.operator_token_sha256.clone(),
+            sessions: crate::api::SessionPolicy {
+                idle: Duration::from_secs(config.session.idle_minutes * 60),
+                absolute: Duration::from_secs(config.session.absolute_hours * 3600),
+            },
         });
         let app = router(state)
             .layer(DefaultBodyLimit::max(config.max_body_bytes))

@@ -1,3 +1,6 @@
+//! The replicated state and its apply function: deduplication, records, audit, dispatch.
+//! Each family of operations lives in its own module (`people`, `school`, `booking`).
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
@@ -8,14 +11,12 @@ use sha2::{Digest, Sha256};
 use super::model::*;
 
 /// Version of the record encoding below; bump with a migration when a record changes shape.
-pub const STATE_FORMAT: u8 = 1;
+pub const STATE_FORMAT: u8 = 2;
 
 /// How long a client's Idempotency-Key is remembered.
 const IDEMPOTENCY_TTL: SignedDuration = SignedDuration::from_hours(24);
 /// How long a key the node generated for one request is remembered (covers forwarding retries).
 const INTERNAL_KEY_TTL: SignedDuration = SignedDuration::from_mins(10);
-/// Longest booking accepted.
-const MAX_BOOKING: SignedDuration = SignedDuration::from_hours(24 * 14);
 
 /// A remembered request: what it asked (fingerprint) and what it got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,335 +27,426 @@ pub struct Dedup {
 }
 
 /// A persisted record; the enum is the record format's version tag (variants only appended).
-#[derive(Serialize, Deserialize)]
-enum Record {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) enum Record {
     Tenant(Tenant),
     Room(Room),
     Booking(Booking),
     Token(ApiToken),
     Dedup(String, Dedup),
     Clock(Timestamp),
+    User(User),
+    Department(Department),
+    Session(Session),
+    Calendar(TenantId, Calendar),
+    Lesson(Lesson),
+    Series(Series),
+    Feed(Feed),
+    Audit(AuditEntry),
 }
 
-/// The whole replicated booking state.
+fn tkey(tenant: TenantId, kind: &str, id: impl std::fmt::Display) -> Vec<u8> {
+    format!("t/{tenant:020}/{kind}/{id}").into_bytes()
+}
+
+fn id20(id: u64) -> String {
+    format!("{id:020}")
+}
+
+impl Record {
+    /// Where the record lives; everything a tenant owns is under `t/{tenant}/`.
+    pub(super) fn key(&self) -> Vec<u8> {
+        match self {
+            Record::Tenant(t) => tkey(t.id, "tenant", id20(t.id)),
+            Record::Room(r) => tkey(r.tenant, "room", id20(r.id)),
+            Record::Booking(b) => tkey(b.tenant, "booking", id20(b.id)),
+            Record::Token(t) => tkey(t.tenant, "token", id20(t.id)),
+            Record::Dedup(k, _) => format!("dedup/{k}").into_bytes(),
+            Record::Clock(_) => b"clock".to_vec(),
+            Record::User(u) => tkey(u.tenant, "user", id20(u.id)),
+            Record::Department(d) => tkey(d.tenant, "department", id20(d.id)),
+            Record::Session(s) => tkey(s.tenant, "session", &s.sha256),
+            Record::Calendar(t, _) => tkey(*t, "calendar", "0"),
+            Record::Lesson(l) => tkey(l.tenant, "lesson", id20(l.id)),
+            Record::Series(s) => tkey(s.tenant, "series", id20(s.id)),
+            Record::Feed(f) => tkey(f.tenant, "feed", id20(f.id)),
+            Record::Audit(a) => tkey(a.tenant, "audit", id20(a.id)),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut v = vec![STATE_FORMAT];
+        v.extend(bincode::serialize(self).expect("in-memory record serializes"));
+        v
+    }
+}
+
+/// The whole replicated state of every tenant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bookings {
     pub tenants: BTreeMap<TenantId, Tenant>,
     pub rooms: BTreeMap<RoomId, Room>,
     pub bookings: BTreeMap<BookingId, Booking>,
+    pub users: BTreeMap<UserId, User>,
+    pub departments: BTreeMap<DepartmentId, Department>,
+    pub calendars: BTreeMap<TenantId, Calendar>,
+    pub lessons: BTreeMap<LessonId, Lesson>,
+    pub series: BTreeMap<SeriesId, Series>,
+    pub audit: BTreeMap<u64, AuditEntry>,
+    /// By SHA-256 of the secret.
     pub tokens: HashMap<String, ApiToken>,
-    /// Active bookings of each room, by start: disjoint intervals, so overlap is a range probe.
+    pub sessions: HashMap<String, Session>,
+    pub feeds: HashMap<String, Feed>,
+    /// Bookings holding each room's slots, by start: disjoint intervals, so overlap is a range probe.
     pub room_schedule: HashMap<RoomId, BTreeMap<(Timestamp, BookingId), Timestamp>>,
-    slugs: HashMap<String, TenantId>,
+    pub(super) room_lessons: HashMap<RoomId, BTreeSet<LessonId>>,
+    pub(super) user_bookings: HashMap<UserId, BTreeSet<BookingId>>,
+    /// (tenant, lowercase username or email) → user.
+    pub(super) logins: HashMap<(TenantId, String), UserId>,
+    pub(super) slugs: HashMap<String, TenantId>,
     dedup: HashMap<String, Dedup>,
     dedup_expiry: BTreeSet<(Timestamp, String)>,
+    session_expiry: BTreeSet<(Timestamp, String)>,
     /// The latest command time applied; drives expiry deterministically.
-    clock: Timestamp,
+    pub(super) clock: Timestamp,
 }
 
-fn key(kind: &str, id: u64) -> Vec<u8> {
-    format!("{kind}/{id:020}").into_bytes()
+/// One command being applied: where ids and times come from.
+pub(super) struct Ctx<'a> {
+    pub index: u64,
+    pub time: Timestamp,
+    pub actor: &'a Actor,
+    next_id: u64,
 }
 
-fn encode(record: &Record) -> Vec<u8> {
-    let mut v = vec![STATE_FORMAT];
-    v.extend(bincode::serialize(record).expect("in-memory record serializes"));
-    v
+/// Ids are the log index times this plus a sequence within the command: unique, deterministic,
+/// and exact as JSON numbers (below 2^53) for the first nine billion log entries.
+pub const IDS_PER_ENTRY: u64 = 1_000_000;
+
+impl Ctx<'_> {
+    /// A fresh id for an object this command creates.
+    pub fn new_id(&mut self) -> u64 {
+        let id = self.index * IDS_PER_ENTRY + self.next_id;
+        self.next_id += 1;
+        id
+    }
 }
 
-fn reject_invalid(field: &str, message: impl Into<String>) -> Outcome {
-    Outcome::Rejected(Rejection::Invalid {
+pub(super) type Res = Result<Outcome, Rejection>;
+
+pub(super) fn invalid(field: &str, message: impl Into<String>) -> Rejection {
+    Rejection::Invalid {
         field: field.into(),
         message: message.into(),
-    })
+    }
 }
 
-fn not_found(what: &str, id: impl ToString) -> Outcome {
-    Outcome::Rejected(Rejection::NotFound {
+pub(super) fn not_found(what: &str, id: impl ToString) -> Rejection {
+    Rejection::NotFound {
         what: what.into(),
         id: id.to_string(),
-    })
+    }
+}
+
+pub(super) fn forbidden(reason: &str) -> Rejection {
+    Rejection::Forbidden {
+        reason: reason.into(),
+    }
 }
 
 /// Checks that hold for every replica regardless of the HTTP layer's own validation.
-fn validate_text(field: &str, value: &str, max: usize, required: bool) -> Option<Outcome> {
+pub(super) fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), Rejection> {
     if required && value.trim().is_empty() {
-        return Some(reject_invalid(field, "must not be empty"));
+        return Err(invalid(field, "must not be empty"));
     }
     if value.chars().count() > max {
-        return Some(reject_invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(invalid(field, format!("must be at most {max} characters")));
     }
-    None
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+pub(super) fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("in-memory value serializes")
 }
 
 impl Bookings {
-    /// Active bookings of `room` overlapping `[from, to)`, by start.
-    pub fn bookings_in(&self, room: RoomId, from: Timestamp, to: Timestamp) -> Vec<&Booking> {
-        let Some(schedule) = self.room_schedule.get(&room) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        // The one booking starting before `from` may still run into the window.
-        if let Some(((_, id), end)) = schedule.range(..(from, 0)).next_back() {
-            if *end > from {
-                out.push(&self.bookings[id]);
-            }
-        }
-        for ((start, id), _) in schedule.range((from, 0)..) {
-            if *start >= to {
-                break;
-            }
-            out.push(&self.bookings[id]);
-        }
-        out
+    /// Writes `record` and indexes it in memory.
+    pub(super) fn store(&mut self, record: Record, writes: &mut WriteSet) {
+        writes.put(record.key(), record.encode());
+        self.index(record);
     }
 
-    /// The first active booking of `room` overlapping `[start, end)`.
-    fn conflict(&self, room: RoomId, start: Timestamp, end: Timestamp) -> Option<&Booking> {
-        self.bookings_in(room, start, end).into_iter().next()
+    /// Deletes `record` from storage and memory.
+    pub(super) fn discard(&mut self, record: Record, writes: &mut WriteSet) {
+        writes.delete(record.key());
+        match record {
+            Record::Session(s) => {
+                self.sessions.remove(&s.sha256);
+                self.session_expiry.remove(&(s.expires_at, s.sha256));
+            }
+            Record::Department(d) => {
+                self.departments.remove(&d.id);
+            }
+            Record::Lesson(l) => {
+                self.lessons.remove(&l.id);
+                if let Some(set) = self.room_lessons.get_mut(&l.room) {
+                    set.remove(&l.id);
+                    if set.is_empty() {
+                        self.room_lessons.remove(&l.room);
+                    }
+                }
+            }
+            Record::Dedup(k, d) => {
+                self.dedup.remove(&k);
+                self.dedup_expiry.remove(&(d.expires_at, k));
+            }
+            other => unreachable!("records of this kind are never deleted: {other:?}"),
+        }
+    }
+
+    fn index(&mut self, record: Record) {
+        match record {
+            Record::Tenant(t) => {
+                self.slugs.insert(t.slug.clone(), t.id);
+                self.tenants.insert(t.id, t);
+            }
+            Record::Room(r) => {
+                self.rooms.insert(r.id, r);
+            }
+            Record::Booking(b) => {
+                let schedule = self.room_schedule.entry(b.room).or_default();
+                if b.status.holds_slot() {
+                    schedule.insert((b.start, b.id), b.end);
+                } else {
+                    schedule.remove(&(b.start, b.id));
+                }
+                if let Some(u) = b.user {
+                    self.user_bookings.entry(u).or_default().insert(b.id);
+                }
+                self.bookings.insert(b.id, b);
+            }
+            Record::Token(t) => {
+                self.tokens.insert(t.sha256.clone(), t);
+            }
+            Record::Dedup(k, d) => {
+                if let Some(old) = self.dedup.get(&k) {
+                    self.dedup_expiry.remove(&(old.expires_at, k.clone()));
+                }
+                self.dedup_expiry.insert((d.expires_at, k.clone()));
+                self.dedup.insert(k, d);
+            }
+            Record::Clock(c) => self.clock = c,
+            Record::User(u) => {
+                if let Some(old) = self.users.get(&u.id) {
+                    let (t, name, mail) = (old.tenant, old.username.clone(), old.email.clone());
+                    self.logins.remove(&(t, name.to_lowercase()));
+                    self.logins.remove(&(t, mail.to_lowercase()));
+                }
+                self.logins
+                    .insert((u.tenant, u.username.to_lowercase()), u.id);
+                if !u.email.is_empty() {
+                    self.logins.insert((u.tenant, u.email.to_lowercase()), u.id);
+                }
+                self.users.insert(u.id, u);
+            }
+            Record::Department(d) => {
+                self.departments.insert(d.id, d);
+            }
+            Record::Session(s) => {
+                self.session_expiry.insert((s.expires_at, s.sha256.clone()));
+                self.sessions.insert(s.sha256.clone(), s);
+            }
+            Record::Calendar(t, c) => {
+                self.calendars.insert(t, c);
+            }
+            Record::Lesson(l) => {
+                self.room_lessons.entry(l.room).or_default().insert(l.id);
+                self.lessons.insert(l.id, l);
+            }
+            Record::Series(s) => {
+                self.series.insert(s.id, s);
+            }
+            Record::Feed(f) => {
+                self.feeds.insert(f.sha256.clone(), f);
+            }
+            Record::Audit(a) => {
+                self.audit.insert(a.id, a);
+            }
+        }
+    }
+
+    /// Appends an audit entry: who changed what, with the object before and after.
+    pub(super) fn audit(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        object: (&str, u64),
+        action: &str,
+        before: Option<String>,
+        after: Option<String>,
+        writes: &mut WriteSet,
+    ) {
+        let entry = AuditEntry {
+            id: ctx.new_id(),
+            tenant,
+            at: ctx.time,
+            actor: ctx.actor.name.clone(),
+            user: ctx.actor.user,
+            object: object.0.into(),
+            object_id: object.1,
+            action: action.into(),
+            before,
+            after,
+        };
+        self.store(Record::Audit(entry), writes);
+    }
+
+    /// The tenant the actor belongs to, if it exists and is not suspended.
+    pub(super) fn member(&self, ctx: &Ctx, tenant: TenantId) -> Result<&Tenant, Rejection> {
+        let t = self
+            .tenants
+            .get(&tenant)
+            .filter(|_| ctx.actor.tenant == Some(tenant))
+            .ok_or_else(|| not_found("tenant", tenant))?;
+        if t.suspended {
+            return Err(forbidden("this tenant is suspended"));
+        }
+        Ok(t)
+    }
+
+    pub(super) fn admin(&self, ctx: &Ctx, tenant: TenantId) -> Result<&Tenant, Rejection> {
+        let t = self.member(ctx, tenant)?;
+        if ctx.actor.role != Role::Admin {
+            return Err(forbidden("only a tenant admin may do this"));
+        }
+        Ok(t)
     }
 
     pub fn token(&self, sha256: &str) -> Option<&ApiToken> {
-        self.tokens.get(sha256)
+        self.tokens.get(sha256).filter(|t| t.revoked_at.is_none())
     }
 
-    fn put_booking(&mut self, b: Booking, writes: &mut WriteSet) {
-        writes.put(key("booking", b.id), encode(&Record::Booking(b.clone())));
-        let schedule = self.room_schedule.entry(b.room).or_default();
-        match b.status {
-            BookingStatus::Active => {
-                schedule.insert((b.start, b.id), b.end);
-            }
-            BookingStatus::Cancelled => {
-                schedule.remove(&(b.start, b.id));
-            }
-        }
-        self.bookings.insert(b.id, b);
+    pub fn calendar(&self, tenant: TenantId) -> Calendar {
+        self.calendars.get(&tenant).cloned().unwrap_or_default()
     }
 
-    fn expire_dedup(&mut self, writes: &mut WriteSet) {
+    fn expire(&mut self, writes: &mut WriteSet) {
         while let Some((at, k)) = self.dedup_expiry.first().cloned() {
             if at > self.clock {
                 break;
             }
-            self.dedup_expiry.pop_first();
-            self.dedup.remove(&k);
-            writes.delete(format!("dedup/{k}").into_bytes());
+            let d = self.dedup[&k].clone();
+            self.discard(Record::Dedup(k, d), writes);
+        }
+        while let Some((at, k)) = self.session_expiry.first().cloned() {
+            if at > self.clock {
+                break;
+            }
+            let s = self.sessions[&k].clone();
+            self.discard(Record::Session(s), writes);
         }
     }
 
-    fn execute(&mut self, index: u64, cmd: &Command, writes: &mut WriteSet) -> Outcome {
-        let t = cmd.time;
-        match &cmd.op {
+    fn execute(&mut self, ctx: &mut Ctx, op: &Op, writes: &mut WriteSet) -> Res {
+        match op {
             Op::CreateTenant {
                 slug,
                 name,
                 time_zone,
                 admin_token_sha256,
-            } => {
-                if cmd.actor.role != Role::Operator {
-                    return Outcome::Rejected(Rejection::Forbidden {
-                        reason: "only an operator creates tenants".into(),
-                    });
-                }
-                if let Some(o) = validate_text("name", name, 200, true) {
-                    return o;
-                }
-                if slug.is_empty()
-                    || slug.len() > 64
-                    || !slug
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                {
-                    return reject_invalid(
-                        "slug",
-                        "use 1 to 64 lowercase letters, digits and hyphens",
-                    );
-                }
-                if jiff::tz::TimeZone::get(time_zone).is_err() {
-                    return reject_invalid(
-                        "time_zone",
-                        format!("unknown IANA time zone {time_zone:?}"),
-                    );
-                }
-                if self.slugs.contains_key(slug) {
-                    return Outcome::Rejected(Rejection::AlreadyExists {
-                        what: "tenant".into(),
-                        key: slug.clone(),
-                    });
-                }
-                let tenant = Tenant {
-                    id: index,
-                    slug: slug.clone(),
-                    name: name.clone(),
-                    time_zone: time_zone.clone(),
-                    created_at: t,
-                };
-                let token = ApiToken {
-                    sha256: admin_token_sha256.clone(),
-                    tenant: index,
-                    role: Role::Admin,
-                    name: "admin".into(),
-                    created_at: t,
-                };
-                writes.put(
-                    key("tenant", index),
-                    encode(&Record::Tenant(tenant.clone())),
-                );
-                writes.put(
-                    format!("token/{}", token.sha256).into_bytes(),
-                    encode(&Record::Token(token.clone())),
-                );
-                self.slugs.insert(slug.clone(), index);
-                self.tokens.insert(token.sha256.clone(), token);
-                self.tenants.insert(index, tenant.clone());
-                Outcome::TenantCreated(tenant)
+            } => self.create_tenant(ctx, slug, name, time_zone, admin_token_sha256, writes),
+            Op::SetTenantSuspended { tenant, suspended } => {
+                self.set_suspended(ctx, *tenant, *suspended, writes)
             }
-            Op::CreateRoom {
+            Op::SetTenantRules { tenant, rules } => self.set_rules(ctx, *tenant, rules, writes),
+            Op::CreateRoom { tenant, spec } => self.save_room(ctx, *tenant, None, spec, writes),
+            Op::UpdateRoom { tenant, room, spec } => {
+                self.save_room(ctx, *tenant, Some(*room), spec, writes)
+            }
+            Op::CreateDepartment { tenant, name } => {
+                self.create_department(ctx, *tenant, name, writes)
+            }
+            Op::DeleteDepartment { tenant, department } => {
+                self.delete_department(ctx, *tenant, *department, writes)
+            }
+            Op::CreateUser { .. } | Op::UpdateUser { .. } => self.save_user(ctx, op, writes),
+            Op::SetPassword {
                 tenant,
-                name,
-                category,
-                capacity,
-            } => {
-                if let Some(o) = self.require_admin(cmd, *tenant) {
-                    return o;
-                }
-                if let Some(o) = validate_text("name", name, 200, true)
-                    .or_else(|| validate_text("category", category, 64, true))
-                {
-                    return o;
-                }
-                let room = Room {
-                    id: index,
-                    tenant: *tenant,
-                    name: name.clone(),
-                    category: category.clone(),
-                    capacity: *capacity,
-                    created_at: t,
-                };
-                writes.put(key("room", index), encode(&Record::Room(room.clone())));
-                self.rooms.insert(index, room.clone());
-                Outcome::RoomCreated(room)
+                user,
+                password_phc,
+                keep_session,
+            } => self.set_password(ctx, *tenant, *user, password_phc, keep_session, writes),
+            Op::CreateSession { .. } => self.create_session(ctx, op, writes),
+            Op::EndSession { sha256 } => self.end_session(ctx, sha256, writes),
+            Op::EndUserSessions { tenant, user } => {
+                self.end_user_sessions(ctx, *tenant, *user, writes)
             }
-            Op::CreateBooking {
-                tenant,
-                room,
-                start,
-                end,
-                title,
-                notes,
-            } => {
-                if cmd.actor.tenant != Some(*tenant) {
-                    return not_found("room", room);
-                }
-                if !self.rooms.get(room).is_some_and(|r| r.tenant == *tenant) {
-                    return not_found("room", room);
-                }
-                if end <= start {
-                    return reject_invalid("end", "must be after start");
-                }
-                if end.duration_since(*start) > MAX_BOOKING {
-                    return reject_invalid("end", "a booking may last at most 14 days");
-                }
-                if let Some(o) = validate_text("title", title, 200, true)
-                    .or_else(|| validate_text("notes", notes, 4000, false))
-                {
-                    return o;
-                }
-                if let Some(c) = self.conflict(*room, *start, *end) {
-                    return Outcome::Rejected(Rejection::Conflict {
-                        booking: c.id,
-                        start: c.start,
-                        end: c.end,
-                    });
-                }
-                let booking = Booking {
-                    id: index,
-                    tenant: *tenant,
-                    room: *room,
-                    start: *start,
-                    end: *end,
-                    title: title.clone(),
-                    notes: notes.clone(),
-                    status: BookingStatus::Active,
-                    created_by: cmd.actor.name.clone(),
-                    created_at: t,
-                    cancelled_at: None,
-                };
-                self.put_booking(booking.clone(), writes);
-                Outcome::BookingCreated(booking)
-            }
-            Op::CancelBooking { tenant, booking } => {
-                let Some(b) = self
-                    .bookings
-                    .get(booking)
-                    .filter(|b| b.tenant == *tenant && cmd.actor.tenant == Some(*tenant))
-                else {
-                    return not_found("booking", booking);
-                };
-                if b.status == BookingStatus::Cancelled {
-                    return Outcome::Rejected(Rejection::AlreadyCancelled { booking: *booking });
-                }
-                let mut b = b.clone();
-                b.status = BookingStatus::Cancelled;
-                b.cancelled_at = Some(t);
-                self.put_booking(b.clone(), writes);
-                Outcome::BookingCancelled(b)
-            }
+            Op::Touch { sha256 } => self.touch(ctx, sha256, writes),
             Op::CreateToken {
                 tenant,
                 name,
                 role,
                 sha256,
-            } => {
-                if let Some(o) = self.require_admin(cmd, *tenant) {
-                    return o;
-                }
-                if *role == Role::Operator {
-                    return reject_invalid("role", "a tenant token cannot be an operator");
-                }
-                if let Some(o) = validate_text("name", name, 100, true) {
-                    return o;
-                }
-                if self.tokens.contains_key(sha256) {
-                    return Outcome::Rejected(Rejection::AlreadyExists {
-                        what: "token".into(),
-                        key: name.clone(),
-                    });
-                }
-                let token = ApiToken {
-                    sha256: sha256.clone(),
-                    tenant: *tenant,
-                    role: *role,
-                    name: name.clone(),
-                    created_at: t,
-                };
-                writes.put(
-                    format!("token/{sha256}").into_bytes(),
-                    encode(&Record::Token(token.clone())),
-                );
-                self.tokens.insert(sha256.clone(), token);
-                Outcome::TokenCreated {
-                    name: name.clone(),
-                    role: *role,
-                }
+            } => self.create_token(ctx, *tenant, name, *role, sha256, writes),
+            Op::RevokeToken { tenant, token } => self.revoke_token(ctx, *tenant, *token, writes),
+            Op::SetWeekCycle { tenant, labels } => {
+                self.set_week_cycle(ctx, *tenant, labels, writes)
             }
+            Op::CreateYear { .. }
+            | Op::CreateTerm { .. }
+            | Op::CreateClosure { .. }
+            | Op::DeleteCalendarItem { .. }
+            | Op::SetPeriods { .. } => self.edit_calendar(ctx, op, writes),
+            Op::CreateLesson {
+                tenant,
+                room,
+                lesson,
+            } => self.create_lesson(ctx, *tenant, *room, lesson, writes),
+            Op::DeleteLesson { tenant, lesson } => {
+                self.delete_lesson(ctx, *tenant, *lesson, writes)
+            }
+            Op::ImportLessons {
+                tenant,
+                lessons,
+                replace,
+            } => self.import_lessons(ctx, *tenant, lessons, *replace, writes),
+            Op::SetLessonRelease {
+                tenant,
+                lesson,
+                date,
+                released,
+            } => self.release_lesson(ctx, *tenant, *lesson, *date, *released, writes),
+            Op::CreateBooking {
+                tenant,
+                room,
+                start,
+                end,
+                details,
+            } => self.create_booking(ctx, *tenant, *room, *start, *end, details, writes),
+            Op::CancelBooking {
+                tenant,
+                booking,
+                scope,
+            } => self.cancel_booking(ctx, *tenant, *booking, *scope, writes),
+            Op::CreateSeries { .. } => self.create_series(ctx, op, writes),
+            Op::DecideBooking {
+                tenant,
+                booking,
+                approve,
+            } => self.decide_booking(ctx, *tenant, *booking, *approve, writes),
+            Op::CreateFeed {
+                tenant,
+                target,
+                sha256,
+            } => self.create_feed(ctx, *tenant, *target, sha256, writes),
+            Op::RevokeFeed { tenant, feed } => self.revoke_feed(ctx, *tenant, *feed, writes),
         }
-    }
-
-    fn require_admin(&self, cmd: &Command, tenant: TenantId) -> Option<Outcome> {
-        if cmd.actor.tenant != Some(tenant) || !self.tenants.contains_key(&tenant) {
-            return Some(not_found("tenant", tenant));
-        }
-        if cmd.actor.role != Role::Admin {
-            return Some(Outcome::Rejected(Rejection::Forbidden {
-                reason: "only a tenant admin may do this".into(),
-            }));
-        }
-        None
     }
 }
 
@@ -366,8 +458,8 @@ impl App for Bookings {
         let LogCommand::V1(cmd) = command;
         if cmd.time > self.clock {
             self.clock = cmd.time;
-            writes.put(b"clock".to_vec(), encode(&Record::Clock(self.clock)));
-            self.expire_dedup(writes);
+            writes.put(b"clock".to_vec(), Record::Clock(self.clock).encode());
+            self.expire(writes);
         }
         let fingerprint = hex::encode(Sha256::digest(
             bincode::serialize(&cmd.op).expect("op serializes"),
@@ -378,7 +470,16 @@ impl App for Bookings {
             }
             return seen.outcome.clone();
         }
-        let outcome = self.execute(index, &cmd, writes);
+        let mut ctx = Ctx {
+            index,
+            time: cmd.time,
+            actor: &cmd.actor,
+            next_id: 0,
+        };
+        // Every handler validates before it writes, so a rejection leaves no partial change.
+        let outcome = self
+            .execute(&mut ctx, &cmd.op, writes)
+            .unwrap_or_else(Outcome::Rejected);
         let ttl = if cmd.request_key.starts_with("idem/") {
             IDEMPOTENCY_TTL
         } else {
@@ -393,19 +494,12 @@ impl App for Bookings {
             outcome: outcome.clone(),
             expires_at,
         };
-        writes.put(
-            format!("dedup/{}", cmd.request_key).into_bytes(),
-            encode(&Record::Dedup(cmd.request_key.clone(), entry.clone())),
-        );
-        self.dedup_expiry
-            .insert((expires_at, cmd.request_key.clone()));
-        self.dedup.insert(cmd.request_key, entry);
+        self.store(Record::Dedup(cmd.request_key, entry), writes);
         outcome
     }
 
     fn load(records: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<Self, LoadError> {
         let mut s = Bookings::default();
-        let mut writes = WriteSet::default();
         for (k, v) in records {
             let err = |reason: String| LoadError {
                 key: String::from_utf8_lossy(&k).into_owned(),
@@ -416,61 +510,36 @@ impl App for Bookings {
                 other => return Err(err(format!("unknown record format {other:?}"))),
             }
             let record: Record = bincode::deserialize(&v[1..]).map_err(|e| err(e.to_string()))?;
-            match record {
-                Record::Tenant(t) => {
-                    s.slugs.insert(t.slug.clone(), t.id);
-                    s.tenants.insert(t.id, t);
-                }
-                Record::Room(r) => {
-                    s.rooms.insert(r.id, r);
-                }
-                Record::Booking(b) => s.put_booking(b, &mut writes),
-                Record::Token(t) => {
-                    s.tokens.insert(t.sha256.clone(), t);
-                }
-                Record::Dedup(k, d) => {
-                    s.dedup_expiry.insert((d.expires_at, k.clone()));
-                    s.dedup.insert(k, d);
-                }
-                Record::Clock(c) => s.clock = c,
-            }
+            s.index(record);
         }
         Ok(s)
     }
 
     fn records(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut out = Vec::with_capacity(
-            self.tenants.len() + self.rooms.len() + self.bookings.len() + self.dedup.len() + 1,
+        let mut all: Vec<Record> = Vec::new();
+        all.push(Record::Clock(self.clock));
+        all.extend(self.tenants.values().cloned().map(Record::Tenant));
+        all.extend(self.rooms.values().cloned().map(Record::Room));
+        all.extend(self.bookings.values().cloned().map(Record::Booking));
+        all.extend(self.tokens.values().cloned().map(Record::Token));
+        all.extend(
+            self.dedup
+                .iter()
+                .map(|(k, d)| Record::Dedup(k.clone(), d.clone())),
         );
-        out.push((b"clock".to_vec(), encode(&Record::Clock(self.clock))));
-        out.extend(
-            self.tenants
-                .values()
-                .map(|t| (key("tenant", t.id), encode(&Record::Tenant(t.clone())))),
+        all.extend(self.users.values().cloned().map(Record::User));
+        all.extend(self.departments.values().cloned().map(Record::Department));
+        all.extend(self.sessions.values().cloned().map(Record::Session));
+        all.extend(
+            self.calendars
+                .iter()
+                .map(|(t, c)| Record::Calendar(*t, c.clone())),
         );
-        out.extend(
-            self.rooms
-                .values()
-                .map(|r| (key("room", r.id), encode(&Record::Room(r.clone())))),
-        );
-        out.extend(
-            self.bookings
-                .values()
-                .map(|b| (key("booking", b.id), encode(&Record::Booking(b.clone())))),
-        );
-        out.extend(self.tokens.values().map(|t| {
-            (
-                format!("token/{}", t.sha256).into_bytes(),
-                encode(&Record::Token(t.clone())),
-            )
-        }));
-        out.extend(self.dedup.iter().map(|(k, d)| {
-            (
-                format!("dedup/{k}").into_bytes(),
-                encode(&Record::Dedup(k.clone(), d.clone())),
-            )
-        }));
-        out
+        all.extend(self.lessons.values().cloned().map(Record::Lesson));
+        all.extend(self.series.values().cloned().map(Record::Series));
+        all.extend(self.feeds.values().cloned().map(Record::Feed));
+        all.extend(self.audit.values().cloned().map(Record::Audit));
+        all.into_iter().map(|r| (r.key(), r.encode())).collect()
     }
 }
 

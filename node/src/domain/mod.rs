@@ -2,7 +2,13 @@
 //! command and the log index, never from the clock.
 
 mod apply;
+mod booking;
+pub mod calendar;
 mod model;
+mod people;
+mod school;
+mod views;
 
-pub use apply::{Bookings, STATE_FORMAT};
+pub use apply::{Bookings, IDS_PER_ENTRY, STATE_FORMAT};
 pub use model::*;
+pub use views::*;

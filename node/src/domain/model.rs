@@ -1,19 +1,58 @@
+use std::collections::BTreeSet;
+
+use jiff::civil::{Date, Time};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub type TenantId = u64;
 pub type RoomId = u64;
 pub type BookingId = u64;
+pub type UserId = u64;
+pub type DepartmentId = u64;
+pub type LessonId = u64;
+pub type SeriesId = u64;
+pub type TokenId = u64;
+pub type FeedId = u64;
+/// Academic years, terms and closures share one id space (log indexes).
+pub type CalendarId = u64;
 
 /// Who may do what inside a tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// Runs the platform: creates tenants. Belongs to no tenant.
+    /// Runs the platform: creates and suspends tenants. Belongs to no tenant.
     Operator,
     /// Administers one tenant.
     Admin,
     /// Books rooms in one tenant.
     Staff,
+    /// Sees the tenant's rooms and bookings (the site team); changes nothing.
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+            Role::Staff => "staff",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// A tenant role from its API name.
+    pub fn parse_tenant_role(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "staff" => Some(Role::Staff),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+
+    pub fn can_book(self) -> bool {
+        matches!(self, Role::Admin | Role::Staff)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +62,89 @@ pub struct Tenant {
     pub name: String,
     pub time_zone: String,
     pub created_at: Timestamp,
+    pub suspended: bool,
+    /// Booking rules for every room unless the room sets its own.
+    pub rules: Rules,
+}
+
+/// Booking rules; `None` means no limit. Admins may override any of them with a reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rules {
+    /// How far ahead a booking may start, in days.
+    pub max_days_ahead: Option<u32>,
+    /// How long before its start a booking must be made, in minutes.
+    pub min_notice_minutes: Option<u32>,
+    /// Longest booking, in minutes.
+    pub max_length_minutes: Option<u32>,
+    /// Most active (future, not cancelled) bookings one user may hold, per role.
+    pub max_active_per_user: Vec<(Role, u32)>,
+}
+
+impl Rules {
+    /// `self` with every limit `over` sets replaced by it.
+    pub fn overlaid(&self, over: &Rules) -> Rules {
+        Rules {
+            max_days_ahead: over.max_days_ahead.or(self.max_days_ahead),
+            min_notice_minutes: over.min_notice_minutes.or(self.min_notice_minutes),
+            max_length_minutes: over.max_length_minutes.or(self.max_length_minutes),
+            max_active_per_user: if over.max_active_per_user.is_empty() {
+                self.max_active_per_user.clone()
+            } else {
+                over.max_active_per_user.clone()
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Department {
+    pub id: DepartmentId,
+    pub tenant: TenantId,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub tenant: TenantId,
+    pub username: String,
+    pub name: String,
+    pub email: String,
+    pub department: Option<DepartmentId>,
+    pub role: Role,
+    /// Argon2id in PHC string form; hashed by the receiving node, never in clear anywhere.
+    pub password_phc: String,
+    pub active: bool,
+    pub created_at: Timestamp,
+    pub password_changed_at: Timestamp,
+}
+
+/// A signed-in browser session; only hashes of its secrets are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub sha256: String,
+    pub tenant: TenantId,
+    pub user: UserId,
+    pub csrf_sha256: String,
+    pub created_at: Timestamp,
+    pub last_seen: Timestamp,
+    /// Absolute end of the session.
+    pub expires_at: Timestamp,
+    /// Idle timeout, seconds.
+    pub idle_secs: u32,
+}
+
+/// An API token for integrations: only its SHA-256 is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: TokenId,
+    pub sha256: String,
+    pub tenant: TenantId,
+    pub role: Role,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,13 +154,176 @@ pub struct Room {
     pub name: String,
     pub category: String,
     pub capacity: u32,
+    pub location: String,
+    pub description: String,
+    pub bookable: bool,
+    /// Roles that may book; empty means every role that books.
+    pub allowed_roles: Vec<Role>,
+    /// Departments whose staff may book; empty means all.
+    pub allowed_departments: Vec<DepartmentId>,
+    pub approval_required: bool,
+    /// Overrides of the tenant's rules for this room.
+    pub rules: Rules,
     pub created_at: Timestamp,
 }
 
+/// The fields of a room an admin sets (create and update).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSpec {
+    pub name: String,
+    pub category: String,
+    pub capacity: u32,
+    pub location: String,
+    pub description: String,
+    pub bookable: bool,
+    pub allowed_roles: Vec<Role>,
+    pub allowed_departments: Vec<DepartmentId>,
+    pub approval_required: bool,
+    pub rules: Rules,
+}
+
+/// The school's calendar: years, terms, closures, the timetable week cycle and the periods.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Calendar {
+    /// Labels of the timetable weeks in cycle order, e.g. `["A", "B"]`.
+    pub week_labels: Vec<String>,
+    pub years: Vec<AcademicYear>,
+    pub terms: Vec<Term>,
+    pub closures: Vec<Closure>,
+    pub periods: Vec<Period>,
+}
+
+impl Default for Calendar {
+    fn default() -> Self {
+        Calendar {
+            week_labels: vec!["A".into()],
+            years: Vec::new(),
+            terms: Vec::new(),
+            closures: Vec::new(),
+            periods: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcademicYear {
+    pub id: CalendarId,
+    pub name: String,
+    pub start: Date,
+    pub end: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Term {
+    pub id: CalendarId,
+    pub year: CalendarId,
+    pub name: String,
+    pub start: Date,
+    pub end: Date,
+    /// The cycle week (index into `week_labels`) of the term's first week.
+    pub first_week: u8,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClosureKind {
+    Holiday,
+    Closure,
+}
+
+/// Days with no bookings (unless an admin overrides) and no lessons.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closure {
+    pub id: CalendarId,
+    pub name: String,
+    pub kind: ClosureKind,
+    pub start: Date,
+    /// Inclusive.
+    pub end: Date,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeriodKind {
+    Lesson,
+    Registration,
+    Break,
+    Lunch,
+    Other,
+}
+
+/// A named part of the school day on one weekday.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    /// ISO weekday, Monday = 1.
+    pub weekday: u8,
+    pub name: String,
+    pub start: Time,
+    pub end: Time,
+    pub kind: PeriodKind,
+}
+
+/// A timetabled lesson: it occupies its room every matching week of term time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lesson {
+    pub id: LessonId,
+    pub tenant: TenantId,
+    pub room: RoomId,
+    pub spec: LessonSpec,
+    /// Dates on which the room is released (the class is elsewhere).
+    pub released: BTreeSet<Date>,
+}
+
+/// A lesson as created or imported (room resolved).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LessonSpec {
+    /// ISO weekday, Monday = 1.
+    pub weekday: u8,
+    pub period: Option<String>,
+    pub start: Time,
+    pub end: Time,
+    pub subject: String,
+    pub class_name: String,
+    pub teacher: String,
+    /// `None`: every week; otherwise the cycle week label it runs in.
+    pub week: Option<String>,
+    pub from: Date,
+    /// Inclusive.
+    pub to: Date,
+}
+
+/// A lesson to import: the room by name; `row` numbers the CSV line for error reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LessonImport {
+    pub row: u32,
+    pub room: String,
+    pub lesson: LessonSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum BookingStatus {
     Active,
     Cancelled,
+    /// Waiting for an approver; holds the slot.
+    Pending,
+    Declined,
+}
+
+impl BookingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BookingStatus::Active => "active",
+            BookingStatus::Cancelled => "cancelled",
+            BookingStatus::Pending => "pending",
+            BookingStatus::Declined => "declined",
+        }
+    }
+
+    /// Whether the booking occupies its room.
+    pub fn holds_slot(self) -> bool {
+        matches!(self, BookingStatus::Active | BookingStatus::Pending)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,16 +339,114 @@ pub struct Booking {
     pub created_by: String,
     pub created_at: Timestamp,
     pub cancelled_at: Option<Timestamp>,
+    /// The user the booking is for (the booker, or whom an admin booked for).
+    pub user: Option<UserId>,
+    /// The period booked, when booked by period.
+    pub period: Option<String>,
+    pub series: Option<SeriesId>,
+    /// Why an admin overrode a rule, closure or lesson.
+    pub override_reason: Option<String>,
+    pub decided_by: Option<String>,
 }
 
-/// An API token: only its SHA-256 is kept.
+/// What a new booking asks for, beyond room and time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingDetails {
+    pub title: String,
+    pub notes: String,
+    pub period: Option<String>,
+    /// Book on behalf of this user (admins only).
+    pub on_behalf_of: Option<UserId>,
+    /// Admins: override rules, closures and lessons, with this reason.
+    pub override_reason: Option<String>,
+}
+
+/// A recurring booking: its occurrences are ordinary bookings carrying its id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiToken {
+pub struct Series {
+    pub id: SeriesId,
+    pub tenant: TenantId,
+    pub room: RoomId,
+    pub title: String,
+    /// Human summary, e.g. "Mon, Wed weekly (week A) until 2026-07-17".
+    pub rule: String,
+    pub occurrences: Vec<BookingId>,
+    pub skipped: Vec<Occurrence>,
+    pub created_by: String,
+    pub created_at: Timestamp,
+}
+
+/// One occurrence of a recurring booking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Occurrence {
+    pub date: Date,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+/// A weekly recurrence in local time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeeklyRule {
+    pub first: Date,
+    /// Inclusive.
+    pub until: Date,
+    /// ISO weekdays, Monday = 1.
+    pub weekdays: Vec<u8>,
+    /// Only weeks with this cycle label; every week when `None`.
+    pub week: Option<String>,
+    pub start: Time,
+    pub end: Time,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeriesMode {
+    /// Refuse the whole series if any occurrence conflicts.
+    AllOrNothing,
+    /// Book the free occurrences, skip the rest.
+    SkipConflicts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelScope {
+    One,
+    ThisAndFollowing,
+    Series,
+}
+
+/// A secret, revocable iCalendar feed of a room or a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feed {
+    pub id: FeedId,
     pub sha256: String,
     pub tenant: TenantId,
-    pub role: Role,
-    pub name: String,
+    pub target: FeedTarget,
     pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedTarget {
+    Room(RoomId),
+    User(UserId),
+}
+
+/// One change in the append-only audit history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: u64,
+    pub tenant: TenantId,
+    pub at: Timestamp,
+    pub actor: String,
+    pub user: Option<UserId>,
+    pub object: String,
+    pub object_id: u64,
+    pub action: String,
+    /// JSON of the object before and after.
+    pub before: Option<String>,
+    pub after: Option<String>,
 }
 
 /// Who sent a command, as authenticated by the node that received it.
@@ -71,8 +454,10 @@ pub struct ApiToken {
 pub struct Actor {
     pub tenant: Option<TenantId>,
     pub role: Role,
-    /// A printable principal, e.g. `token:admin`.
+    /// A printable principal, e.g. `token:admin` or `user:jsmith`.
     pub name: String,
+    /// The signed-in user, when a session (not a token) authenticated the request.
+    pub user: Option<UserId>,
 }
 
 /// A command as replicated through the Raft log. The enum is the log format's version tag:
@@ -104,27 +489,173 @@ pub enum Op {
     },
     CreateRoom {
         tenant: TenantId,
-        name: String,
-        category: String,
-        capacity: u32,
+        spec: RoomSpec,
     },
     CreateBooking {
         tenant: TenantId,
         room: RoomId,
         start: Timestamp,
         end: Timestamp,
-        title: String,
-        notes: String,
+        details: BookingDetails,
     },
     CancelBooking {
         tenant: TenantId,
         booking: BookingId,
+        scope: CancelScope,
     },
     CreateToken {
         tenant: TenantId,
         name: String,
         role: Role,
         sha256: String,
+    },
+    SetTenantSuspended {
+        tenant: TenantId,
+        suspended: bool,
+    },
+    SetTenantRules {
+        tenant: TenantId,
+        rules: Rules,
+    },
+    UpdateRoom {
+        tenant: TenantId,
+        room: RoomId,
+        spec: RoomSpec,
+    },
+    CreateDepartment {
+        tenant: TenantId,
+        name: String,
+    },
+    DeleteDepartment {
+        tenant: TenantId,
+        department: DepartmentId,
+    },
+    CreateUser {
+        tenant: TenantId,
+        username: String,
+        name: String,
+        email: String,
+        department: Option<DepartmentId>,
+        role: Role,
+        password_phc: String,
+    },
+    UpdateUser {
+        tenant: TenantId,
+        user: UserId,
+        name: String,
+        email: String,
+        department: Option<DepartmentId>,
+        role: Role,
+        active: bool,
+    },
+    /// Admin reset (any user) or the user's own change; ends the user's other sessions.
+    SetPassword {
+        tenant: TenantId,
+        user: UserId,
+        password_phc: String,
+        /// The session that made the change survives it.
+        keep_session: Option<String>,
+    },
+    CreateSession {
+        tenant: TenantId,
+        user: UserId,
+        sha256: String,
+        csrf_sha256: String,
+        idle_secs: u32,
+        absolute_secs: u32,
+    },
+    EndSession {
+        sha256: String,
+    },
+    /// Admin-forced sign-out of every session of a user.
+    EndUserSessions {
+        tenant: TenantId,
+        user: UserId,
+    },
+    /// Records use of a session or token (sent at most every few minutes per credential).
+    Touch {
+        sha256: String,
+    },
+    RevokeToken {
+        tenant: TenantId,
+        token: TokenId,
+    },
+    SetWeekCycle {
+        tenant: TenantId,
+        labels: Vec<String>,
+    },
+    CreateYear {
+        tenant: TenantId,
+        name: String,
+        start: Date,
+        end: Date,
+    },
+    CreateTerm {
+        tenant: TenantId,
+        year: CalendarId,
+        name: String,
+        start: Date,
+        end: Date,
+        first_week: String,
+    },
+    CreateClosure {
+        tenant: TenantId,
+        name: String,
+        kind: ClosureKind,
+        start: Date,
+        end: Date,
+    },
+    /// Deletes a year (with its terms), a term or a closure.
+    DeleteCalendarItem {
+        tenant: TenantId,
+        id: CalendarId,
+    },
+    SetPeriods {
+        tenant: TenantId,
+        periods: Vec<Period>,
+    },
+    CreateLesson {
+        tenant: TenantId,
+        room: RoomId,
+        lesson: LessonSpec,
+    },
+    DeleteLesson {
+        tenant: TenantId,
+        lesson: LessonId,
+    },
+    /// All or nothing; `replace` first removes every existing lesson of the tenant.
+    ImportLessons {
+        tenant: TenantId,
+        lessons: Vec<LessonImport>,
+        replace: bool,
+    },
+    SetLessonRelease {
+        tenant: TenantId,
+        lesson: LessonId,
+        date: Date,
+        released: bool,
+    },
+    CreateSeries {
+        tenant: TenantId,
+        room: RoomId,
+        rule: String,
+        occurrences: Vec<Occurrence>,
+        mode: SeriesMode,
+        details: BookingDetails,
+    },
+    DecideBooking {
+        tenant: TenantId,
+        booking: BookingId,
+        approve: bool,
+    },
+    CreateFeed {
+        tenant: TenantId,
+        target: FeedTarget,
+        sha256: String,
+    },
+    RevokeFeed {
+        tenant: TenantId,
+        feed: FeedId,
     },
 }
 
@@ -134,19 +665,67 @@ pub enum Outcome {
     TenantCreated(Tenant),
     RoomCreated(Room),
     BookingCreated(Booking),
-    BookingCancelled(Booking),
-    TokenCreated { name: String, role: Role },
+    /// Every booking the cancellation changed.
+    BookingsCancelled(Vec<Booking>),
+    TokenCreated(ApiToken),
     Rejected(Rejection),
+    Tenant(Tenant),
+    Room(Room),
+    Department(Department),
+    User(User),
+    Session(Session),
+    Done,
+    Calendar(Calendar),
+    Lesson(Lesson),
+    LessonsImported {
+        count: usize,
+    },
+    SeriesCreated {
+        series: Series,
+        bookings: Vec<Booking>,
+    },
+    BookingDecided(Booking),
+    FeedCreated(Feed),
+    Token(ApiToken),
+    Feed(Feed),
+}
+
+/// What a booking clashes with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clash {
+    Booking {
+        id: BookingId,
+        start: Timestamp,
+        end: Timestamp,
+        title: String,
+    },
+    Lesson {
+        id: LessonId,
+        start: Timestamp,
+        end: Timestamp,
+        subject: String,
+        class_name: String,
+    },
+    Closure {
+        id: CalendarId,
+        name: String,
+        date: Date,
+    },
+}
+
+/// One CSV row's problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowError {
+    pub row: u32,
+    pub field: String,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Rejection {
-    /// The slot is taken by an active booking.
-    Conflict {
-        booking: BookingId,
-        start: Timestamp,
-        end: Timestamp,
-    },
+    /// The slot is taken.
+    Conflict(Clash),
     NotFound {
         what: String,
         id: String,
@@ -167,4 +746,17 @@ pub enum Rejection {
     },
     /// The same idempotency key was used earlier for a different request.
     IdempotencyKeyReused,
+    /// A booking rule refuses it.
+    Rule {
+        rule: String,
+        message: String,
+    },
+    /// An import refused as a whole: every row's problem.
+    Rows(Vec<RowError>),
+    /// Occurrences of an all-or-nothing series that clash.
+    SeriesConflicts(Vec<(Occurrence, Clash)>),
+    /// The booking is not pending.
+    NotPending {
+        booking: BookingId,
+    },
 }

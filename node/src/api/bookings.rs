@@ -1,0 +1,970 @@
+//! Bookings (one-off and recurring), approvals, the room and day views, the free-room finder,
+//! audit history and CSV exports.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use jiff::civil::{Date, Time};
+use jiff::{Timestamp, ToSpan};
+use roomraft_cluster::Consistency;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::*;
+use crate::domain::calendar::{
+    expand_weekly, instant, local_date, parse_weekday, weekday_name, weekday_number, zone,
+};
+
+pub fn booking_json(b: &Booking) -> Value {
+    json!({
+        "id": b.id, "room_id": b.room, "start": b.start, "end": b.end, "title": b.title,
+        "notes": b.notes, "status": b.status.as_str(), "created_by": b.created_by,
+        "created_at": b.created_at, "cancelled_at": b.cancelled_at, "user_id": b.user,
+        "period": b.period, "series_id": b.series, "override_reason": b.override_reason,
+        "decided_by": b.decided_by,
+    })
+}
+
+pub fn occupation_json(o: &Occupation) -> Value {
+    match o {
+        Occupation::Booking(b) => json!({
+            "kind": "booking", "id": b.id, "start": b.start, "end": b.end, "title": b.title,
+            "status": b.status.as_str(), "booked_by": b.created_by, "user_id": b.user,
+            "period": b.period,
+        }),
+        Occupation::Lesson { lesson, start, end } => json!({
+            "kind": "lesson", "id": lesson.id, "start": start, "end": end,
+            "title": lesson.spec.subject, "subject": lesson.spec.subject,
+            "class_name": lesson.spec.class_name, "teacher": lesson.spec.teacher,
+            "period": lesson.spec.period,
+        }),
+    }
+}
+
+/// When a booking is: instants, or a local date with a period or local clock times.
+#[derive(Deserialize, Default, Clone)]
+pub(super) struct When {
+    start: Option<String>,
+    end: Option<String>,
+    date: Option<String>,
+    period: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+}
+
+/// Resolves `w` in the tenant's zone: `(start, end, period name)`.
+fn resolve(
+    tenant: &Tenant,
+    cal: &Calendar,
+    w: &When,
+) -> Result<(Timestamp, Timestamp, Option<String>), ApiError> {
+    if let (Some(s), Some(e)) = (&w.start, &w.end) {
+        return Ok((parse_time("start", s)?, parse_time("end", e)?, None));
+    }
+    let date = w.date.as_deref().ok_or_else(|| {
+        ApiError::invalid(
+            "date",
+            "give start and end, or a date with a period or times",
+        )
+    })?;
+    let date = parse_date("date", date)?;
+    let tz = zone(&tenant.time_zone);
+    if let Some(p) = &w.period {
+        let period = cal.period(date, p).ok_or_else(|| {
+            ApiError::invalid(
+                "period",
+                format!("no period {p:?} on {}", weekday_name(weekday_number(date))),
+            )
+        })?;
+        return Ok((
+            instant(&tz, date, period.start),
+            instant(&tz, date, period.end),
+            Some(period.name.clone()),
+        ));
+    }
+    let (Some(s), Some(e)) = (&w.start_time, &w.end_time) else {
+        return Err(ApiError::invalid(
+            "period",
+            "give a period, or start_time and end_time",
+        ));
+    };
+    let (s, e) = (parse_clock("start_time", s)?, parse_clock("end_time", e)?);
+    if e <= s {
+        return Err(ApiError::invalid(
+            "end_time",
+            "must be after start_time; a booking past midnight needs start and end instants",
+        ));
+    }
+    Ok((instant(&tz, date, s), instant(&tz, date, e), None))
+}
+
+async fn tenant_and_calendar(
+    s: &AppState,
+    tenant: TenantId,
+) -> Result<(Tenant, Calendar), ApiError> {
+    s.cluster
+        .read(Consistency::Linearizable, |st| {
+            st.tenants
+                .get(&tenant)
+                .map(|t| (t.clone(), st.calendar(tenant)))
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant", tenant))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewBooking {
+    room_id: u64,
+    start: Option<String>,
+    end: Option<String>,
+    date: Option<String>,
+    period: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    title: String,
+    #[serde(default)]
+    notes: String,
+    on_behalf_of: Option<u64>,
+    override_reason: Option<String>,
+}
+
+pub(super) async fn create_booking(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = auth.tenant()?;
+    let req: NewBooking = parse_json(&body)?;
+    let when = When {
+        start: req.start,
+        end: req.end,
+        date: req.date,
+        period: req.period,
+        start_time: req.start_time,
+        end_time: req.end_time,
+    };
+    let (start, end, period) = if when.start.is_some() && when.end.is_some() {
+        resolve_plain(&when)?
+    } else {
+        let (t, cal) = tenant_and_calendar(&s, tenant).await?;
+        resolve(&t, &cal, &when)?
+    };
+    if end <= start {
+        return Err(ApiError::invalid("end", "must be after start"));
+    }
+    if req.title.trim().is_empty() {
+        return Err(ApiError::invalid("title", "must not be empty"));
+    }
+    let op = Op::CreateBooking {
+        tenant,
+        room: req.room_id,
+        start,
+        end,
+        details: BookingDetails {
+            title: req.title,
+            notes: req.notes,
+            period,
+            on_behalf_of: req.on_behalf_of,
+            override_reason: req.override_reason,
+        },
+    };
+    match submit(&s, &headers, auth.actor, op).await? {
+        Outcome::BookingCreated(b) => Ok(created(booking_json(&b))),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Instants need no calendar: the hot path of booking skips the extra read.
+fn resolve_plain(w: &When) -> Result<(Timestamp, Timestamp, Option<String>), ApiError> {
+    let s = w.start.as_deref().unwrap_or_default();
+    let e = w.end.as_deref().unwrap_or_default();
+    Ok((parse_time("start", s)?, parse_time("end", e)?, None))
+}
+
+pub(super) async fn get_booking(
+    State(s): St,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<ReadParams>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.tenant()?;
+    let id = parse_id("booking", &id)?;
+    let b = s
+        .cluster
+        .read(q.consistency()?, |st| {
+            st.bookings
+                .get(&id)
+                .filter(|b| b.tenant == tenant)
+                .map(booking_json)
+        })
+        .await?;
+    b.map(Json)
+        .ok_or_else(|| ApiError::not_found("booking", id))
+}
+
+#[derive(Deserialize)]
+pub(super) struct CancelQuery {
+    scope: Option<String>,
+}
+
+/// `DELETE /api/v1/bookings/{id}?scope=one|following|series`.
+pub(super) async fn cancel_booking(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<CancelQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.tenant()?;
+    let booking = parse_id("booking", &id)?;
+    let scope = match q.scope.as_deref() {
+        None | Some("one") => CancelScope::One,
+        Some("following") => CancelScope::ThisAndFollowing,
+        Some("series") => CancelScope::Series,
+        Some(_) => return Err(ApiError::invalid("scope", "use one, following or series")),
+    };
+    let op = Op::CancelBooking {
+        tenant,
+        booking,
+        scope,
+    };
+    match submit(&s, &headers, auth.actor, op).await? {
+        Outcome::BookingsCancelled(list) => {
+            let mut v = list
+                .iter()
+                .find(|b| b.id == booking)
+                .or(list.first())
+                .map(booking_json)
+                .unwrap_or_default();
+            v["cancelled"] = json!(list.iter().map(|b| b.id).collect::<Vec<_>>());
+            Ok(Json(v))
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Decision {
+    approve: bool,
+}
+
+pub(super) async fn decide_booking(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.require_admin()?;
+    let booking = parse_id("booking", &id)?;
+    let req: Decision = parse_json(&body)?;
+    let op = Op::DecideBooking {
+        tenant,
+        booking,
+        approve: req.approve,
+    };
+    match submit(&s, &headers, auth.actor, op).await? {
+        Outcome::BookingDecided(b) => Ok(Json(booking_json(&b))),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub(super) async fn my_bookings(
+    State(s): St,
+    auth: Auth,
+    Query(q): Query<ReadParams>,
+) -> Result<Json<Value>, ApiError> {
+    let user = auth.actor.user.ok_or_else(|| ApiError::BadRequest {
+        message: "sign in as a user: a token has no bookings of its own".into(),
+    })?;
+    let now = Timestamp::now();
+    let list = s
+        .cluster
+        .read(q.consistency()?, |st| {
+            st.bookings_of_user(user, now)
+                .into_iter()
+                .map(booking_json)
+                .collect::<Vec<_>>()
+        })
+        .await?;
+    Ok(Json(json!(list)))
+}
+
+pub(super) async fn approvals(
+    State(s): St,
+    auth: Auth,
+    Query(q): Query<ReadParams>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.require_admin()?;
+    let list = s
+        .cluster
+        .read(q.consistency()?, |st| {
+            st.bookings
+                .values()
+                .filter(|b| b.tenant == tenant && b.status == BookingStatus::Pending)
+                .map(booking_json)
+                .collect::<Vec<_>>()
+        })
+        .await?;
+    Ok(Json(json!(list)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewSeries {
+    room_id: u64,
+    first_date: String,
+    until: Option<String>,
+    #[serde(default)]
+    until_end_of_term: bool,
+    weekdays: Vec<Value>,
+    week: Option<String>,
+    period: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    title: String,
+    #[serde(default)]
+    notes: String,
+    mode: Option<String>,
+    on_behalf_of: Option<u64>,
+    override_reason: Option<String>,
+}
+
+/// Expands a series request against the tenant's calendar: occurrences and a summary.
+fn plan(
+    tenant: &Tenant,
+    cal: &Calendar,
+    req: &NewSeries,
+) -> Result<(Vec<Occurrence>, String), ApiError> {
+    let first = parse_date("first_date", &req.first_date)?;
+    let until = match (&req.until, req.until_end_of_term) {
+        (Some(u), false) => parse_date("until", u)?,
+        (None, true) => cal.term_of(first).map(|t| t.end).ok_or_else(|| {
+            ApiError::invalid("until_end_of_term", format!("{first} is not in a term"))
+        })?,
+        _ => {
+            return Err(ApiError::invalid(
+                "until",
+                "give until (a date) or until_end_of_term: true, not both",
+            ))
+        }
+    };
+    if until < first {
+        return Err(ApiError::invalid("until", "must not be before first_date"));
+    }
+    if (until - first).get_days() > 800 {
+        return Err(ApiError::invalid(
+            "until",
+            "a series may span at most 800 days",
+        ));
+    }
+    let mut days = Vec::new();
+    for d in &req.weekdays {
+        let s = match d {
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s.clone(),
+            _ => String::new(),
+        };
+        let n = parse_weekday(&s)
+            .ok_or_else(|| ApiError::invalid("weekdays", "use 1 (Monday) to 7, or Mon to Sun"))?;
+        if !days.contains(&n) {
+            days.push(n);
+        }
+    }
+    if days.is_empty() {
+        return Err(ApiError::invalid("weekdays", "choose at least one weekday"));
+    }
+    days.sort();
+    if let Some(w) = &req.week {
+        if !cal.week_labels.contains(w) {
+            return Err(ApiError::invalid(
+                "week",
+                format!("use one of the week labels {:?}", cal.week_labels),
+            ));
+        }
+    }
+    let tz = zone(&tenant.time_zone);
+    let mut occurrences = Vec::new();
+    for day in &days {
+        let (start, end): (Time, Time) = match (&req.period, &req.start_time, &req.end_time) {
+            (Some(p), None, None) => cal
+                .periods_on(*day)
+                .find(|x| x.name.eq_ignore_ascii_case(p))
+                .map(|x| (x.start, x.end))
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "period",
+                        format!("no period {p:?} on {}", weekday_name(*day)),
+                    )
+                })?,
+            (None, Some(s), Some(e)) => {
+                (parse_clock("start_time", s)?, parse_clock("end_time", e)?)
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "period",
+                    "give a period, or start_time and end_time",
+                ))
+            }
+        };
+        if end <= start {
+            return Err(ApiError::invalid("end_time", "must be after start_time"));
+        }
+        let rule = WeeklyRule {
+            first,
+            until,
+            weekdays: vec![*day],
+            week: req.week.clone(),
+            start,
+            end,
+        };
+        occurrences.extend(expand_weekly(cal, &tz, &rule));
+    }
+    occurrences.sort_by_key(|o| o.start);
+    let names: Vec<&str> = days.iter().map(|d| weekday_name(*d)).collect();
+    let mut summary = format!("{} weekly", names.join(", "));
+    if let Some(w) = &req.week {
+        summary.push_str(&format!(" (week {w})"));
+    }
+    summary.push_str(&format!(" until {until}"));
+    if let Some(p) = &req.period {
+        summary.push_str(&format!(", {p}"));
+    }
+    Ok((occurrences, summary))
+}
+
+fn series_mode(m: Option<&str>) -> Result<SeriesMode, ApiError> {
+    match m {
+        None | Some("all_or_nothing") => Ok(SeriesMode::AllOrNothing),
+        Some("skip_conflicts") => Ok(SeriesMode::SkipConflicts),
+        Some(_) => Err(ApiError::invalid(
+            "mode",
+            "use all_or_nothing or skip_conflicts",
+        )),
+    }
+}
+
+/// `POST /api/v1/series/preview`: every occurrence with what it would clash with; books nothing.
+pub(super) async fn preview_series(
+    State(s): St,
+    auth: Auth,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.tenant()?;
+    let req: NewSeries = parse_json(&body)?;
+    series_mode(req.mode.as_deref())?;
+    let room = req.room_id;
+    let overriding = req.override_reason.is_some();
+    let result = s
+        .cluster
+        .read(Consistency::Linearizable, |st| {
+            let t = st.tenants.get(&tenant)?;
+            st.rooms.get(&room).filter(|r| r.tenant == tenant)?;
+            let cal = st.calendar(tenant);
+            Some(plan(t, &cal, &req).map(|(occ, summary)| {
+                let list: Vec<Value> = occ
+                    .iter()
+                    .map(|o| {
+                        let c = st.clash(t, room, o.start, o.end, overriding);
+                        json!({ "date": o.date, "start": o.start, "end": o.end,
+                                "conflicts_with": c.as_ref().map(clash_json) })
+                    })
+                    .collect();
+                let conflicts = list.iter().filter(|v| !v["conflicts_with"].is_null()).count();
+                json!({ "rule": summary, "count": list.len(), "conflicts": conflicts, "occurrences": list })
+            }))
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("room", room))??;
+    Ok(Json(result))
+}
+
+pub(super) async fn create_series(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = auth.tenant()?;
+    let req: NewSeries = parse_json(&body)?;
+    let mode = series_mode(req.mode.as_deref())?;
+    let (t, cal) = tenant_and_calendar(&s, tenant).await?;
+    let (occurrences, rule) = plan(&t, &cal, &req)?;
+    let op = Op::CreateSeries {
+        tenant,
+        room: req.room_id,
+        rule,
+        occurrences,
+        mode,
+        details: BookingDetails {
+            title: req.title,
+            notes: req.notes,
+            period: req.period,
+            on_behalf_of: req.on_behalf_of,
+            override_reason: req.override_reason,
+        },
+    };
+    match submit(&s, &headers, auth.actor, op).await? {
+        Outcome::SeriesCreated { series, bookings } => {
+            let mut v = series_json(&series);
+            v["bookings"] = json!(bookings.iter().map(booking_json).collect::<Vec<_>>());
+            Ok(created(v))
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+fn series_json(s: &Series) -> Value {
+    json!({
+        "id": s.id, "room_id": s.room, "title": s.title, "rule": s.rule,
+        "occurrence_ids": s.occurrences, "skipped": s.skipped, "created_by": s.created_by,
+        "created_at": s.created_at,
+    })
+}
+
+pub(super) async fn get_series(
+    State(s): St,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<ReadParams>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.tenant()?;
+    let id = parse_id("series", &id)?;
+    let v = s
+        .cluster
+        .read(q.consistency()?, |st| {
+            st.series.get(&id).filter(|x| x.tenant == tenant).map(|x| {
+                let mut v = series_json(x);
+                v["bookings"] = x
+                    .occurrences
+                    .iter()
+                    .map(|b| booking_json(&st.bookings[b]))
+                    .collect();
+                v
+            })
+        })
+        .await?;
+    v.map(Json).ok_or_else(|| ApiError::not_found("series", id))
+}
+
+#[derive(Deserialize)]
+pub(super) struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+    consistency: Option<String>,
+}
+
+pub(super) async fn room_bookings(
+    State(s): St,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.tenant()?;
+    let room = parse_id("room", &id)?;
+    let from = opt("from", &q.from, parse_time)?.unwrap_or(Timestamp::MIN);
+    let to = opt("to", &q.to, parse_time)?.unwrap_or(Timestamp::MAX);
+    if to <= from {
+        return Err(ApiError::invalid("to", "must be after from"));
+    }
+    let found = s
+        .cluster
+        .read(consistency(q.consistency.as_deref())?, |st| {
+            st.rooms.get(&room).filter(|r| r.tenant == tenant)?;
+            Some(
+                st.bookings_in(room, from, to)
+                    .into_iter()
+                    .map(booking_json)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .await?;
+    let bookings = found.ok_or_else(|| ApiError::not_found("room", room))?;
+    Ok(Json(json!({ "room_id": room, "bookings": bookings })))
+}
+
+/// One room's day: its periods (free or not), lessons and bookings.
+fn day_json(st: &Bookings, t: &Tenant, cal: &Calendar, room: RoomId, date: Date) -> Value {
+    let tz = zone(&t.time_zone);
+    let from = instant(&tz, date, Time::midnight());
+    let to = instant(&tz, date.tomorrow().unwrap_or(date), Time::midnight());
+    let occ = st.occupancy(t, room, from, to);
+    let periods: Vec<Value> = st
+        .periods_on(t, cal, date)
+        .iter()
+        .map(|p| {
+            let busy = occ.iter().any(|o| match o {
+                Occupation::Booking(b) => b.start < p.end && p.start < b.end,
+                Occupation::Lesson { start, end, .. } => *start < p.end && p.start < *end,
+            });
+            json!({ "name": p.period.name, "kind": p.period.kind, "start": p.start, "end": p.end,
+                    "free": !busy && cal.closure_on(date).is_none() })
+        })
+        .collect();
+    json!({
+        "date": date, "weekday": weekday_number(date), "week": cal.week_label(date),
+        "term": cal.term_of(date).map(|x| &x.name),
+        "closure": cal.closure_on(date).map(|c| json!({ "id": c.id, "name": c.name, "kind": c.kind })),
+        "periods": periods,
+        "occupations": occ.iter().map(occupation_json).collect::<Vec<_>>(),
+    })
+}
+
+#[derive(Deserialize)]
+pub(super) struct DayQuery {
+    date: Option<String>,
+    category: Option<String>,
+    min_capacity: Option<u32>,
+    consistency: Option<String>,
+}
+
+fn date_or_today(t: &Tenant, d: &Option<String>) -> Result<Date, ApiError> {
+    match d {
+        Some(d) => parse_date("date", d),
+        None => Ok(local_date(&zone(&t.time_zone), Timestamp::now())),
+    }
+}
+
+async fn room_view(
+    s: &AppState,
+    auth: &Auth,
+    id: &str,
+    q: &DayQuery,
+    days: i64,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.tenant()?;
+    let room = parse_id("room", id)?;
+    let v = s
+        .cluster
+        .read(consistency(q.consistency.as_deref())?, |st| {
+            let t = st.tenants.get(&tenant)?;
+            let r = st.rooms.get(&room).filter(|r| r.tenant == tenant)?;
+            let cal = st.calendar(tenant);
+            Some(date_or_today(t, &q.date).map(|date| {
+                let first = if days == 1 {
+                    date
+                } else {
+                    date.checked_sub((weekday_number(date) as i64 - 1).days())
+                        .unwrap_or(date)
+                };
+                let list: Vec<Value> = (0..days)
+                    .filter_map(|i| first.checked_add(i.days()).ok())
+                    .map(|d| day_json(st, t, &cal, room, d))
+                    .collect();
+                json!({ "room": super::school::room_json(r), "days": list })
+            }))
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("room", room))??;
+    Ok(Json(v))
+}
+
+/// `GET /api/v1/rooms/{id}/day?date=`.
+pub(super) async fn room_day(
+    State(s): St,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<DayQuery>,
+) -> Result<Json<Value>, ApiError> {
+    room_view(&s, &auth, &id, &q, 1).await
+}
+
+/// `GET /api/v1/rooms/{id}/week?date=`: Monday to Sunday of the week containing `date`.
+pub(super) async fn room_week(
+    State(s): St,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<DayQuery>,
+) -> Result<Json<Value>, ApiError> {
+    room_view(&s, &auth, &id, &q, 7).await
+}
+
+/// `GET /api/v1/day?date=`: every room's free/busy for a day.
+pub(super) async fn day_grid(
+    State(s): St,
+    auth: Auth,
+    Query(q): Query<DayQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.tenant()?;
+    let filter = RoomFilter {
+        category: q.category.clone(),
+        min_capacity: q.min_capacity,
+    };
+    let v = s
+        .cluster
+        .read(consistency(q.consistency.as_deref())?, |st| {
+            let t = st.tenants.get(&tenant)?;
+            let cal = st.calendar(tenant);
+            Some(date_or_today(t, &q.date).map(|date| {
+                let rooms: Vec<Value> = st
+                    .rooms_of(tenant)
+                    .into_iter()
+                    .filter(|r| filter.matches(r))
+                    .map(|r| {
+                        let mut d = day_json(st, t, &cal, r.id, date);
+                        d["room"] = json!({ "id": r.id, "name": r.name, "category": r.category,
+                                            "capacity": r.capacity, "bookable": r.bookable });
+                        d
+                    })
+                    .collect();
+                json!({ "date": date, "week": cal.week_label(date),
+                        "closure": cal.closure_on(date).map(|c| &c.name), "rooms": rooms })
+            }))
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant", tenant))??;
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+pub(super) struct FreeQuery {
+    start: Option<String>,
+    end: Option<String>,
+    date: Option<String>,
+    period: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    category: Option<String>,
+    min_capacity: Option<u32>,
+    consistency: Option<String>,
+}
+
+/// `GET /api/v1/free-rooms`: bookable rooms with nothing on at that time.
+pub(super) async fn free_rooms(
+    State(s): St,
+    auth: Auth,
+    Query(q): Query<FreeQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.tenant()?;
+    let filter = RoomFilter {
+        category: q.category.clone(),
+        min_capacity: q.min_capacity,
+    };
+    let when = When {
+        start: q.start.clone(),
+        end: q.end.clone(),
+        date: q.date.clone(),
+        period: q.period.clone(),
+        start_time: q.start_time.clone(),
+        end_time: q.end_time.clone(),
+    };
+    let v = s
+        .cluster
+        .read(consistency(q.consistency.as_deref())?, |st| {
+            let t = st.tenants.get(&tenant)?;
+            let cal = st.calendar(tenant);
+            Some(resolve(t, &cal, &when).and_then(|(from, to, period)| {
+                if to <= from {
+                    return Err(ApiError::invalid("end", "must be after start"));
+                }
+                let rooms: Vec<Value> = st
+                    .free_rooms(t, from, to, &filter)
+                    .into_iter()
+                    .map(super::school::room_json)
+                    .collect();
+                Ok(json!({ "start": from, "end": to, "period": period, "rooms": rooms }))
+            }))
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant", tenant))??;
+    Ok(Json(v))
+}
+
+fn csv_response(name: &str, body: Vec<u8>) -> Response {
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+/// CSV cells are exported with a leading quote when a spreadsheet would run them as formulas.
+fn cell(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct AuditQuery {
+    object: Option<String>,
+    object_id: Option<u64>,
+    user_id: Option<u64>,
+    limit: Option<usize>,
+    format: Option<String>,
+}
+
+/// `GET /api/v1/audit`: newest first; per object, per user; `format=csv` to export.
+pub(super) async fn audit(
+    State(s): St,
+    auth: Auth,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.require_admin()?;
+    let limit = q.limit.unwrap_or(500).min(100_000);
+    let object = match (&q.object, q.object_id) {
+        (Some(o), Some(id)) => Some((o.clone(), id)),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::invalid(
+                "object_id",
+                "give object and object_id together",
+            ))
+        }
+    };
+    let entries: Vec<AuditEntry> = s
+        .cluster
+        .read(Consistency::Linearizable, |st| {
+            st.audit_of(
+                tenant,
+                object.as_ref().map(|(o, id)| (o.as_str(), *id)),
+                q.user_id,
+                limit,
+            )
+            .into_iter()
+            .cloned()
+            .collect()
+        })
+        .await?;
+    if q.format.as_deref() == Some("csv") {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let header = [
+            "id",
+            "at",
+            "actor",
+            "user_id",
+            "object",
+            "object_id",
+            "action",
+            "before",
+            "after",
+        ];
+        let write = |w: &mut csv::Writer<Vec<u8>>, e: &AuditEntry| {
+            w.write_record([
+                e.id.to_string(),
+                e.at.to_string(),
+                cell(&e.actor),
+                e.user.map(|u| u.to_string()).unwrap_or_default(),
+                e.object.clone(),
+                e.object_id.to_string(),
+                e.action.clone(),
+                cell(e.before.as_deref().unwrap_or_default()),
+                cell(e.after.as_deref().unwrap_or_default()),
+            ])
+        };
+        let csv_err = |e: csv::Error| ApiError::BadRequest {
+            message: format!("CSV export failed: {e}"),
+        };
+        w.write_record(header).map_err(csv_err)?;
+        for e in &entries {
+            write(&mut w, e).map_err(csv_err)?;
+        }
+        let body = w.into_inner().map_err(|e| ApiError::BadRequest {
+            message: format!("CSV export failed: {e}"),
+        })?;
+        return Ok(csv_response("audit.csv", body));
+    }
+    let list: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let parse = |s: &Option<String>| {
+                s.as_deref()
+                    .and_then(|x| serde_json::from_str::<Value>(x).ok())
+            };
+            json!({ "id": e.id, "at": e.at, "actor": e.actor, "user_id": e.user,
+                    "object": e.object, "object_id": e.object_id, "action": e.action,
+                    "before": parse(&e.before), "after": parse(&e.after) })
+        })
+        .collect();
+    Ok(Json(json!(list)).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct ExportQuery {
+    from: String,
+    to: String,
+}
+
+/// `GET /api/v1/bookings/export?from=&to=`: the tenant's bookings on those local dates, as CSV.
+pub(super) async fn export_bookings(
+    State(s): St,
+    auth: Auth,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.tenant()?;
+    let (from, to) = (parse_date("from", &q.from)?, parse_date("to", &q.to)?);
+    if to < from {
+        return Err(ApiError::invalid("to", "must not be before from"));
+    }
+    let rows: Vec<[String; 10]> = s
+        .cluster
+        .read(Consistency::Linearizable, |st| {
+            let Some(t) = st.tenants.get(&tenant) else {
+                return Vec::new();
+            };
+            let tz = zone(&t.time_zone);
+            let start = instant(&tz, from, Time::midnight());
+            let end = instant(&tz, to.tomorrow().unwrap_or(to), Time::midnight());
+            let local = |ts: Timestamp| ts.to_zoned(tz.clone()).datetime().to_string();
+            st.bookings
+                .values()
+                .filter(|b| b.tenant == tenant && b.start < end && start < b.end)
+                .map(|b| {
+                    let room = st
+                        .rooms
+                        .get(&b.room)
+                        .map(|r| r.name.clone())
+                        .unwrap_or_default();
+                    [
+                        b.id.to_string(),
+                        cell(&room),
+                        local(b.start),
+                        local(b.end),
+                        cell(&b.title),
+                        b.status.as_str().to_string(),
+                        cell(&b.created_by),
+                        b.period.clone().unwrap_or_default(),
+                        b.series.map(|x| x.to_string()).unwrap_or_default(),
+                        cell(&b.notes),
+                    ]
+                })
+                .collect()
+        })
+        .await?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| ApiError::BadRequest {
+        message: format!("CSV export failed: {e}"),
+    };
+    w.write_record([
+        "id",
+        "room",
+        "start",
+        "end",
+        "title",
+        "status",
+        "booked_by",
+        "period",
+        "series_id",
+        "notes",
+    ])
+    .map_err(csv_err)?;
+    for r in &rows {
+        w.write_record(r).map_err(csv_err)?;
+    }
+    let body = w.into_inner().map_err(|e| ApiError::BadRequest {
+        message: format!("CSV export failed: {e}"),
+    })?;
+    Ok(csv_response("bookings.csv", body))
+}

@@ -1,0 +1,118 @@
+//! Cluster membership, state digest and health endpoints.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use roomraft_cluster::NodeInfo;
+use serde::Deserialize;
+
+use super::{parse_id, parse_json, ApiError, Auth, St};
+
+pub(super) async fn cluster_status(State(s): St) -> Json<roomraft_cluster::ClusterStatus> {
+    Json(s.cluster.status())
+}
+
+/// A digest of this node's applied state (operators; the chaos suite compares replicas with it).
+pub(super) async fn cluster_state(
+    State(s): St,
+    auth: Auth,
+) -> Result<Json<roomraft_cluster::StateDigest>, ApiError> {
+    auth.require_operator()?;
+    Ok(Json(s.cluster.state_digest()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewLearner {
+    id: u64,
+    peer_addr: String,
+    client_addr: String,
+}
+
+pub(super) async fn add_learner(
+    State(s): St,
+    auth: Auth,
+    body: Bytes,
+) -> Result<Json<roomraft_cluster::ClusterStatus>, ApiError> {
+    auth.require_operator()?;
+    let req: NewLearner = parse_json(&body)?;
+    for (field, v) in [
+        ("peer_addr", &req.peer_addr),
+        ("client_addr", &req.client_addr),
+    ] {
+        if v.rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
+            return Err(ApiError::invalid(field, "must be host:port"));
+        }
+    }
+    s.cluster
+        .add_learner(
+            req.id,
+            NodeInfo {
+                peer_addr: req.peer_addr,
+                client_addr: req.client_addr,
+            },
+        )
+        .await?;
+    Ok(Json(s.cluster.status()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewVoters {
+    ids: Vec<u64>,
+}
+
+pub(super) async fn add_voters(
+    State(s): St,
+    auth: Auth,
+    body: Bytes,
+) -> Result<Json<roomraft_cluster::ClusterStatus>, ApiError> {
+    auth.require_operator()?;
+    let req: NewVoters = parse_json(&body)?;
+    if req.ids.is_empty() {
+        return Err(ApiError::invalid(
+            "ids",
+            "name at least one learner to promote",
+        ));
+    }
+    s.cluster.add_voters(req.ids.into_iter().collect()).await?;
+    Ok(Json(s.cluster.status()))
+}
+
+pub(super) async fn remove_member(
+    State(s): St,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<roomraft_cluster::ClusterStatus>, ApiError> {
+    auth.require_operator()?;
+    let id = parse_id("member", &id)?;
+    if !s.cluster.status().members.iter().any(|m| m.id == id) {
+        return Err(ApiError::NotFound {
+            what: "member".into(),
+            id: id.to_string(),
+        });
+    }
+    s.cluster.remove_nodes([id].into_iter().collect()).await?;
+    Ok(Json(s.cluster.status()))
+}
+
+pub(super) async fn live() -> &'static str {
+    "ok"
+}
+
+pub(super) async fn ready(State(s): St) -> Response {
+    if s.cluster.is_ready(std::time::Duration::from_secs(1)).await {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no leader known or not caught up",
+        )
+            .into_response()
+    }
+}

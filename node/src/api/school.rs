@@ -1,0 +1,892 @@
+//! Rooms, booking rules, the term calendar, periods and the timetable.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use jiff::civil::Date;
+use jiff::ToSpan;
+use roomraft_cluster::Consistency;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::*;
+use crate::domain::calendar::parse_weekday;
+
+/// Rules as JSON; `max_active_per_user` maps a role to its limit.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesDto {
+    pub max_days_ahead: Option<u32>,
+    pub min_notice_minutes: Option<u32>,
+    pub max_length_minutes: Option<u32>,
+    #[serde(default)]
+    pub max_active_per_user: std::collections::BTreeMap<String, u32>,
+}
+
+impl RulesDto {
+    fn into_rules(self, field: &str) -> Result<Rules, ApiError> {
+        let mut per_role = Vec::new();
+        for (role, n) in self.max_active_per_user {
+            let r = Role::parse_tenant_role(&role)
+                .filter(|r| r.can_book())
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        &format!("{field}.max_active_per_user"),
+                        "use admin or staff",
+                    )
+                })?;
+            per_role.push((r, n));
+        }
+        Ok(Rules {
+            max_days_ahead: self.max_days_ahead,
+            min_notice_minutes: self.min_notice_minutes,
+            max_length_minutes: self.max_length_minutes,
+            max_active_per_user: per_role,
+        })
+    }
+
+    fn of(r: &Rules) -> Self {
+        RulesDto {
+            max_days_ahead: r.max_days_ahead,
+            min_notice_minutes: r.min_notice_minutes,
+            max_length_minutes: r.max_length_minutes,
+            max_active_per_user: r
+                .max_active_per_user
+                .iter()
+                .map(|(role, n)| (role.as_str().to_string(), *n))
+                .collect(),
+        }
+    }
+}
+
+pub(super) async fn get_rules(State(s): St, auth: Auth) -> Result<Json<RulesDto>, ApiError> {
+    let t = s.tenant(auth.tenant()?).await?;
+    Ok(Json(RulesDto::of(&t.rules)))
+}
+
+pub(super) async fn set_rules(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<RulesDto>, ApiError> {
+    let tenant = auth.require_admin()?;
+    let rules = parse_json::<RulesDto>(&body)?.into_rules("rules")?;
+    match submit(
+        &s,
+        &headers,
+        auth.actor,
+        Op::SetTenantRules { tenant, rules },
+    )
+    .await?
+    {
+        Outcome::Tenant(t) => Ok(Json(RulesDto::of(&t.rules))),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub fn room_json(r: &Room) -> Value {
+    json!({
+        "id": r.id, "name": r.name, "category": r.category, "capacity": r.capacity,
+        "location": r.location, "description": r.description, "bookable": r.bookable,
+        "allowed_roles": r.allowed_roles, "allowed_department_ids": r.allowed_departments,
+        "approval_required": r.approval_required, "rules": RulesDto::of(&r.rules),
+        "created_at": r.created_at,
+    })
+}
+
+/// A room's fields; absent ones keep their current (or default) value.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RoomFields {
+    name: Option<String>,
+    category: Option<String>,
+    capacity: Option<u32>,
+    location: Option<String>,
+    description: Option<String>,
+    bookable: Option<bool>,
+    allowed_roles: Option<Vec<String>>,
+    allowed_department_ids: Option<Vec<u64>>,
+    approval_required: Option<bool>,
+    rules: Option<RulesDto>,
+}
+
+impl RoomFields {
+    fn onto(self, mut spec: RoomSpec) -> Result<RoomSpec, ApiError> {
+        if let Some(v) = self.name {
+            spec.name = v;
+        }
+        if let Some(v) = self.category {
+            spec.category = v;
+        }
+        if let Some(v) = self.capacity {
+            spec.capacity = v;
+        }
+        if let Some(v) = self.location {
+            spec.location = v;
+        }
+        if let Some(v) = self.description {
+            spec.description = v;
+        }
+        if let Some(v) = self.bookable {
+            spec.bookable = v;
+        }
+        if let Some(v) = self.allowed_roles {
+            spec.allowed_roles = v
+                .iter()
+                .map(|r| {
+                    Role::parse_tenant_role(r)
+                        .filter(|r| r.can_book())
+                        .ok_or_else(|| ApiError::invalid("allowed_roles", "use admin or staff"))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = self.allowed_department_ids {
+            spec.allowed_departments = v;
+        }
+        if let Some(v) = self.approval_required {
+            spec.approval_required = v;
+        }
+        if let Some(v) = self.rules {
+            spec.rules = v.into_rules("rules")?;
+        }
+        Ok(spec)
+    }
+}
+
+fn spec_of(r: &Room) -> RoomSpec {
+    RoomSpec {
+        name: r.name.clone(),
+        category: r.category.clone(),
+        capacity: r.capacity,
+        location: r.location.clone(),
+        description: r.description.clone(),
+        bookable: r.bookable,
+        allowed_roles: r.allowed_roles.clone(),
+        allowed_departments: r.allowed_departments.clone(),
+        approval_required: r.approval_required,
+        rules: r.rules.clone(),
+    }
+}
+
+pub(super) async fn create_room(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = auth.require_admin()?;
+    let req: RoomFields = parse_json(&body)?;
+    for (field, missing) in [
+        ("name", req.name.is_none()),
+        ("category", req.category.is_none()),
+        ("capacity", req.capacity.is_none()),
+    ] {
+        if missing {
+            return Err(ApiError::invalid(field, format!("missing field `{field}`")));
+        }
+    }
+    let base = RoomSpec {
+        name: String::new(),
+        category: String::new(),
+        capacity: 0,
+        location: String::new(),
+        description: String::new(),
+        bookable: true,
+        allowed_roles: Vec::new(),
+        allowed_departments: Vec::new(),
+        approval_required: false,
+        rules: Rules::default(),
+    };
+    let spec = req.onto(base)?;
+    match submit(&s, &headers, auth.actor, Op::CreateRoom { tenant, spec }).await? {
+        Outcome::RoomCreated(r) => Ok(created(room_json(&r))),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub(super) async fn update_room(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.require_admin()?;
+    let room = parse_id("room", &id)?;
+    let req: RoomFields = parse_json(&body)?;
+    let current = s
+        .cluster
+        .read(Consistency::Linearizable, |st| {
+            st.rooms
+                .get(&room)
+                .filter(|r| r.tenant == tenant)
+                .map(spec_of)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("room", room))?;
+    let spec = req.onto(current)?;
+    match submit(
+        &s,
+        &headers,
+        auth.actor,
+        Op::UpdateRoom { tenant, room, spec },
+    )
+    .await?
+    {
+        Outcome::Room(r) => Ok(Json(room_json(&r))),
+        other => Err(unexpected(other)),
+    }
+}
+
+pub(super) async fn list_rooms(
+    State(s): St,
+    auth: Auth,
+    Query(q): Query<ReadParams>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let tenant = auth.tenant()?;
+    let rooms = s
+        .cluster
+        .read(q.consistency()?, |st| {
+            st.rooms_of(tenant).into_iter().map(room_json).collect()
+        })
+        .await?;
+    Ok(Json(rooms))
+}
+
+pub(super) async fn get_room(
+    State(s): St,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<ReadParams>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.tenant()?;
+    let id = parse_id("room", &id)?;
+    let room = s
+        .cluster
+        .read(q.consistency()?, |st| {
+            st.rooms
+                .get(&id)
+                .filter(|r| r.tenant == tenant)
+                .map(room_json)
+        })
+        .await?;
+    room.map(Json)
+        .ok_or_else(|| ApiError::not_found("room", id))
+}
+
+pub fn calendar_json(c: &Calendar) -> Value {
+    json!({
+        "week_labels": c.week_labels,
+        "years": c.years,
+        "terms": c.terms.iter().map(|t| json!({
+            "id": t.id, "year_id": t.year, "name": t.name, "start": t.start, "end": t.end,
+            "first_week": c.week_labels.get(t.first_week as usize),
+        })).collect::<Vec<_>>(),
+        "closures": c.closures,
+        "periods": c.periods,
+    })
+}
+
+pub(super) async fn get_calendar(
+    State(s): St,
+    auth: Auth,
+    Query(q): Query<ReadParams>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.tenant()?;
+    let cal = s
+        .cluster
+        .read(q.consistency()?, |st| st.calendar(tenant))
+        .await?;
+    Ok(Json(calendar_json(&cal)))
+}
+
+async fn calendar_op(
+    s: &AppState,
+    headers: &HeaderMap,
+    auth: Auth,
+    op: Op,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    match submit(s, headers, auth.actor, op).await? {
+        Outcome::Calendar(c) => Ok((status, Json(calendar_json(&c))).into_response()),
+        other => Err(unexpected(other)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WeekCycle {
+    labels: Vec<String>,
+}
+
+pub(super) async fn set_week_cycle(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = auth.require_admin()?;
+    let req: WeekCycle = parse_json(&body)?;
+    let op = Op::SetWeekCycle {
+        tenant,
+        labels: req.labels,
+    };
+    calendar_op(&s, &headers, auth, op, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewYear {
+    name: String,
+    start: String,
+    end: String,
+}
+
+pub(super) async fn create_year(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = auth.require_admin()?;
+    let req: NewYear = parse_json(&body)?;
+    let op = Op::CreateYear {
+        tenant,
+        name: req.name,
+        start: parse_date("start", &req.start)?,
+        end: parse_date("end", &req.end)?,
+    };
+    calendar_op(&s, &headers, auth, op, StatusCode::CREATED).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewTerm {
+    year_id: u64,
+    name: String,
+    start: String,
+    end: String,
+    first_week: Option<String>,
+}
+
+pub(super) async fn create_term(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = auth.require_admin()?;
+    let req: NewTerm = parse_json(&body)?;
+    let op = Op::CreateTerm {
+        tenant,
+        year: req.year_id,
+        name: req.name,
+        start: parse_date("start", &req.start)?,
+        end: parse_date("end", &req.end)?,
+        first_week: req.first_week.unwrap_or_else(|| "A".into()),
+    };
+    calendar_op(&s, &headers, auth, op, StatusCode::CREATED).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewClosure {
+    name: String,
+    kind: Option<String>,
+    start: String,
+    end: Option<String>,
+}
+
+pub(super) async fn create_closure(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = auth.require_admin()?;
+    let req: NewClosure = parse_json(&body)?;
+    let kind = match req.kind.as_deref() {
+        None | Some("holiday") => ClosureKind::Holiday,
+        Some("closure") => ClosureKind::Closure,
+        Some(_) => return Err(ApiError::invalid("kind", "use holiday or closure")),
+    };
+    let start = parse_date("start", &req.start)?;
+    let op = Op::CreateClosure {
+        tenant,
+        name: req.name,
+        kind,
+        start,
+        end: opt("end", &req.end, parse_date)?.unwrap_or(start),
+    };
+    calendar_op(&s, &headers, auth, op, StatusCode::CREATED).await
+}
+
+pub(super) async fn delete_calendar_item(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.require_admin()?;
+    let id = parse_id("calendar item", &id)?;
+    let op = Op::DeleteCalendarItem { tenant, id };
+    calendar_op(&s, &headers, auth, op, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PeriodDto {
+    weekday: Value,
+    name: String,
+    start: String,
+    end: String,
+    kind: Option<String>,
+}
+
+fn weekday_value(field: &str, v: &Value) -> Result<u8, ApiError> {
+    let s = match v {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    };
+    parse_weekday(&s).ok_or_else(|| ApiError::invalid(field, "use 1 (Monday) to 7, or Mon to Sun"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Periods {
+    periods: Vec<PeriodDto>,
+}
+
+pub(super) async fn set_periods(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = auth.require_admin()?;
+    let req: Periods = parse_json(&body)?;
+    let mut periods = Vec::with_capacity(req.periods.len());
+    for (i, p) in req.periods.into_iter().enumerate() {
+        let field = |f: &str| format!("periods[{i}].{f}");
+        let kind = match p.kind.as_deref() {
+            None | Some("lesson") => PeriodKind::Lesson,
+            Some("registration") => PeriodKind::Registration,
+            Some("break") => PeriodKind::Break,
+            Some("lunch") => PeriodKind::Lunch,
+            Some("other") => PeriodKind::Other,
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    &field("kind"),
+                    "use lesson, registration, break, lunch or other",
+                ))
+            }
+        };
+        periods.push(Period {
+            weekday: weekday_value(&field("weekday"), &p.weekday)?,
+            name: p.name,
+            start: parse_clock(&field("start"), &p.start)?,
+            end: parse_clock(&field("end"), &p.end)?,
+            kind,
+        });
+    }
+    let op = Op::SetPeriods { tenant, periods };
+    calendar_op(&s, &headers, auth, op, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct WeeksQuery {
+    from: String,
+    to: Option<String>,
+}
+
+/// `GET /api/v1/calendar/weeks`: each week's Monday, its cycle label and term.
+pub(super) async fn weeks(
+    State(s): St,
+    auth: Auth,
+    Query(q): Query<WeeksQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.tenant()?;
+    let from = parse_date("from", &q.from)?;
+    let to = match &q.to {
+        Some(t) => parse_date("to", t)?,
+        None => from.checked_add(364.days()).unwrap_or(from),
+    };
+    if to < from || (to - from).get_days() > 800 {
+        return Err(ApiError::invalid(
+            "to",
+            "must be after from, and at most 800 days later",
+        ));
+    }
+    let cal = s
+        .cluster
+        .read(Consistency::Linearizable, |st| st.calendar(tenant))
+        .await?;
+    let mut monday = from
+        .checked_sub((from.weekday().to_monday_zero_offset() as i64).days())
+        .unwrap_or(from);
+    let mut out = Vec::new();
+    while monday <= to {
+        let teaching = (0..5).find_map(|i| {
+            let d: Date = monday.checked_add((i as i64).days()).ok()?;
+            cal.is_teaching_day(d).then_some(d)
+        });
+        let term = teaching
+            .and_then(|d| cal.term_of(d))
+            .map(|t| t.name.clone());
+        let label = teaching.and_then(|d| cal.week_label(d)).map(str::to_string);
+        out.push(json!({ "monday": monday, "week": label, "term": term }));
+        monday = match monday.checked_add(7.days()) {
+            Ok(m) => m,
+            Err(_) => break,
+        };
+    }
+    Ok(Json(json!(out)))
+}
+
+pub fn lesson_json(l: &Lesson) -> Value {
+    let s = &l.spec;
+    json!({
+        "id": l.id, "room_id": l.room, "weekday": s.weekday, "period": s.period,
+        "start": s.start, "end": s.end, "subject": s.subject, "class_name": s.class_name,
+        "teacher": s.teacher, "week": s.week, "from": s.from, "to": s.to,
+        "released": l.released,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewLesson {
+    room_id: u64,
+    weekday: Value,
+    period: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+    subject: String,
+    #[serde(default)]
+    class_name: String,
+    #[serde(default)]
+    teacher: String,
+    week: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// The start and end of a lesson on `weekday`: its period's times, or explicit ones.
+fn lesson_times(
+    cal: &Calendar,
+    weekday: u8,
+    period: Option<&str>,
+    start: Option<&str>,
+    end: Option<&str>,
+) -> Result<(jiff::civil::Time, jiff::civil::Time), ApiError> {
+    match (period, start, end) {
+        (_, Some(s), Some(e)) => Ok((parse_clock("start", s)?, parse_clock("end", e)?)),
+        (Some(p), None, None) => cal
+            .periods_on(weekday)
+            .find(|x| x.name.eq_ignore_ascii_case(p))
+            .map(|x| (x.start, x.end))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "period",
+                    format!(
+                        "no period {p:?} on {}",
+                        crate::domain::calendar::weekday_name(weekday)
+                    ),
+                )
+            }),
+        _ => Err(ApiError::invalid(
+            "period",
+            "give a period, or both start and end times",
+        )),
+    }
+}
+
+const ALWAYS_FROM: Date = jiff::civil::date(2000, 1, 1);
+const ALWAYS_TO: Date = jiff::civil::date(2199, 12, 31);
+
+pub(super) async fn create_lesson(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = auth.require_admin()?;
+    let req: NewLesson = parse_json(&body)?;
+    let weekday = weekday_value("weekday", &req.weekday)?;
+    let cal = s
+        .cluster
+        .read(Consistency::Linearizable, |st| st.calendar(tenant))
+        .await?;
+    let (start, end) = lesson_times(
+        &cal,
+        weekday,
+        req.period.as_deref(),
+        req.start.as_deref(),
+        req.end.as_deref(),
+    )?;
+    let lesson = LessonSpec {
+        weekday,
+        period: req.period,
+        start,
+        end,
+        subject: req.subject,
+        class_name: req.class_name,
+        teacher: req.teacher,
+        week: req.week.filter(|w| !w.trim().is_empty()),
+        from: opt("from", &req.from, parse_date)?.unwrap_or(ALWAYS_FROM),
+        to: opt("to", &req.to, parse_date)?.unwrap_or(ALWAYS_TO),
+    };
+    let op = Op::CreateLesson {
+        tenant,
+        room: req.room_id,
+        lesson,
+    };
+    match submit(&s, &headers, auth.actor, op).await? {
+        Outcome::Lesson(l) => Ok(created(lesson_json(&l))),
+        other => Err(unexpected(other)),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct LessonQuery {
+    room_id: Option<u64>,
+    consistency: Option<String>,
+}
+
+pub(super) async fn list_lessons(
+    State(s): St,
+    auth: Auth,
+    Query(q): Query<LessonQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.tenant()?;
+    let list = s
+        .cluster
+        .read(consistency(q.consistency.as_deref())?, |st| {
+            st.lessons
+                .values()
+                .filter(|l| l.tenant == tenant && q.room_id.is_none_or(|r| l.room == r))
+                .map(lesson_json)
+                .collect::<Vec<_>>()
+        })
+        .await?;
+    Ok(Json(json!(list)))
+}
+
+pub(super) async fn delete_lesson(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let tenant = auth.require_admin()?;
+    let lesson = parse_id("lesson", &id)?;
+    submit(
+        &s,
+        &headers,
+        auth.actor,
+        Op::DeleteLesson { tenant, lesson },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct ImportQuery {
+    replace: Option<bool>,
+}
+
+/// The timetable CSV's columns (docs/api.md): a header row naming them, in any order.
+const CSV_COLUMNS: [&str; 11] = [
+    "room", "day", "period", "start", "end", "subject", "class", "teacher", "week", "from", "to",
+];
+
+/// Parses a timetable CSV into lessons, or every row's problems.
+pub fn parse_timetable(
+    cal: &Calendar,
+    csv_text: &[u8],
+) -> Result<Vec<LessonImport>, Vec<RowError>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(csv_text);
+    let err = |row: u32, field: &str, message: String| RowError {
+        row,
+        field: field.into(),
+        message,
+    };
+    let headers = match reader.headers() {
+        Ok(h) => h.iter().map(|h| h.to_ascii_lowercase()).collect::<Vec<_>>(),
+        Err(e) => return Err(vec![err(1, "header", format!("unreadable CSV: {e}"))]),
+    };
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let mut errors = Vec::new();
+    for required in ["room", "day", "subject"] {
+        if col(required).is_none() {
+            errors.push(err(
+                1,
+                required,
+                format!("the header row lacks the {required} column"),
+            ));
+        }
+    }
+    if let Some(unknown) = headers.iter().find(|h| !CSV_COLUMNS.contains(&h.as_str())) {
+        errors.push(err(
+            1,
+            unknown,
+            format!("unknown column; use {}", CSV_COLUMNS.join(", ")),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let row = i as u32 + 2;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(err(row, "row", format!("unreadable row: {e}")));
+                continue;
+            }
+        };
+        let get = |name: &str| {
+            col(name)
+                .and_then(|c| record.get(c))
+                .filter(|v| !v.is_empty())
+        };
+        let mut bad = |field: &str, e: ApiError| {
+            let message = match e {
+                ApiError::Invalid { message, .. } => message,
+                other => other.to_string(),
+            };
+            errors.push(err(row, field, message));
+        };
+        let Some(weekday) = get("day").and_then(parse_weekday) else {
+            bad("day", ApiError::invalid("day", "use Mon to Sun, or 1 to 7"));
+            continue;
+        };
+        let times = lesson_times(cal, weekday, get("period"), get("start"), get("end"));
+        let (start, end) = match times {
+            Ok(t) => t,
+            Err(e) => {
+                let field = match &e {
+                    ApiError::Invalid { field, .. } => field.clone(),
+                    _ => "period".into(),
+                };
+                bad(&field, e);
+                continue;
+            }
+        };
+        let mut dates = [(ALWAYS_FROM, "from"), (ALWAYS_TO, "to")];
+        let mut ok = true;
+        for (d, name) in dates.iter_mut() {
+            if let Some(v) = get(name) {
+                match parse_date(name, v) {
+                    Ok(x) => *d = x,
+                    Err(e) => {
+                        bad(name, e);
+                        ok = false;
+                    }
+                }
+            }
+        }
+        if !ok {
+            continue;
+        }
+        out.push(LessonImport {
+            row,
+            room: get("room").unwrap_or_default().to_string(),
+            lesson: LessonSpec {
+                weekday,
+                period: get("period").map(str::to_string),
+                start,
+                end,
+                subject: get("subject").unwrap_or_default().to_string(),
+                class_name: get("class").unwrap_or_default().to_string(),
+                teacher: get("teacher").unwrap_or_default().to_string(),
+                week: get("week").map(str::to_string),
+                from: dates[0].0,
+                to: dates[1].0,
+            },
+        });
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// `POST /api/v1/lessons/import`: a timetable CSV, all or nothing, with a per-row error report.
+pub(super) async fn import_lessons(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    Query(q): Query<ImportQuery>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.require_admin()?;
+    let cal = s
+        .cluster
+        .read(Consistency::Linearizable, |st| st.calendar(tenant))
+        .await?;
+    let lessons = parse_timetable(&cal, &body).map_err(ApiError::Rows)?;
+    if lessons.is_empty() {
+        return Err(ApiError::invalid("body", "the CSV has no lesson rows"));
+    }
+    let op = Op::ImportLessons {
+        tenant,
+        lessons,
+        replace: q.replace.unwrap_or(false),
+    };
+    match submit(&s, &headers, auth.actor, op).await? {
+        Outcome::LessonsImported { count } => Ok(Json(json!({ "imported": count }))),
+        other => Err(unexpected(other)),
+    }
+}
+
+async fn set_release(
+    s: &AppState,
+    auth: Auth,
+    headers: &HeaderMap,
+    id: &str,
+    date: &str,
+    released: bool,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.tenant()?;
+    let lesson = parse_id("lesson", id)?;
+    let date = parse_date("date", date)?;
+    let op = Op::SetLessonRelease {
+        tenant,
+        lesson,
+        date,
+        released,
+    };
+    match submit(s, headers, auth.actor, op).await? {
+        Outcome::Lesson(l) => Ok(Json(lesson_json(&l))),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// `PUT /api/v1/lessons/{id}/releases/{date}`: the class is elsewhere; the room is free.
+pub(super) async fn release_lesson(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    Path((id, date)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    set_release(&s, auth, &headers, &id, &date, true).await
+}
+
+pub(super) async fn unrelease_lesson(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    Path((id, date)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    set_release(&s, auth, &headers, &id, &date, false).await
+}

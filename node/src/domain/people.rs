@@ -1,0 +1,601 @@
+//! Tenants, departments, users, sessions, API tokens and feed links.
+
+use jiff::{SignedDuration, Timestamp};
+use roomraft_cluster::WriteSet;
+
+use super::apply::*;
+use super::model::*;
+
+fn valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug.len() <= 64
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn valid_username(u: &str) -> bool {
+    !u.is_empty()
+        && u.len() <= 64
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+fn valid_email(e: &str) -> bool {
+    e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !e.chars().any(char::is_whitespace)
+        })
+}
+
+/// A user as recorded in audit history: everything but the password hash.
+fn user_json(u: &User) -> String {
+    let mut u = u.clone();
+    u.password_phc = "(redacted)".into();
+    to_json(&u)
+}
+
+impl Bookings {
+    pub(super) fn create_tenant(
+        &mut self,
+        ctx: &mut Ctx,
+        slug: &str,
+        name: &str,
+        time_zone: &str,
+        admin_token_sha256: &str,
+        writes: &mut WriteSet,
+    ) -> Res {
+        if ctx.actor.role != Role::Operator {
+            return Err(forbidden("only an operator creates tenants"));
+        }
+        text("name", name, 200, true)?;
+        if !valid_slug(slug) {
+            return Err(invalid(
+                "slug",
+                "use 1 to 64 lowercase letters, digits and hyphens",
+            ));
+        }
+        if jiff::tz::TimeZone::get(time_zone).is_err() {
+            return Err(invalid(
+                "time_zone",
+                format!("unknown IANA time zone {time_zone:?}"),
+            ));
+        }
+        if self.slugs.contains_key(slug) {
+            return Err(Rejection::AlreadyExists {
+                what: "tenant".into(),
+                key: slug.into(),
+            });
+        }
+        let id = ctx.new_id();
+        let tenant = Tenant {
+            id,
+            slug: slug.into(),
+            name: name.into(),
+            time_zone: time_zone.into(),
+            created_at: ctx.time,
+            suspended: false,
+            rules: Rules::default(),
+        };
+        let token = ApiToken {
+            id: ctx.new_id(),
+            sha256: admin_token_sha256.into(),
+            tenant: id,
+            role: Role::Admin,
+            name: "admin".into(),
+            created_at: ctx.time,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.store(Record::Tenant(tenant.clone()), writes);
+        self.store(Record::Token(token), writes);
+        Ok(Outcome::TenantCreated(tenant))
+    }
+
+    pub(super) fn set_suspended(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        suspended: bool,
+        writes: &mut WriteSet,
+    ) -> Res {
+        if ctx.actor.role != Role::Operator {
+            return Err(forbidden("only an operator suspends tenants"));
+        }
+        let mut t = self
+            .tenants
+            .get(&tenant)
+            .cloned()
+            .ok_or_else(|| not_found("tenant", tenant))?;
+        t.suspended = suspended;
+        self.store(Record::Tenant(t.clone()), writes);
+        Ok(Outcome::Tenant(t))
+    }
+
+    pub(super) fn set_rules(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        rules: &Rules,
+        writes: &mut WriteSet,
+    ) -> Res {
+        let mut t = self.admin(ctx, tenant)?.clone();
+        let before = to_json(&t.rules);
+        t.rules = rules.clone();
+        self.store(Record::Tenant(t.clone()), writes);
+        self.audit(
+            ctx,
+            tenant,
+            ("tenant", tenant),
+            "rules_changed",
+            Some(before),
+            Some(to_json(rules)),
+            writes,
+        );
+        Ok(Outcome::Tenant(t))
+    }
+
+    pub(super) fn create_department(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        name: &str,
+        writes: &mut WriteSet,
+    ) -> Res {
+        self.admin(ctx, tenant)?;
+        text("name", name, 100, true)?;
+        if self
+            .departments
+            .values()
+            .any(|d| d.tenant == tenant && d.name.eq_ignore_ascii_case(name))
+        {
+            return Err(Rejection::AlreadyExists {
+                what: "department".into(),
+                key: name.into(),
+            });
+        }
+        let d = Department {
+            id: ctx.new_id(),
+            tenant,
+            name: name.into(),
+        };
+        self.store(Record::Department(d.clone()), writes);
+        Ok(Outcome::Department(d))
+    }
+
+    pub(super) fn delete_department(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        id: DepartmentId,
+        writes: &mut WriteSet,
+    ) -> Res {
+        self.admin(ctx, tenant)?;
+        let d = self
+            .departments
+            .get(&id)
+            .filter(|d| d.tenant == tenant)
+            .cloned()
+            .ok_or_else(|| not_found("department", id))?;
+        if let Some(u) = self
+            .users
+            .values()
+            .find(|u| u.tenant == tenant && u.department == Some(id))
+        {
+            return Err(invalid(
+                "department",
+                format!("user {} still belongs to it; move them first", u.username),
+            ));
+        }
+        self.discard(Record::Department(d), writes);
+        Ok(Outcome::Done)
+    }
+
+    fn check_department(&self, tenant: TenantId, d: Option<DepartmentId>) -> Result<(), Rejection> {
+        match d {
+            Some(id)
+                if !self
+                    .departments
+                    .get(&id)
+                    .is_some_and(|d| d.tenant == tenant) =>
+            {
+                Err(invalid("department_id", format!("no department {id}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) fn save_user(&mut self, ctx: &mut Ctx, op: &Op, writes: &mut WriteSet) -> Res {
+        let (tenant, user) = match op {
+            Op::CreateUser {
+                tenant,
+                username,
+                name,
+                email,
+                department,
+                role,
+                password_phc,
+            } => {
+                self.admin(ctx, *tenant)?;
+                if !valid_username(username) {
+                    return Err(invalid(
+                        "username",
+                        "use 1 to 64 letters, digits, dots, hyphens and underscores",
+                    ));
+                }
+                for login in [username, email] {
+                    if self.logins.contains_key(&(*tenant, login.to_lowercase())) {
+                        return Err(Rejection::AlreadyExists {
+                            what: "user".into(),
+                            key: login.clone(),
+                        });
+                    }
+                }
+                let u = User {
+                    id: ctx.new_id(),
+                    tenant: *tenant,
+                    username: username.clone(),
+                    name: name.clone(),
+                    email: email.clone(),
+                    department: *department,
+                    role: *role,
+                    password_phc: password_phc.clone(),
+                    active: true,
+                    created_at: ctx.time,
+                    password_changed_at: ctx.time,
+                };
+                (*tenant, u)
+            }
+            Op::UpdateUser {
+                tenant,
+                user,
+                name,
+                email,
+                department,
+                role,
+                active,
+            } => {
+                self.admin(ctx, *tenant)?;
+                let mut u = self
+                    .users
+                    .get(user)
+                    .filter(|u| u.tenant == *tenant)
+                    .cloned()
+                    .ok_or_else(|| not_found("user", user))?;
+                if let Some(&other) = self.logins.get(&(*tenant, email.to_lowercase())) {
+                    if other != u.id {
+                        return Err(Rejection::AlreadyExists {
+                            what: "user".into(),
+                            key: email.clone(),
+                        });
+                    }
+                }
+                if ctx.actor.user == Some(u.id) && (*role != Role::Admin || !active) {
+                    return Err(invalid(
+                        "role",
+                        "you cannot demote or deactivate yourself; ask another admin",
+                    ));
+                }
+                u.name = name.clone();
+                u.email = email.clone();
+                u.department = *department;
+                u.role = *role;
+                u.active = *active;
+                (*tenant, u)
+            }
+            _ => unreachable!("save_user handles user ops only"),
+        };
+        text("name", &user.name, 200, true)?;
+        if !valid_email(&user.email) {
+            return Err(invalid(
+                "email",
+                "must be an email address like name@school.org",
+            ));
+        }
+        if user.role == Role::Operator {
+            return Err(invalid("role", "use admin, staff or viewer"));
+        }
+        self.check_department(tenant, user.department)?;
+        let before = self.users.get(&user.id).map(user_json);
+        let action = if before.is_some() {
+            "updated"
+        } else {
+            "created"
+        };
+        if !user.active {
+            self.end_sessions_of(user.id, None, writes);
+        }
+        self.store(Record::User(user.clone()), writes);
+        self.audit(
+            ctx,
+            tenant,
+            ("user", user.id),
+            action,
+            before,
+            Some(user_json(&user)),
+            writes,
+        );
+        Ok(Outcome::User(user))
+    }
+
+    pub(super) fn set_password(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        user: UserId,
+        phc: &str,
+        keep_session: &Option<String>,
+        writes: &mut WriteSet,
+    ) -> Res {
+        self.member(ctx, tenant)?;
+        if ctx.actor.user != Some(user) && ctx.actor.role != Role::Admin {
+            return Err(forbidden("only an admin may reset another user's password"));
+        }
+        let mut u = self
+            .users
+            .get(&user)
+            .filter(|u| u.tenant == tenant)
+            .cloned()
+            .ok_or_else(|| not_found("user", user))?;
+        if !phc.starts_with("$argon2id$") {
+            return Err(invalid("password", "must be an argon2id hash"));
+        }
+        u.password_phc = phc.into();
+        u.password_changed_at = ctx.time;
+        self.end_sessions_of(user, keep_session.as_deref(), writes);
+        self.store(Record::User(u.clone()), writes);
+        self.audit(
+            ctx,
+            tenant,
+            ("user", user),
+            "password_changed",
+            None,
+            None,
+            writes,
+        );
+        Ok(Outcome::User(u))
+    }
+
+    fn end_sessions_of(&mut self, user: UserId, keep: Option<&str>, writes: &mut WriteSet) {
+        let ended: Vec<Session> = self
+            .sessions
+            .values()
+            .filter(|s| s.user == user && Some(s.sha256.as_str()) != keep)
+            .cloned()
+            .collect();
+        for s in ended {
+            self.discard(Record::Session(s), writes);
+        }
+    }
+
+    pub(super) fn create_session(&mut self, ctx: &mut Ctx, op: &Op, writes: &mut WriteSet) -> Res {
+        let Op::CreateSession {
+            tenant,
+            user,
+            sha256,
+            csrf_sha256,
+            idle_secs,
+            absolute_secs,
+        } = op
+        else {
+            unreachable!("create_session handles CreateSession only")
+        };
+        // The receiving node checked the password; the session is for that user only.
+        if ctx.actor.user != Some(*user) || ctx.actor.tenant != Some(*tenant) {
+            return Err(forbidden("a session is created by its own user's sign-in"));
+        }
+        self.member(ctx, *tenant)?;
+        let u = self
+            .users
+            .get(user)
+            .filter(|u| u.tenant == *tenant && u.active)
+            .ok_or_else(|| not_found("user", user))?;
+        let s = Session {
+            sha256: sha256.clone(),
+            tenant: *tenant,
+            user: u.id,
+            csrf_sha256: csrf_sha256.clone(),
+            created_at: ctx.time,
+            last_seen: ctx.time,
+            expires_at: ctx
+                .time
+                .saturating_add(SignedDuration::from_secs(*absolute_secs as i64))
+                .unwrap_or(Timestamp::MAX),
+            idle_secs: *idle_secs,
+        };
+        self.store(Record::Session(s.clone()), writes);
+        Ok(Outcome::Session(s))
+    }
+
+    pub(super) fn end_session(
+        &mut self,
+        ctx: &mut Ctx,
+        sha256: &str,
+        writes: &mut WriteSet,
+    ) -> Res {
+        if let Some(s) = self.sessions.get(sha256).cloned() {
+            if ctx.actor.user != Some(s.user) {
+                return Err(forbidden("only its own user ends a session this way"));
+            }
+            self.discard(Record::Session(s), writes);
+        }
+        Ok(Outcome::Done)
+    }
+
+    pub(super) fn end_user_sessions(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        user: UserId,
+        writes: &mut WriteSet,
+    ) -> Res {
+        self.admin(ctx, tenant)?;
+        if !self.users.get(&user).is_some_and(|u| u.tenant == tenant) {
+            return Err(not_found("user", user));
+        }
+        self.end_sessions_of(user, None, writes);
+        self.audit(
+            ctx,
+            tenant,
+            ("user", user),
+            "signed_out_by_admin",
+            None,
+            None,
+            writes,
+        );
+        Ok(Outcome::Done)
+    }
+
+    pub(super) fn touch(&mut self, ctx: &mut Ctx, sha256: &str, writes: &mut WriteSet) -> Res {
+        if let Some(mut s) = self.sessions.get(sha256).cloned() {
+            s.last_seen = s.last_seen.max(ctx.time);
+            self.store(Record::Session(s), writes);
+        } else if let Some(mut t) = self.tokens.get(sha256).cloned() {
+            t.last_used_at = Some(t.last_used_at.unwrap_or(ctx.time).max(ctx.time));
+            self.store(Record::Token(t), writes);
+        }
+        Ok(Outcome::Done)
+    }
+
+    pub(super) fn create_token(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        name: &str,
+        role: Role,
+        sha256: &str,
+        writes: &mut WriteSet,
+    ) -> Res {
+        self.admin(ctx, tenant)?;
+        if role == Role::Operator {
+            return Err(invalid("role", "a tenant token cannot be an operator"));
+        }
+        text("name", name, 100, true)?;
+        if self.tokens.contains_key(sha256) {
+            return Err(Rejection::AlreadyExists {
+                what: "token".into(),
+                key: name.into(),
+            });
+        }
+        let token = ApiToken {
+            id: ctx.new_id(),
+            sha256: sha256.into(),
+            tenant,
+            role,
+            name: name.into(),
+            created_at: ctx.time,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.store(Record::Token(token.clone()), writes);
+        Ok(Outcome::TokenCreated(token))
+    }
+
+    pub(super) fn revoke_token(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        id: TokenId,
+        writes: &mut WriteSet,
+    ) -> Res {
+        self.admin(ctx, tenant)?;
+        let mut t = self
+            .tokens
+            .values()
+            .find(|t| t.id == id && t.tenant == tenant)
+            .cloned()
+            .ok_or_else(|| not_found("token", id))?;
+        if t.revoked_at.is_none() {
+            t.revoked_at = Some(ctx.time);
+            self.store(Record::Token(t.clone()), writes);
+        }
+        Ok(Outcome::Token(t))
+    }
+
+    pub(super) fn create_feed(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        target: FeedTarget,
+        sha256: &str,
+        writes: &mut WriteSet,
+    ) -> Res {
+        self.member(ctx, tenant)?;
+        match target {
+            FeedTarget::Room(r) => {
+                if !self.rooms.get(&r).is_some_and(|x| x.tenant == tenant) {
+                    return Err(not_found("room", r));
+                }
+            }
+            FeedTarget::User(u) => {
+                if !self.users.get(&u).is_some_and(|x| x.tenant == tenant) {
+                    return Err(not_found("user", u));
+                }
+                if ctx.actor.user != Some(u) && ctx.actor.role != Role::Admin {
+                    return Err(forbidden("only an admin creates another user's feed"));
+                }
+            }
+        }
+        let feed = Feed {
+            id: ctx.new_id(),
+            sha256: sha256.into(),
+            tenant,
+            target,
+            created_at: ctx.time,
+            revoked_at: None,
+        };
+        self.store(Record::Feed(feed.clone()), writes);
+        Ok(Outcome::FeedCreated(feed))
+    }
+
+    pub(super) fn revoke_feed(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        id: FeedId,
+        writes: &mut WriteSet,
+    ) -> Res {
+        self.member(ctx, tenant)?;
+        let mut f = self
+            .feeds
+            .values()
+            .find(|f| f.id == id && f.tenant == tenant)
+            .cloned()
+            .ok_or_else(|| not_found("feed", id))?;
+        let own = matches!(f.target, FeedTarget::User(u) if ctx.actor.user == Some(u));
+        if !own && ctx.actor.role != Role::Admin {
+            return Err(forbidden("only an admin or the feed's own user revokes it"));
+        }
+        if f.revoked_at.is_none() {
+            f.revoked_at = Some(ctx.time);
+            self.store(Record::Feed(f.clone()), writes);
+        }
+        Ok(Outcome::Feed(f))
+    }
+
+    /// A live session: known, not past its absolute or idle expiry at `now`.
+    pub fn live_session(&self, sha256: &str, now: Timestamp) -> Option<(&Session, &User)> {
+        let s = self.sessions.get(sha256)?;
+        let idle_end = s
+            .last_seen
+            .saturating_add(SignedDuration::from_secs(s.idle_secs as i64))
+            .ok()?;
+        if now >= s.expires_at || now >= idle_end {
+            return None;
+        }
+        let u = self.users.get(&s.user).filter(|u| u.active)?;
+        let t = self.tenants.get(&s.tenant)?;
+        (!t.suspended).then_some((s, u))
+    }
+
+    /// The user signing in with `login` (username or email) in tenant `slug`.
+    pub fn login_user(&self, slug: &str, login: &str) -> Option<&User> {
+        let t = self.slugs.get(slug)?;
+        let id = self.logins.get(&(*t, login.to_lowercase()))?;
+        self.users.get(id).filter(|u| u.active)
+    }
+
+    pub fn tenant_by_slug(&self, slug: &str) -> Option<&Tenant> {
+        self.slugs.get(slug).and_then(|t| self.tenants.get(t))
+    }
+}

@@ -1,0 +1,541 @@
+//! Rooms, the term calendar, the school day's periods and the timetable.
+
+use std::collections::BTreeSet;
+
+use jiff::civil::Date;
+use roomraft_cluster::WriteSet;
+
+use super::apply::*;
+use super::model::*;
+
+fn check_rules(r: &Rules) -> Result<(), Rejection> {
+    if r.max_length_minutes == Some(0) {
+        return Err(invalid("rules.max_length_minutes", "must be at least 1"));
+    }
+    if r.max_days_ahead.is_some_and(|d| d > 3660) {
+        return Err(invalid("rules.max_days_ahead", "must be at most 3660"));
+    }
+    let mut seen = BTreeSet::new();
+    for (role, _) in &r.max_active_per_user {
+        if !role.can_book() || !seen.insert(*role) {
+            return Err(invalid(
+                "rules.max_active_per_user",
+                "name each booking role (admin, staff) at most once",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_lesson(l: &LessonSpec) -> Result<(), Rejection> {
+    if !(1..=7).contains(&l.weekday) {
+        return Err(invalid("weekday", "use 1 (Monday) to 7 (Sunday)"));
+    }
+    if l.end <= l.start {
+        return Err(invalid("end", "must be after start"));
+    }
+    if l.to < l.from {
+        return Err(invalid("to", "must not be before from"));
+    }
+    text("subject", &l.subject, 100, true)?;
+    text("class_name", &l.class_name, 100, false)?;
+    text("teacher", &l.teacher, 100, false)?;
+    Ok(())
+}
+
+impl Bookings {
+    pub(super) fn save_room(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        existing: Option<RoomId>,
+        spec: &RoomSpec,
+        writes: &mut WriteSet,
+    ) -> Res {
+        self.admin(ctx, tenant)?;
+        text("name", &spec.name, 200, true)?;
+        text("category", &spec.category, 64, true)?;
+        text("location", &spec.location, 200, false)?;
+        text("description", &spec.description, 4000, false)?;
+        check_rules(&spec.rules)?;
+        if spec.allowed_roles.iter().any(|r| !r.can_book()) {
+            return Err(invalid("allowed_roles", "use admin or staff"));
+        }
+        for d in &spec.allowed_departments {
+            if !self.departments.get(d).is_some_and(|x| x.tenant == tenant) {
+                return Err(invalid("allowed_departments", format!("no department {d}")));
+            }
+        }
+        let duplicate = self.rooms.values().any(|r| {
+            r.tenant == tenant && r.name.eq_ignore_ascii_case(&spec.name) && Some(r.id) != existing
+        });
+        if duplicate {
+            return Err(Rejection::AlreadyExists {
+                what: "room".into(),
+                key: spec.name.clone(),
+            });
+        }
+        let (before, id, created_at) = match existing {
+            Some(id) => {
+                let r = self
+                    .rooms
+                    .get(&id)
+                    .filter(|r| r.tenant == tenant)
+                    .ok_or_else(|| not_found("room", id))?;
+                (Some(to_json(r)), id, r.created_at)
+            }
+            None => (None, ctx.new_id(), ctx.time),
+        };
+        let room = Room {
+            id,
+            tenant,
+            name: spec.name.clone(),
+            category: spec.category.clone(),
+            capacity: spec.capacity,
+            location: spec.location.clone(),
+            description: spec.description.clone(),
+            bookable: spec.bookable,
+            allowed_roles: spec.allowed_roles.clone(),
+            allowed_departments: spec.allowed_departments.clone(),
+            approval_required: spec.approval_required,
+            rules: spec.rules.clone(),
+            created_at,
+        };
+        self.store(Record::Room(room.clone()), writes);
+        let action = if before.is_some() {
+            "updated"
+        } else {
+            "created"
+        };
+        self.audit(
+            ctx,
+            tenant,
+            ("room", id),
+            action,
+            before,
+            Some(to_json(&room)),
+            writes,
+        );
+        Ok(if existing.is_some() {
+            Outcome::Room(room)
+        } else {
+            Outcome::RoomCreated(room)
+        })
+    }
+
+    fn store_calendar(&mut self, tenant: TenantId, cal: Calendar, writes: &mut WriteSet) -> Res {
+        self.store(Record::Calendar(tenant, cal.clone()), writes);
+        Ok(Outcome::Calendar(cal))
+    }
+
+    pub(super) fn set_week_cycle(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        labels: &[String],
+        writes: &mut WriteSet,
+    ) -> Res {
+        self.admin(ctx, tenant)?;
+        if labels.is_empty() || labels.len() > 8 {
+            return Err(invalid(
+                "labels",
+                "give 1 to 8 week labels, like [\"A\", \"B\"]",
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for l in labels {
+            text("labels", l, 16, true)?;
+            if !seen.insert(l.to_lowercase()) {
+                return Err(invalid("labels", format!("week {l:?} appears twice")));
+            }
+        }
+        let mut cal = self.calendar(tenant);
+        if let Some(t) = cal
+            .terms
+            .iter()
+            .find(|t| t.first_week as usize >= labels.len())
+        {
+            return Err(invalid(
+                "labels",
+                format!("term {:?} starts in a week the new cycle lacks", t.name),
+            ));
+        }
+        cal.week_labels = labels.to_vec();
+        self.store_calendar(tenant, cal, writes)
+    }
+
+    pub(super) fn edit_calendar(&mut self, ctx: &mut Ctx, op: &Op, writes: &mut WriteSet) -> Res {
+        let id = ctx.new_id();
+        match op {
+            Op::CreateYear {
+                tenant,
+                name,
+                start,
+                end,
+            } => {
+                self.admin(ctx, *tenant)?;
+                text("name", name, 100, true)?;
+                if end < start {
+                    return Err(invalid("end", "must not be before start"));
+                }
+                let mut cal = self.calendar(*tenant);
+                if let Some(y) = cal
+                    .years
+                    .iter()
+                    .find(|y| y.start <= *end && *start <= y.end)
+                {
+                    return Err(invalid("start", format!("overlaps year {:?}", y.name)));
+                }
+                cal.years.push(AcademicYear {
+                    id,
+                    name: name.clone(),
+                    start: *start,
+                    end: *end,
+                });
+                cal.years.sort_by_key(|y| y.start);
+                self.store_calendar(*tenant, cal, writes)
+            }
+            Op::CreateTerm {
+                tenant,
+                year,
+                name,
+                start,
+                end,
+                first_week,
+            } => {
+                self.admin(ctx, *tenant)?;
+                text("name", name, 100, true)?;
+                let mut cal = self.calendar(*tenant);
+                let y = cal
+                    .years
+                    .iter()
+                    .find(|y| y.id == *year)
+                    .ok_or_else(|| invalid("year_id", format!("no academic year {year}")))?;
+                if end < start {
+                    return Err(invalid("end", "must not be before start"));
+                }
+                if *start < y.start || *end > y.end {
+                    return Err(invalid(
+                        "start",
+                        format!("must lie within {} ({} to {})", y.name, y.start, y.end),
+                    ));
+                }
+                if let Some(t) = cal
+                    .terms
+                    .iter()
+                    .find(|t| t.start <= *end && *start <= t.end)
+                {
+                    return Err(invalid("start", format!("overlaps term {:?}", t.name)));
+                }
+                let first = cal
+                    .week_labels
+                    .iter()
+                    .position(|l| l.eq_ignore_ascii_case(first_week))
+                    .ok_or_else(|| {
+                        invalid(
+                            "first_week",
+                            format!("use one of the week labels {:?}", cal.week_labels),
+                        )
+                    })?;
+                cal.terms.push(Term {
+                    id,
+                    year: *year,
+                    name: name.clone(),
+                    start: *start,
+                    end: *end,
+                    first_week: first as u8,
+                });
+                cal.terms.sort_by_key(|t| t.start);
+                self.store_calendar(*tenant, cal, writes)
+            }
+            Op::CreateClosure {
+                tenant,
+                name,
+                kind,
+                start,
+                end,
+            } => {
+                self.admin(ctx, *tenant)?;
+                text("name", name, 100, true)?;
+                if end < start {
+                    return Err(invalid("end", "must not be before start"));
+                }
+                if (*end - *start).get_days() > 400 {
+                    return Err(invalid("end", "a closure lasts at most 400 days"));
+                }
+                let mut cal = self.calendar(*tenant);
+                cal.closures.push(Closure {
+                    id,
+                    name: name.clone(),
+                    kind: *kind,
+                    start: *start,
+                    end: *end,
+                });
+                cal.closures.sort_by_key(|c| c.start);
+                self.store_calendar(*tenant, cal, writes)
+            }
+            Op::DeleteCalendarItem { tenant, id } => {
+                self.admin(ctx, *tenant)?;
+                let mut cal = self.calendar(*tenant);
+                let before = (cal.years.len(), cal.terms.len(), cal.closures.len());
+                cal.years.retain(|y| y.id != *id);
+                cal.terms.retain(|t| t.id != *id && t.year != *id);
+                cal.closures.retain(|c| c.id != *id);
+                if before == (cal.years.len(), cal.terms.len(), cal.closures.len()) {
+                    return Err(not_found("calendar item", id));
+                }
+                self.store_calendar(*tenant, cal, writes)
+            }
+            Op::SetPeriods { tenant, periods } => {
+                self.admin(ctx, *tenant)?;
+                let mut sorted = periods.clone();
+                sorted.sort_by_key(|p| (p.weekday, p.start));
+                for (i, p) in sorted.iter().enumerate() {
+                    if !(1..=7).contains(&p.weekday) {
+                        return Err(invalid("weekday", "use 1 (Monday) to 7 (Sunday)"));
+                    }
+                    text("name", &p.name, 32, true)?;
+                    if p.end <= p.start {
+                        return Err(invalid(
+                            "end",
+                            format!("period {:?} ends before it starts", p.name),
+                        ));
+                    }
+                    if let Some(next) = sorted.get(i + 1) {
+                        if next.weekday == p.weekday && next.start < p.end {
+                            return Err(invalid(
+                                "start",
+                                format!("periods {:?} and {:?} overlap", p.name, next.name),
+                            ));
+                        }
+                    }
+                    if sorted[..i]
+                        .iter()
+                        .any(|q| q.weekday == p.weekday && q.name.eq_ignore_ascii_case(&p.name))
+                    {
+                        return Err(invalid(
+                            "name",
+                            format!("period {:?} appears twice on one day", p.name),
+                        ));
+                    }
+                }
+                let mut cal = self.calendar(*tenant);
+                cal.periods = sorted;
+                self.store_calendar(*tenant, cal, writes)
+            }
+            _ => unreachable!("edit_calendar handles calendar ops only"),
+        }
+    }
+
+    pub(super) fn create_lesson(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        room: RoomId,
+        spec: &LessonSpec,
+        writes: &mut WriteSet,
+    ) -> Res {
+        self.admin(ctx, tenant)?;
+        if !self.rooms.get(&room).is_some_and(|r| r.tenant == tenant) {
+            return Err(invalid("room_id", format!("no room {room}")));
+        }
+        check_lesson(spec)?;
+        self.check_week(tenant, spec)?;
+        let lesson = Lesson {
+            id: ctx.new_id(),
+            tenant,
+            room,
+            spec: spec.clone(),
+            released: BTreeSet::new(),
+        };
+        self.store(Record::Lesson(lesson.clone()), writes);
+        self.audit(
+            ctx,
+            tenant,
+            ("lesson", lesson.id),
+            "created",
+            None,
+            Some(to_json(&lesson)),
+            writes,
+        );
+        Ok(Outcome::Lesson(lesson))
+    }
+
+    fn check_week(&self, tenant: TenantId, spec: &LessonSpec) -> Result<(), Rejection> {
+        if let Some(w) = &spec.week {
+            let cal = self.calendars.get(&tenant);
+            let labels = cal
+                .map(|c| c.week_labels.clone())
+                .unwrap_or_else(|| vec!["A".into()]);
+            if !labels.iter().any(|l| l == w) {
+                return Err(invalid(
+                    "week",
+                    format!(
+                        "use one of the week labels {labels:?}, or leave it empty for every week"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn delete_lesson(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        id: LessonId,
+        writes: &mut WriteSet,
+    ) -> Res {
+        self.admin(ctx, tenant)?;
+        let l = self
+            .lessons
+            .get(&id)
+            .filter(|l| l.tenant == tenant)
+            .cloned()
+            .ok_or_else(|| not_found("lesson", id))?;
+        let before = to_json(&l);
+        self.discard(Record::Lesson(l), writes);
+        self.audit(
+            ctx,
+            tenant,
+            ("lesson", id),
+            "deleted",
+            Some(before),
+            None,
+            writes,
+        );
+        Ok(Outcome::Done)
+    }
+
+    pub(super) fn import_lessons(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        rows: &[LessonImport],
+        replace: bool,
+        writes: &mut WriteSet,
+    ) -> Res {
+        self.admin(ctx, tenant)?;
+        let mut errors = Vec::new();
+        let mut resolved = Vec::with_capacity(rows.len());
+        for r in rows {
+            let room = self
+                .rooms
+                .values()
+                .find(|x| x.tenant == tenant && x.name.eq_ignore_ascii_case(r.room.trim()));
+            let checked = match room {
+                None => Err(invalid("room", format!("no room named {:?}", r.room))),
+                Some(room) => check_lesson(&r.lesson)
+                    .and_then(|_| self.check_week(tenant, &r.lesson))
+                    .map(|_| room.id),
+            };
+            match checked {
+                Ok(room) => resolved.push((room, r.lesson.clone())),
+                Err(Rejection::Invalid { field, message }) => errors.push(RowError {
+                    row: r.row,
+                    field,
+                    message,
+                }),
+                Err(other) => return Err(other),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Rejection::Rows(errors));
+        }
+        if resolved.len() as u64 + 2 >= IDS_PER_ENTRY {
+            return Err(invalid("lessons", "import at most 999,999 lessons at once"));
+        }
+        if replace {
+            let old: Vec<Lesson> = self
+                .lessons
+                .values()
+                .filter(|l| l.tenant == tenant)
+                .cloned()
+                .collect();
+            for l in old {
+                self.discard(Record::Lesson(l), writes);
+            }
+        }
+        let count = resolved.len();
+        for (room, spec) in resolved {
+            let lesson = Lesson {
+                id: ctx.new_id(),
+                tenant,
+                room,
+                spec,
+                released: BTreeSet::new(),
+            };
+            self.store(Record::Lesson(lesson), writes);
+        }
+        self.audit(
+            ctx,
+            tenant,
+            ("timetable", tenant),
+            if replace { "replaced" } else { "imported" },
+            None,
+            Some(format!("{{\"lessons\":{count}}}")),
+            writes,
+        );
+        Ok(Outcome::LessonsImported { count })
+    }
+
+    pub(super) fn release_lesson(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        id: LessonId,
+        date: Date,
+        released: bool,
+        writes: &mut WriteSet,
+    ) -> Res {
+        self.member(ctx, tenant)?;
+        if !ctx.actor.role.can_book() {
+            return Err(forbidden("only staff and admins release lessons"));
+        }
+        let mut l = self
+            .lessons
+            .get(&id)
+            .filter(|l| l.tenant == tenant)
+            .cloned()
+            .ok_or_else(|| not_found("lesson", id))?;
+        let cal = self.calendar(tenant);
+        if released && !l.occurs_on(&cal, date) {
+            return Err(invalid(
+                "date",
+                format!("lesson {id} does not run on {date}"),
+            ));
+        }
+        if !released {
+            // Taking a release back re-occupies the room: refuse it if someone booked meanwhile.
+            let t = &self.tenants[&tenant];
+            let tz = super::calendar::zone(&t.time_zone);
+            let start = super::calendar::instant(&tz, date, l.spec.start);
+            let end = super::calendar::instant(&tz, date, l.spec.end);
+            if let Some(b) = self.bookings_in(l.room, start, end).first() {
+                return Err(Rejection::Conflict(Clash::Booking {
+                    id: b.id,
+                    start: b.start,
+                    end: b.end,
+                    title: b.title.clone(),
+                }));
+            }
+        }
+        let before = to_json(&l);
+        if released {
+            l.released.insert(date);
+        } else {
+            l.released.remove(&date);
+        }
+        self.store(Record::Lesson(l.clone()), writes);
+        self.audit(
+            ctx,
+            tenant,
+            ("lesson", id),
+            if released { "released" } else { "unreleased" },
+            Some(before),
+            Some(to_json(&l)),
+            writes,
+        );
+        Ok(Outcome::Lesson(l))
+    }
+}
