@@ -146,22 +146,12 @@ async fn wait_ready(
     }
 }
 
-const DEMO_ROOMS: &[(&str, &str, u32)] = &[
-    ("Room 101", "classroom", 30),
-    ("Room 102", "classroom", 30),
-    ("Science Lab 1", "lab", 28),
-    ("IT Suite", "it-suite", 32),
-    ("Main Hall", "hall", 300),
-    ("Sports Hall", "sports", 120),
-    ("Minibus A", "minibus", 16),
-];
-
 async fn seed_demo(
     client: &reqwest::Client,
     url: &str,
     dir: &Path,
     operator_token: &str,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, Vec<crate::seed::DemoUser>)> {
     let admin_file = dir.join("admin.token");
     let admin = match std::fs::read_to_string(&admin_file) {
         Ok(t) => t.trim().to_string(),
@@ -183,34 +173,42 @@ async fn seed_demo(
             admin
         }
     };
-    // Create whichever demo rooms are missing, so an interrupted seed completes on the next run.
-    let existing = call(
-        client
-            .get(format!("{url}/api/v1/rooms"))
-            .bearer_auth(&admin),
-    )
-    .await?;
-    let names: Vec<&str> = existing
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r["name"].as_str())
-        .collect();
-    for (name, category, capacity) in DEMO_ROOMS.iter().filter(|(n, _, _)| !names.contains(n)) {
-        call(
-            client
-                .post(format!("{url}/api/v1/rooms"))
-                .bearer_auth(&admin)
-                .header(
-                    "Idempotency-Key",
-                    format!("dev-seed-room-{}", name.replace(' ', "-")),
-                )
-                .json(&json!({ "name": name, "category": category, "capacity": capacity })),
-        )
+    let users_file = dir.join("demo-users.txt");
+    let users = match std::fs::read_to_string(&users_file) {
+        Ok(text) => {
+            let mut users = crate::seed::demo_users();
+            for u in users.iter_mut() {
+                if let Some(pw) = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{} ", u.username)))
+                {
+                    u.password = pw.trim().to_string();
+                }
+            }
+            users
+        }
+        Err(_) => {
+            let users = crate::seed::demo_users();
+            let text: String = users
+                .iter()
+                .map(|u| format!("{} {}\n", u.username, u.password))
+                .collect();
+            write_secret(&users_file, &text)?;
+            users
+        }
+    };
+    let spec = crate::seed::SchoolSpec {
+        teaching_rooms: 18,
+        occupancy_percent: 70,
+        users: users.clone(),
+    };
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::get("Europe/London")?)
+        .date();
+    crate::seed::seed_school(client, url, &admin, &spec, today)
         .await
-        .with_context(|| format!("cannot create demo room {name}"))?;
-    }
-    Ok(admin)
+        .context("cannot seed the demo school")?;
+    Ok((admin, users))
 }
 
 fn stop_children(children: &mut [(u64, Child)], dir: &Path) {
@@ -292,7 +290,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .await
     }
     .await;
-    let admin = match result {
+    let (admin, users) = match result {
         Ok(a) => a,
         Err(e) => {
             stop_children(&mut children, dir);
@@ -317,6 +315,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         dir.display()
     );
     println!("Operator token:  in {}/operator.token", dir.display());
+    println!(
+        "Staff sign-in (tenant \"demo\"; also in {}/demo-users.txt):",
+        dir.display()
+    );
+    for u in &users {
+        println!("  {:<8} {:<7} {}", u.username, u.role, u.password);
+    }
     println!(
         "Try:  curl --cacert {} -H 'Authorization: Bearer {admin}' https://{}/api/v1/rooms",
         ca_path.display(),

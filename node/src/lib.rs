@@ -7,4 +7,5 @@ pub mod cluster_cli;
 pub mod config;
 pub mod dev;
 pub mod domain;
+pub mod seed;
 pub mod server;
