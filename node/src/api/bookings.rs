@@ -100,18 +100,22 @@ fn resolve(
     Ok((instant(&tz, date, s), instant(&tz, date, e), None))
 }
 
+/// The tenant and its calendar, once `room` is known to be the tenant's (404 otherwise, before
+/// any question about the calendar).
 async fn tenant_and_calendar(
     s: &AppState,
     tenant: TenantId,
+    room: RoomId,
 ) -> Result<(Tenant, Calendar), ApiError> {
     s.cluster
         .read(Consistency::Linearizable, |st| {
+            st.rooms.get(&room).filter(|r| r.tenant == tenant)?;
             st.tenants
                 .get(&tenant)
                 .map(|t| (t.clone(), st.calendar(tenant)))
         })
         .await?
-        .ok_or_else(|| ApiError::not_found("tenant", tenant))
+        .ok_or_else(|| ApiError::not_found("room", room))
 }
 
 #[derive(Deserialize)]
@@ -150,7 +154,7 @@ pub(super) async fn create_booking(
     let (start, end, period) = if when.start.is_some() && when.end.is_some() {
         resolve_plain(&when)?
     } else {
-        let (t, cal) = tenant_and_calendar(&s, tenant).await?;
+        let (t, cal) = tenant_and_calendar(&s, tenant, req.room_id).await?;
         resolve(&t, &cal, &when)?
     };
     if end <= start {
@@ -493,7 +497,7 @@ pub(super) async fn create_series(
     let tenant = auth.tenant()?;
     let req: NewSeries = parse_json(&body)?;
     let mode = series_mode(req.mode.as_deref())?;
-    let (t, cal) = tenant_and_calendar(&s, tenant).await?;
+    let (t, cal) = tenant_and_calendar(&s, tenant, req.room_id).await?;
     let (occurrences, rule) = plan(&t, &cal, &req)?;
     let op = Op::CreateSeries {
         tenant,
