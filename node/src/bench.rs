@@ -17,6 +17,10 @@ pub enum Target {
     Roomraft,
     /// New keys through etcd's v3 JSON gateway (`POST /v3/kv/put`).
     Etcd,
+    /// "All rooms for a day" (`GET /api/v1/day`) on a freshly seeded big school.
+    DayGrid,
+    /// "Find a free room" (`GET /api/v1/free-rooms`, a period, with a capacity filter) on a big school.
+    FreeRoom,
 }
 
 #[derive(clap::Args)]
@@ -41,6 +45,12 @@ pub struct BenchArgs {
     /// File with a tenant admin token (Roomraft only).
     #[arg(long, default_value = "roomraft-dev/admin.token")]
     token_file: PathBuf,
+    /// File with the operator token (query targets: they seed a new big school).
+    #[arg(long, default_value = "roomraft-dev/operator.token")]
+    operator_token_file: PathBuf,
+    /// Teaching rooms of the seeded school (query targets); 7 special rooms come on top.
+    #[arg(long, default_value_t = 200)]
+    school_rooms: usize,
 }
 
 struct Report {
@@ -59,6 +69,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .map(|u| u.trim().trim_end_matches('/').to_string())
         .collect();
     let (http, token) = match args.target {
+        Target::DayGrid | Target::FreeRoom => {
+            let http = https_client(&args.ca, Duration::from_secs(30))?;
+            let op = std::fs::read_to_string(&args.operator_token_file).with_context(|| {
+                format!("cannot read {}; pass --operator-token-file", args.operator_token_file.display())
+            })?;
+            let token = seed_big_school(&http, &urls[0], op.trim(), args.school_rooms).await?;
+            (http, token)
+        }
         Target::Roomraft => {
             let token = std::fs::read_to_string(&args.token_file).with_context(|| {
                 format!(
@@ -92,6 +110,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     let run_id = rand::random::<u32>();
+    let day = teaching_day();
     let start = Instant::now();
     let warmup = Duration::from_secs(1);
     let end = start + warmup + Duration::from_secs(args.duration);
@@ -105,6 +124,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             args.target,
         );
         let room = rooms.get(c).copied();
+        let day = day.clone();
         tasks.push(tokio::spawn(async move {
             let mut r = Report { ok: 0, errors: 0, hist: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds") };
             let mut n: i64 = 0;
@@ -118,6 +138,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                             .bearer_auth(token.as_str())
                             .json(&json!({"room_id": room, "start": s.to_string(), "end": e.to_string(), "title": "bench"}))
                     }
+                    (Target::DayGrid, _) => http
+                        .get(format!("{url}/api/v1/day?date={day}"))
+                        .bearer_auth(token.as_str()),
+                    (Target::FreeRoom, _) => http
+                        .get(format!("{url}/api/v1/free-rooms?date={day}&period=P{}&min_capacity=30", 1 + n % 5))
+                        .bearer_auth(token.as_str()),
                     _ => {
                         use base64::Engine;
                         let encode = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
@@ -158,6 +184,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         match args.target {
             Target::Roomraft => "roomraft",
             Target::Etcd => "etcd",
+            Target::DayGrid => "day-grid",
+            Target::FreeRoom => "free-room",
         },
         args.clients,
         args.duration,
@@ -169,4 +197,48 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         total.hist.max() as f64 / 1000.0
     );
     Ok(())
+}
+
+/// A Wednesday in the second week of this academic year's autumn term (the seed's calendar).
+fn teaching_day() -> String {
+    let today = jiff::Zoned::now().date();
+    let y = if today.month() >= 8 { today.year() } else { today.year() - 1 };
+    let (terms, _) = crate::seed::academic_year(y);
+    terms[0]
+        .1
+        .checked_add(jiff::ToSpan::days(7))
+        .map(|d| d.to_string())
+        .unwrap_or_default()
+}
+
+/// Creates a tenant and seeds it with `rooms` fully timetabled teaching rooms; returns its admin token.
+async fn seed_big_school(
+    http: &reqwest::Client,
+    url: &str,
+    operator: &str,
+    rooms: usize,
+) -> anyhow::Result<String> {
+    let slug = format!("bench-{}", rand::random::<u32>());
+    let t = call(
+        http.post(format!("{url}/api/v1/tenants"))
+            .bearer_auth(operator)
+            .json(&json!({ "slug": slug, "name": "Bench Academy" })),
+    )
+    .await?;
+    let admin = t["admin_token"].as_str().context("admin token")?.to_string();
+    let spec = crate::seed::SchoolSpec {
+        teaching_rooms: rooms,
+        occupancy_percent: 100,
+        users: Vec::new(),
+    };
+    let started = Instant::now();
+    crate::seed::seed_school(http, url, &admin, &spec, jiff::Zoned::now().date()).await?;
+    let lessons = call(http.get(format!("{url}/api/v1/lessons")).bearer_auth(&admin)).await?;
+    println!(
+        "seeded {slug}: {} rooms, {} lessons in {:.1}s",
+        rooms + 7,
+        lessons.as_array().map_or(0, Vec::len),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(admin)
 }
