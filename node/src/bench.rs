@@ -72,7 +72,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Target::DayGrid | Target::FreeRoom => {
             let http = https_client(&args.ca, Duration::from_secs(30))?;
             let op = std::fs::read_to_string(&args.operator_token_file).with_context(|| {
-                format!("cannot read {}; pass --operator-token-file", args.operator_token_file.display())
+                format!(
+                    "cannot read {}; pass --operator-token-file",
+                    args.operator_token_file.display()
+                )
             })?;
             let token = seed_big_school(&http, &urls[0], op.trim(), args.school_rooms).await?;
             (http, token)
@@ -202,7 +205,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// A Wednesday in the second week of this academic year's autumn term (the seed's calendar).
 fn teaching_day() -> String {
     let today = jiff::Zoned::now().date();
-    let y = if today.month() >= 8 { today.year() } else { today.year() - 1 };
+    let y = if today.month() >= 8 {
+        today.year()
+    } else {
+        today.year() - 1
+    };
     let (terms, _) = crate::seed::academic_year(y);
     terms[0]
         .1
@@ -225,7 +232,10 @@ async fn seed_big_school(
             .json(&json!({ "slug": slug, "name": "Bench Academy" })),
     )
     .await?;
-    let admin = t["admin_token"].as_str().context("admin token")?.to_string();
+    let admin = t["admin_token"]
+        .as_str()
+        .context("admin token")?
+        .to_string();
     let spec = crate::seed::SchoolSpec {
         teaching_rooms: rooms,
         occupancy_percent: 100,
@@ -233,7 +243,11 @@ async fn seed_big_school(
     };
     let started = Instant::now();
     crate::seed::seed_school(http, url, &admin, &spec, jiff::Zoned::now().date()).await?;
-    let lessons = call(http.get(format!("{url}/api/v1/lessons")).bearer_auth(&admin)).await?;
+    let lessons = call(
+        http.get(format!("{url}/api/v1/lessons"))
+            .bearer_auth(&admin),
+    )
+    .await?;
     println!(
         "seeded {slug}: {} rooms, {} lessons in {:.1}s",
         rooms + 7,
