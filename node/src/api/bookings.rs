@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::domain::calendar::{
-    expand_weekly, instant, local_date, parse_weekday, weekday_name, weekday_number, zone,
+    expand_weekly, instant, local_date, weekday_name, weekday_number, zone,
 };
 
 pub fn booking_json(b: &Booking) -> Value {
@@ -72,7 +72,7 @@ fn resolve(
     let date = parse_date("date", date)?;
     let tz = zone(&tenant.time_zone);
     if let Some(p) = &w.period {
-        let period = cal.period(date, p).ok_or_else(|| {
+        let period = cal.period_on(weekday_number(date), p).ok_or_else(|| {
             ApiError::invalid(
                 "period",
                 format!("no period {p:?} on {}", weekday_name(weekday_number(date))),
@@ -369,13 +369,7 @@ fn plan(
     }
     let mut days = Vec::new();
     for d in &req.weekdays {
-        let s = match d {
-            Value::Number(n) => n.to_string(),
-            Value::String(s) => s.clone(),
-            _ => String::new(),
-        };
-        let n = parse_weekday(&s)
-            .ok_or_else(|| ApiError::invalid("weekdays", "use 1 (Monday) to 7, or Mon to Sun"))?;
+        let n = super::school::weekday_value("weekdays", d)?;
         if !days.contains(&n) {
             days.push(n);
         }
@@ -397,8 +391,7 @@ fn plan(
     for day in &days {
         let (start, end): (Time, Time) = match (&req.period, &req.start_time, &req.end_time) {
             (Some(p), None, None) => cal
-                .periods_on(*day)
-                .find(|x| x.name.eq_ignore_ascii_case(p))
+                .period_on(*day, p)
                 .map(|x| (x.start, x.end))
                 .ok_or_else(|| {
                     ApiError::invalid(
@@ -779,6 +772,26 @@ pub(super) async fn free_rooms(
     Ok(Json(v))
 }
 
+/// A CSV document: the header row, then `rows`.
+fn csv_body<R, C>(header: &[&str], rows: impl IntoIterator<Item = R>) -> Result<Vec<u8>, ApiError>
+where
+    R: IntoIterator<Item = C>,
+    C: AsRef<[u8]>,
+{
+    let failed = |e: String| {
+        ApiError::Cluster(roomraft_cluster::ClusterError::Codec {
+            what: "csv",
+            reason: e,
+        })
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header).map_err(|e| failed(e.to_string()))?;
+    for r in rows {
+        w.write_record(r).map_err(|e| failed(e.to_string()))?;
+    }
+    w.into_inner().map_err(|e| failed(e.to_string()))
+}
+
 fn csv_response(name: &str, body: Vec<u8>) -> Response {
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
@@ -843,7 +856,6 @@ pub(super) async fn audit(
         })
         .await?;
     if q.format.as_deref() == Some("csv") {
-        let mut w = csv::Writer::from_writer(Vec::new());
         let header = [
             "id",
             "at",
@@ -855,8 +867,8 @@ pub(super) async fn audit(
             "before",
             "after",
         ];
-        let write = |w: &mut csv::Writer<Vec<u8>>, e: &AuditEntry| {
-            w.write_record([
+        let rows = entries.iter().map(|e| {
+            [
                 e.id.to_string(),
                 e.at.to_string(),
                 cell(&e.actor),
@@ -866,19 +878,9 @@ pub(super) async fn audit(
                 e.action.clone(),
                 cell(e.before.as_deref().unwrap_or_default()),
                 cell(e.after.as_deref().unwrap_or_default()),
-            ])
-        };
-        let csv_err = |e: csv::Error| ApiError::BadRequest {
-            message: format!("CSV export failed: {e}"),
-        };
-        w.write_record(header).map_err(csv_err)?;
-        for e in &entries {
-            write(&mut w, e).map_err(csv_err)?;
-        }
-        let body = w.into_inner().map_err(|e| ApiError::BadRequest {
-            message: format!("CSV export failed: {e}"),
-        })?;
-        return Ok(csv_response("audit.csv", body));
+            ]
+        });
+        return Ok(csv_response("audit.csv", csv_body(&header, rows)?));
     }
     let list: Vec<Value> = entries
         .iter()
@@ -947,11 +949,7 @@ pub(super) async fn export_bookings(
                 .collect()
         })
         .await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| ApiError::BadRequest {
-        message: format!("CSV export failed: {e}"),
-    };
-    w.write_record([
+    let header = [
         "id",
         "room",
         "start",
@@ -962,13 +960,6 @@ pub(super) async fn export_bookings(
         "period",
         "series_id",
         "notes",
-    ])
-    .map_err(csv_err)?;
-    for r in &rows {
-        w.write_record(r).map_err(csv_err)?;
-    }
-    let body = w.into_inner().map_err(|e| ApiError::BadRequest {
-        message: format!("CSV export failed: {e}"),
-    })?;
-    Ok(csv_response("bookings.csv", body))
+    ];
+    Ok(csv_response("bookings.csv", csv_body(&header, rows)?))
 }

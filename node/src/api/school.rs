@@ -446,7 +446,7 @@ pub(super) struct PeriodDto {
     kind: Option<String>,
 }
 
-fn weekday_value(field: &str, v: &Value) -> Result<u8, ApiError> {
+pub(super) fn weekday_value(field: &str, v: &Value) -> Result<u8, ApiError> {
     let s = match v {
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
@@ -586,8 +586,7 @@ fn lesson_times(
     match (period, start, end) {
         (_, Some(s), Some(e)) => Ok((parse_clock("start", s)?, parse_clock("end", e)?)),
         (Some(p), None, None) => cal
-            .periods_on(weekday)
-            .find(|x| x.name.eq_ignore_ascii_case(p))
+            .period_on(weekday, p)
             .map(|x| (x.start, x.end))
             .ok_or_else(|| {
                 ApiError::invalid(

@@ -120,12 +120,10 @@ impl Calendar {
             .map(String::as_str)
     }
 
-    /// The period called `name` on `d`'s weekday.
-    pub fn period(&self, d: Date, name: &str) -> Option<&Period> {
-        let wd = weekday_number(d);
-        self.periods
-            .iter()
-            .find(|p| p.weekday == wd && p.name.eq_ignore_ascii_case(name))
+    /// The period called `name` (any case) on ISO weekday `weekday`.
+    pub fn period_on(&self, weekday: u8, name: &str) -> Option<&Period> {
+        self.periods_on(weekday)
+            .find(|p| p.name.eq_ignore_ascii_case(name))
     }
 
     pub fn periods_on(&self, weekday: u8) -> impl Iterator<Item = &Period> {

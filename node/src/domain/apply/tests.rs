@@ -87,7 +87,7 @@ impl World {
             index: 1,
             now: at("2026-03-01T07:00:00Z"),
         };
-        let mut tenant = |w: &mut World, slug: &str| match w.run(
+        let tenant = |w: &mut World, slug: &str| match w.run(
             operator(),
             Op::CreateTenant {
                 slug: slug.into(),
