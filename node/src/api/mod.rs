@@ -420,10 +420,9 @@ impl AppState {
                 )
             })
         };
-        let found = match self.cluster.read_local(lookup) {
-            Some(found) => Some(found),
-            None => self.cluster.read(Consistency::Linearizable, lookup).await?,
-        };
+        // Linearizable, so a sign-out or password change acknowledged through any node is
+        // honoured by every node at once (a local read could still see the ended session).
+        let found = self.cluster.read(Consistency::Linearizable, lookup).await?;
         let (actor, last_seen, idle_secs, csrf_sha) = found.ok_or(ApiError::Unauthorized)?;
         if !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
             let sent = headers

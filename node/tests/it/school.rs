@@ -352,7 +352,22 @@ async fn sign_in_sessions_csrf_and_sign_out() {
         )
         .await;
     assert_eq!(s, 200);
-    assert_eq!(t.get(2, "/api/v1/rooms", &admin).await.0, 401);
+    // Tokens are checked against the node's own state first: wait out the replication lag.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while t.get(2, "/api/v1/rooms", &admin).await.0 != 401 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the suspended tenant's token still works"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Its users can no longer sign in.
+    assert_eq!(
+        sign_in(&t, 3, "school-s", "jo", "a brand new passphrase")
+            .await
+            .0,
+        401
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
