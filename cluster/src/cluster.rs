@@ -652,12 +652,13 @@ impl<A: App> Cluster<A> {
             .await
     }
 
-    /// Stops Raft and the peer listener and flushes the store.
+    /// Stops Raft, the peer listener and the store's background work, and flushes the store.
     pub async fn shutdown(&self) {
         if let Err(e) = self.inner.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown failed");
         }
         self.peer_handle.shutdown();
+        self.store.stop_background().await;
         if let Err(e) = self.store.flush().await {
             tracing::warn!(error = %e, "final flush failed");
         }

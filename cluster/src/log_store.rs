@@ -45,7 +45,8 @@ impl LogStore {
     fn flusher(&self) -> &mpsc::UnboundedSender<LogFlushed<TypeConfig>> {
         self.flusher.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(group_commit(self.store.db.clone(), rx));
+            let task = tokio::spawn(group_commit(self.store.db.clone(), rx));
+            self.store.track_endless(task);
             tx
         })
     }
@@ -249,11 +250,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .fetch_max(log_id.index + 1, Ordering::AcqRel);
         let log = self.store.log.clone();
         let upto = log_id.index;
-        tokio::task::spawn_blocking(move || {
+        let task = tokio::task::spawn_blocking(move || {
             if let Err(e) = delete_upto(&log, upto) {
                 tracing::warn!(upto, error = %e, "deleting purged log entries failed; the next purge retries");
             }
         });
+        self.store.track(task);
         Ok(())
     }
 }

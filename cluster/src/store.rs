@@ -1,6 +1,10 @@
 //! The sled database behind a small interface: one database per node, a tree per concern.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::task::JoinHandle;
 
 use crate::error::StoreError;
 
@@ -15,6 +19,17 @@ pub struct Store {
     /// Application records (`a/` prefix) and the applied log id and membership (`m/` prefix).
     pub(crate) sm: sled::Tree,
     pub(crate) dir: PathBuf,
+    /// Background tasks that hold the database. Shutdown ends them, so the files (and sled's
+    /// lock) are released when `Cluster::shutdown` returns.
+    background: Arc<Mutex<Background>>,
+}
+
+#[derive(Default)]
+struct Background {
+    /// Finite work (log deletion behind a purge): awaited.
+    finite: Vec<JoinHandle<()>>,
+    /// Work that runs for the store's life (the group-commit flusher): aborted.
+    endless: Vec<JoinHandle<()>>,
 }
 
 pub(crate) fn sled_err(path: &Path) -> impl Fn(sled::Error) -> StoreError + '_ {
@@ -42,6 +57,7 @@ impl Store {
             log,
             raft_meta,
             sm,
+            background: Arc::default(),
             dir: dir.to_path_buf(),
         })
     }
@@ -53,6 +69,29 @@ impl Store {
     }
 
     /// Flushes every tree to disk.
+    /// Tracks finite background work that uses the database.
+    pub(crate) fn track(&self, task: JoinHandle<()>) {
+        let mut b = self.background.lock();
+        b.finite.retain(|t| !t.is_finished());
+        b.finite.push(task);
+    }
+
+    /// Tracks a task that runs until the store stops.
+    pub(crate) fn track_endless(&self, task: JoinHandle<()>) {
+        self.background.lock().endless.push(task);
+    }
+
+    /// Ends background work: waits for finite tasks, aborts endless ones, and waits for both.
+    pub async fn stop_background(&self) {
+        let b = std::mem::take(&mut *self.background.lock());
+        for t in &b.endless {
+            t.abort();
+        }
+        for t in b.finite.into_iter().chain(b.endless) {
+            let _ = t.await;
+        }
+    }
+
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.db.flush_async().await.map_err(sled_err(&self.dir))?;
         Ok(())
