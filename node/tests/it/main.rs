@@ -2,4 +2,5 @@
 
 mod api;
 mod harness;
+mod openapi;
 mod school;
