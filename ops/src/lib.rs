@@ -1,0 +1,7 @@
+//! Roomraft operations: Prometheus metrics, rate limiting and usage analytics.
+
+pub mod limits;
+pub mod metrics;
+
+pub use limits::{Limiter, LimitsConfig, Refusal};
+pub use metrics::{Metrics, RaftMetrics};
