@@ -162,6 +162,9 @@ impl Cluster {
                 key: "key.pem".into(),
             },
             operator_token_sha256: Some(hex::encode(Sha256::digest(self.operator.as_bytes()))),
+            metrics_token_sha256: None,
+            // The suite's clients all come from 127.0.0.1: the local limits, as `roomraft dev`.
+            limits: roomraft_node::dev::dev_limits(),
             max_body_bytes: 1 << 20,
             max_concurrent_requests: 4096,
             log_json: false,

@@ -10,6 +10,8 @@ use openraft::{ChangeMembers, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::time::{timeout_at, Instant};
 
+use roomraft_ops::RaftMetrics;
+
 use crate::app::App;
 use crate::config::{ClusterConfig, Timeouts};
 use crate::log_store::LogStore;
@@ -78,6 +80,7 @@ pub(crate) struct Inner {
     pub(crate) raft: Raft,
     peers: PeerClient,
     timeouts: Timeouts,
+    metrics: Arc<RaftMetrics>,
 }
 
 const MEMBERSHIP_DEADLINE: Duration = Duration::from_secs(120);
@@ -137,7 +140,16 @@ impl Inner {
         command: Vec<u8>,
         deadline: Instant,
     ) -> Result<WriteAnswer, ForwardError> {
-        match timeout_at(deadline, self.raft.client_write(AppRequest(command))).await {
+        self.metrics.proposals_pending.inc();
+        let result = timeout_at(deadline, self.raft.client_write(AppRequest(command))).await;
+        self.metrics.proposals_pending.dec();
+        let label = if matches!(result, Ok(Ok(_))) {
+            "committed"
+        } else {
+            "failed"
+        };
+        self.metrics.proposals.with_label_values(&[label]).inc();
+        match result {
             Err(_) => Err(ForwardError::Timeout),
             Ok(Ok(resp)) => Ok(WriteAnswer {
                 index: resp.log_id.index,
@@ -445,8 +457,17 @@ impl<A: App> Cluster<A> {
     /// Opens the store, starts Raft and the peer listener, and bootstraps a fresh cluster from
     /// `initial_members` when this node is one of them and has never been initialised.
     pub async fn start(config: ClusterConfig, tls: &TlsMaterial) -> Result<Self, ClusterError> {
+        Self::start_observed(config, tls, RaftMetrics::detached()).await
+    }
+
+    /// As [`Cluster::start`], recording Raft and storage metrics in `metrics`.
+    pub async fn start_observed(
+        config: ClusterConfig,
+        tls: &TlsMaterial,
+        metrics: Arc<RaftMetrics>,
+    ) -> Result<Self, ClusterError> {
         let raft_config = Arc::new(config.raft_config()?);
-        let store = Store::open(&config.data_dir)?;
+        let store = Store::open_observed(&config.data_dir, metrics.clone())?;
         let fresh = store.is_fresh()?;
         let log_store = LogStore::new(store.clone());
         let sm = StateMachineStore::<A>::open(store.clone())?;
@@ -455,6 +476,7 @@ impl<A: App> Cluster<A> {
         let network = PeerNetworkFactory {
             id: config.node_id,
             client: peers.clone(),
+            metrics: metrics.clone(),
         };
         let raft = Raft::new(config.node_id, raft_config, network, log_store, sm)
             .await
@@ -467,7 +489,12 @@ impl<A: App> Cluster<A> {
             raft,
             peers,
             timeouts: config.timeouts.clone(),
+            metrics: metrics.clone(),
         });
+        store.track_endless(tokio::spawn(observe_raft(
+            inner.raft.metrics(),
+            metrics.clone(),
+        )));
         let peer_handle = axum_server::Handle::new();
         crate::peer_server::serve(
             inner.clone(),
@@ -592,6 +619,11 @@ impl<A: App> Cluster<A> {
         }
     }
 
+    /// The Raft and storage metrics this node records.
+    pub fn metrics(&self) -> &Arc<RaftMetrics> {
+        &self.inner.metrics
+    }
+
     /// What this node knows of the cluster now.
     pub fn status(&self) -> ClusterStatus {
         let m = self.inner.raft.metrics().borrow().clone();
@@ -661,6 +693,50 @@ impl<A: App> Cluster<A> {
         self.store.stop_background().await;
         if let Err(e) = self.store.flush().await {
             tracing::warn!(error = %e, "final flush failed");
+        }
+    }
+}
+
+/// Mirrors openraft's metrics into the Prometheus gauges as they change, and counts leader changes.
+async fn observe_raft(
+    mut rx: tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, NodeInfo>>,
+    metrics: Arc<RaftMetrics>,
+) {
+    let mut leader = None;
+    loop {
+        {
+            let m = rx.borrow_and_update();
+            if m.current_leader != leader {
+                if leader.is_some() || m.current_leader.is_some() {
+                    metrics.leader_changes.inc();
+                }
+                leader = m.current_leader;
+            }
+            let gauge = |v: u64| v.min(i64::MAX as u64) as i64;
+            metrics.term.set(gauge(m.current_term));
+            metrics.leader_id.set(gauge(m.current_leader.unwrap_or(0)));
+            metrics
+                .is_leader
+                .set(i64::from(m.state == ServerState::Leader));
+            let last = m.last_log_index.unwrap_or(0);
+            metrics.last_log_index.set(gauge(last));
+            metrics
+                .applied_index
+                .set(gauge(m.last_applied.map(|l| l.index).unwrap_or(0)));
+            metrics
+                .snapshot_index
+                .set(gauge(m.snapshot.map(|l| l.index).unwrap_or(0)));
+            metrics.replication_lag.reset();
+            for (peer, matched) in m.replication.iter().flatten() {
+                let matched = matched.map(|l| l.index).unwrap_or(0);
+                metrics
+                    .replication_lag
+                    .with_label_values(&[&peer.to_string()])
+                    .set(gauge(last.saturating_sub(matched)));
+            }
+        }
+        if rx.changed().await.is_err() {
+            return;
         }
     }
 }

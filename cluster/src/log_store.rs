@@ -15,6 +15,8 @@ use tokio::sync::mpsc;
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{LogState, OptionalSend, RaftLogReader, StorageIOError};
 
+use roomraft_ops::RaftMetrics;
+
 use crate::store::{decode, encode, Store};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
@@ -45,7 +47,11 @@ impl LogStore {
     fn flusher(&self) -> &mpsc::UnboundedSender<LogFlushed<TypeConfig>> {
         self.flusher.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            let task = tokio::spawn(group_commit(self.store.db.clone(), rx));
+            let task = tokio::spawn(group_commit(
+                self.store.db.clone(),
+                self.store.metrics.clone(),
+                rx,
+            ));
             self.store.track_endless(task);
             tx
         })
@@ -69,7 +75,9 @@ impl LogStore {
         &self,
         on_err: fn(&sled::Error) -> StorageIOError<u64>,
     ) -> Result<(), StorageError> {
+        let timer = self.store.metrics.log_fsync_seconds.start_timer();
         self.store.db.flush_async().await.map_err(|e| on_err(&e))?;
+        timer.observe_duration();
         Ok(())
     }
 }
@@ -83,10 +91,16 @@ fn io_result(flushed: &sled::Result<usize>) -> Result<(), std::io::Error> {
 
 /// Flushes sled once for every batch of waiting appends, then completes their callbacks.
 /// An append's entries were written before its callback was queued, so the flush covers them.
-async fn group_commit(db: sled::Db, mut rx: mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>) {
+async fn group_commit(
+    db: sled::Db,
+    metrics: Arc<RaftMetrics>,
+    mut rx: mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>,
+) {
     let mut waiting = Vec::new();
     while rx.recv_many(&mut waiting, 4096).await > 0 {
+        let timer = metrics.log_fsync_seconds.start_timer();
         let flushed = db.flush_async().await;
+        timer.observe_duration();
         if let Err(e) = &flushed {
             tracing::error!(error = %e, "flushing the Raft log failed");
         }

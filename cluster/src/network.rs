@@ -2,6 +2,7 @@
 //! mutual TLS. Bodies are bincode; every call has a deadline.
 
 use std::error::Error;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{
@@ -12,6 +13,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use roomraft_ops::RaftMetrics;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -137,6 +139,7 @@ fn classify(addr: &str, source: reqwest::Error) -> CallError {
 pub(crate) struct PeerNetworkFactory {
     pub(crate) id: NodeId,
     pub(crate) client: PeerClient,
+    pub(crate) metrics: Arc<RaftMetrics>,
 }
 
 pub(crate) struct PeerConnection {
@@ -144,6 +147,7 @@ pub(crate) struct PeerConnection {
     target: NodeId,
     node: NodeInfo,
     client: PeerClient,
+    metrics: Arc<RaftMetrics>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetworkFactory {
@@ -155,6 +159,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetworkFactory {
             target,
             node: node.clone(),
             client: self.client.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -219,13 +224,19 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, NodeInfo, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        self.rpc(
-            RPCTypes::InstallSnapshot,
-            "/raft/snapshot",
-            &rpc,
-            option.hard_ttl(),
-        )
-        .await
+        let last_chunk = rpc.done;
+        let answer = self
+            .rpc(
+                RPCTypes::InstallSnapshot,
+                "/raft/snapshot",
+                &rpc,
+                option.hard_ttl(),
+            )
+            .await;
+        if last_chunk && answer.is_ok() {
+            self.metrics.snapshots_sent.inc();
+        }
+        answer
     }
 
     async fn vote(

@@ -14,6 +14,8 @@ use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
+use roomraft_ops::RaftMetrics;
+
 use crate::app::{App, WriteSet};
 use crate::error::StoreError;
 use crate::store::{decode, encode, sled_err, Store};
@@ -164,6 +166,7 @@ pub struct SnapshotBuilder<A: App> {
     last_applied: Option<LogId>,
     membership: StoredMembership,
     dir: PathBuf,
+    metrics: Arc<RaftMetrics>,
 }
 
 impl<A: App> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<A> {
@@ -202,6 +205,7 @@ impl<A: App> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<A> {
             .await
             .map_err(|e| io_snapshot_err(&meta, e))?
             .map_err(|e| io_snapshot_err(&meta, e))?;
+        self.metrics.snapshot_builds.inc();
         tracing::info!(snapshot = %meta.snapshot_id, bytes = file.data.len(), "snapshot built");
         Ok(Snapshot {
             meta,
@@ -222,11 +226,14 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
         I: IntoIterator<Item = Entry> + openraft::OptionalSend,
         I::IntoIter: openraft::OptionalSend,
     {
+        let timer = self.store.metrics.apply_seconds.start_timer();
         let mut responses = Vec::new();
         let mut writes = WriteSet::default();
+        let mut applied = 0;
         {
             let mut app = self.shared.app.write();
             for entry in entries {
+                applied += 1;
                 self.last_applied = Some(entry.log_id);
                 match entry.payload {
                     EntryPayload::Blank => responses.push(AppResponse::default()),
@@ -267,6 +274,8 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
             .sm
             .apply_batch(batch)
             .map_err(|e| StorageIOError::write_state_machine(&e))?;
+        timer.observe_duration();
+        self.store.metrics.entries_applied.inc_by(applied);
         Ok(responses)
     }
 
@@ -281,6 +290,7 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
             last_applied: self.last_applied,
             membership: self.membership.clone(),
             dir: self.store.dir.clone(),
+            metrics: self.store.metrics.clone(),
         }
     }
 
@@ -347,6 +357,7 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
         }
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
+        self.store.metrics.snapshots_installed.inc();
         tracing::info!(snapshot = %meta.snapshot_id, "snapshot installed");
         Ok(())
     }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
+use roomraft_ops::RaftMetrics;
+
 use crate::error::StoreError;
 
 /// One node's on-disk state: the Raft log, Raft metadata and the state machine.
@@ -19,6 +21,8 @@ pub struct Store {
     /// Application records (`a/` prefix) and the applied log id and membership (`m/` prefix).
     pub(crate) sm: sled::Tree,
     pub(crate) dir: PathBuf,
+    /// Storage and Raft metrics (fsync and apply durations, snapshots).
+    pub(crate) metrics: Arc<RaftMetrics>,
     /// Background tasks that hold the database. Shutdown ends them, so the files (and sled's
     /// lock) are released when `Cluster::shutdown` returns.
     background: Arc<Mutex<Background>>,
@@ -42,6 +46,11 @@ pub(crate) fn sled_err(path: &Path) -> impl Fn(sled::Error) -> StoreError + '_ {
 impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_observed(dir, RaftMetrics::detached())
+    }
+
+    /// Opens the store, recording its fsyncs, applies and snapshots in `metrics`.
+    pub fn open_observed(dir: &Path, metrics: Arc<RaftMetrics>) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::SnapshotFile {
             path: dir.display().to_string(),
             source,
@@ -59,6 +68,7 @@ impl Store {
             sm,
             background: Arc::default(),
             dir: dir.to_path_buf(),
+            metrics,
         })
     }
 

@@ -259,7 +259,9 @@ pub fn serve_tls(
     let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
     let server = axum_server::from_tcp_rustls(listener, config).handle(handle);
     tokio::spawn(async move {
-        if let Err(e) = server.serve(router.into_make_service()).await {
+        // Connection info lets handlers see the client's socket address (rate limits, logs).
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = server.serve(service).await {
             tracing::error!(listener = what, error = %e, "listener stopped");
         }
     });

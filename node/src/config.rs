@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use roomraft_cluster::ClusterConfig;
+pub use roomraft_ops::LimitsConfig;
 use serde::{Deserialize, Serialize};
 
 /// One Roomraft node.
@@ -18,6 +19,13 @@ pub struct Config {
     /// Hex SHA-256 of the operator token; operator endpoints are refused when unset.
     #[serde(default)]
     pub operator_token_sha256: Option<String>,
+    /// Hex SHA-256 of the token Prometheus presents to scrape `/metrics` (the operator token
+    /// is accepted too); `/metrics` answers 401 to anyone else.
+    #[serde(default)]
+    pub metrics_token_sha256: Option<String>,
+    /// Rate limits (quotas per address, per tenant, on sign-in) and trusted proxies.
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// Largest client request body, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -114,6 +122,9 @@ impl Config {
         }
         if let Some(v) = var("ROOMRAFT_OPERATOR_TOKEN_SHA256") {
             self.operator_token_sha256 = Some(v);
+        }
+        if let Some(v) = var("ROOMRAFT_METRICS_TOKEN_SHA256") {
+            self.metrics_token_sha256 = Some(v);
         }
         Ok(())
     }

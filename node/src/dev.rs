@@ -14,7 +14,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::client::{call, https_client};
-use crate::config::{Config, TlsPaths};
+use crate::config::{Config, LimitsConfig, TlsPaths};
 
 #[derive(clap::Args)]
 pub struct DevArgs {
@@ -82,6 +82,7 @@ pub fn prepare_node(
         write_secret(&node_dir.join("key.pem"), &issued.key_pem)?;
     }
     let info = node_info(port_base, id);
+    let metrics_token = read_or_create_token(&dir.join("metrics.token"))?;
     let config = Config {
         client_listen: info.client_addr.parse()?,
         tls: TlsPaths {
@@ -90,6 +91,8 @@ pub fn prepare_node(
             key: "key.pem".into(),
         },
         operator_token_sha256: Some(hex::encode(Sha256::digest(operator_token.as_bytes()))),
+        metrics_token_sha256: Some(hex::encode(Sha256::digest(metrics_token.as_bytes()))),
+        limits: dev_limits(),
         max_body_bytes: 1024 * 1024,
         max_concurrent_requests: 4096,
         log_json: false,
@@ -111,6 +114,21 @@ pub fn prepare_node(
     let text = format!("# Roomraft node {id}, written by `roomraft dev`; run alone with `roomraft serve --config {}`\n{}", path.display(), toml::to_string(&config)?);
     std::fs::write(&path, text)?;
     Ok(path)
+}
+
+/// Every local client shares 127.0.0.1, so the per-address and per-tenant limits are raised far
+/// above production's (benchmarks and the chaos suite drive thousands of requests a second from
+/// one address). Failed sign-ins per account keep production's limit.
+pub fn dev_limits() -> LimitsConfig {
+    LimitsConfig {
+        per_address_per_second: 100_000,
+        per_address_burst: 100_000,
+        sign_in_per_address_per_minute: 100_000,
+        sign_in_per_address_burst: 10_000,
+        per_tenant_per_second: 100_000,
+        per_tenant_burst: 100_000,
+        ..LimitsConfig::default()
+    }
 }
 
 fn read_or_create_token(path: &Path) -> anyhow::Result<String> {
@@ -315,6 +333,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         dir.display()
     );
     println!("Operator token:  in {}/operator.token", dir.display());
+    println!(
+        "Metrics:         GET /metrics with the token in {}/metrics.token",
+        dir.display()
+    );
     println!(
         "Staff sign-in (tenant \"demo\"; also in {}/demo-users.txt):",
         dir.display()

@@ -7,6 +7,7 @@ use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use roomraft_cluster::tls::TlsMaterial;
 use roomraft_cluster::Cluster;
+use roomraft_ops::{Limiter, Metrics};
 
 use crate::api::{router, AppState};
 use crate::config::Config;
@@ -17,15 +18,37 @@ pub struct Node {
     pub cluster: Cluster<Bookings>,
     http: axum_server::Handle,
     pub client_addr: std::net::SocketAddr,
+    /// Drops idle rate-limit state every few seconds.
+    housekeeping: tokio::task::JoinHandle<()>,
 }
 
 impl Node {
     /// Starts the member and its HTTPS listener.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
         let tls = TlsMaterial::load(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
-        let cluster = Cluster::<Bookings>::start(config.cluster.clone(), &tls).await?;
+        let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
+        let limits = Arc::new(
+            Limiter::new(&config.limits)
+                .map_err(|e| anyhow::anyhow!("invalid [limits] in the config: {e}"))?,
+        );
+        let cluster =
+            Cluster::<Bookings>::start_observed(config.cluster.clone(), &tls, metrics.raft.clone())
+                .await?;
+        let housekeeping = tokio::spawn({
+            let limits = limits.clone();
+            async move {
+                let mut every = tokio::time::interval(Duration::from_secs(10));
+                loop {
+                    every.tick().await;
+                    limits.housekeeping();
+                }
+            }
+        });
         let state = Arc::new(AppState {
             cluster: cluster.clone(),
+            metrics,
+            limits,
+            metrics_token_sha256: config.metrics_token_sha256.clone(),
             operator_token_sha256: config.operator_token_sha256.clone(),
             sessions: crate::api::SessionPolicy {
                 idle: Duration::from_secs(config.session.idle_minutes * 60),
@@ -56,12 +79,14 @@ impl Node {
             cluster,
             http,
             client_addr,
+            housekeeping,
         })
     }
 
     /// Stops accepting requests, lets running ones finish (briefly), then stops Raft.
     pub async fn shutdown(&self) {
         self.http.graceful_shutdown(Some(Duration::from_secs(5)));
+        self.housekeeping.abort();
         self.cluster.shutdown().await;
     }
 }

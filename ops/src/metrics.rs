@@ -3,6 +3,8 @@
 //! Names follow Prometheus conventions: a `roomraft_` prefix, base units (seconds, bytes),
 //! `_total` on counters, and labels drawn from small fixed sets (route templates, never paths).
 
+use std::sync::Arc;
+
 use prometheus::{
     exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
     IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -33,6 +35,11 @@ pub struct RaftMetrics {
 }
 
 impl RaftMetrics {
+    /// Metrics in a registry of their own that nobody scrapes (tools and tests of the cluster alone).
+    pub fn detached() -> Arc<Self> {
+        Arc::new(Self::new(&Registry::new()).expect("metric definitions are valid"))
+    }
+
     fn new(r: &Registry) -> prometheus::Result<Self> {
         // 50 µs to ~1.6 s: an fsync on NVMe is tens of µs, on a loaded cloud disk tens of ms.
         let io_buckets = exponential_buckets(0.00005, 2.0, 16)?;
@@ -150,7 +157,7 @@ impl RaftMetrics {
                 Histogram::with_opts(
                     HistogramOpts::new(
                         "roomraft_raft_apply_duration_seconds",
-                        "Time to apply a batch of committed entries, durably.",
+                        "Time to apply a batch of committed entries and write the result to the store.",
                     )
                     .buckets(io_buckets),
                 ),
@@ -169,7 +176,7 @@ pub struct HttpMetrics {
 /// Every metric of one node.
 pub struct Metrics {
     registry: Registry,
-    pub raft: RaftMetrics,
+    pub raft: Arc<RaftMetrics>,
     pub http: HttpMetrics,
     /// `outcome`: `created`, `conflicted` or `cancelled`.
     pub bookings: IntCounterVec,
@@ -212,7 +219,7 @@ impl Metrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
         Ok(Metrics {
-            raft: RaftMetrics::new(&r)?,
+            raft: Arc::new(RaftMetrics::new(&r)?),
             http: HttpMetrics {
                 requests: reg(
                     &r,

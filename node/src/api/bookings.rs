@@ -176,10 +176,27 @@ pub(super) async fn create_booking(
             override_reason: req.override_reason,
         },
     };
-    match submit(&s, &headers, auth.actor, op).await? {
+    match count_bookings(&s, submit(&s, &headers, auth.actor, op).await)? {
         Outcome::BookingCreated(b) => Ok(created(booking_json(&b))),
         other => Err(unexpected(other)),
     }
+}
+
+/// Counts what a booking request came to in `roomraft_bookings_total`.
+fn count_bookings(s: &AppState, r: Result<Outcome, ApiError>) -> Result<Outcome, ApiError> {
+    let (outcome, n) = match &r {
+        Ok(Outcome::BookingCreated(_)) => ("created", 1),
+        Ok(Outcome::SeriesCreated { bookings, .. }) => ("created", bookings.len()),
+        Ok(Outcome::BookingsCancelled(list)) => ("cancelled", list.len()),
+        Err(ApiError::Conflict(_)) => ("conflicted", 1),
+        Err(ApiError::SeriesConflicts(list)) => ("conflicted", list.len()),
+        _ => return r,
+    };
+    s.metrics
+        .bookings
+        .with_label_values(&[outcome])
+        .inc_by(n as u64);
+    r
 }
 
 /// Instants need no calendar: the hot path of booking skips the extra read.
@@ -236,7 +253,7 @@ pub(super) async fn cancel_booking(
         booking,
         scope,
     };
-    match submit(&s, &headers, auth.actor, op).await? {
+    match count_bookings(&s, submit(&s, &headers, auth.actor, op).await)? {
         Outcome::BookingsCancelled(list) => {
             let mut v = list
                 .iter()
@@ -506,7 +523,7 @@ pub(super) async fn create_series(
             override_reason: req.override_reason,
         },
     };
-    match submit(&s, &headers, auth.actor, op).await? {
+    match count_bookings(&s, submit(&s, &headers, auth.actor, op).await)? {
         Outcome::SeriesCreated { series, bookings } => {
             let mut v = series_json(&series);
             v["bookings"] = json!(bookings.iter().map(booking_json).collect::<Vec<_>>());

@@ -4,6 +4,7 @@
 mod bookings;
 mod cluster;
 mod feeds;
+pub mod observe;
 mod people;
 mod school;
 
@@ -43,7 +44,11 @@ pub struct SessionPolicy {
 pub struct AppState {
     pub cluster: Cluster<Bookings>,
     pub operator_token_sha256: Option<String>,
+    /// Hex SHA-256 of the token Prometheus scrapes `/metrics` with (the operator token works too).
+    pub metrics_token_sha256: Option<String>,
     pub sessions: SessionPolicy,
+    pub metrics: Arc<roomraft_ops::Metrics>,
+    pub limits: Arc<roomraft_ops::Limiter>,
 }
 
 type St = State<Arc<AppState>>;
@@ -81,6 +86,11 @@ pub enum ApiError {
     Rows(Vec<RowError>),
     #[error("{} occurrences clash; nothing was booked", .0.len())]
     SeriesConflicts(Vec<(Occurrence, Clash)>),
+    #[error("too many requests ({scope}); retry after {retry_after_secs} s")]
+    RateLimited {
+        scope: &'static str,
+        retry_after_secs: u64,
+    },
     #[error(transparent)]
     Cluster(#[from] ClusterError),
 }
@@ -145,6 +155,7 @@ impl ApiError {
             | ApiError::NotPending { .. }
             | ApiError::Rule { .. }
             | ApiError::SeriesConflicts(_) => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Cluster(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Cluster(ClusterError::Membership { .. }) => StatusCode::CONFLICT,
             ApiError::Cluster(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -168,6 +179,7 @@ impl ApiError {
             ApiError::Rule { .. } => "rule",
             ApiError::Rows(_) => "invalid_rows",
             ApiError::SeriesConflicts(_) => "series_conflicts",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Cluster(ClusterError::NoLeader) => "no_leader",
             ApiError::Cluster(ClusterError::Timeout) => "timeout",
             ApiError::Cluster(ClusterError::Stopped { .. }) => "unavailable",
@@ -208,6 +220,9 @@ impl IntoResponse for ApiError {
             ApiError::Invalid { field, .. } => body["field"] = json!(field),
             ApiError::Conflict(c) => body["conflicts_with"] = clash_json(c),
             ApiError::Rule { rule, .. } => body["rule"] = json!(rule),
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => body["retry_after_seconds"] = json!(retry_after_secs),
             ApiError::Rows(rows) => body["errors"] = json!(rows),
             ApiError::SeriesConflicts(list) => {
                 body["conflicts"] = list
@@ -221,6 +236,13 @@ impl IntoResponse for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::RateLimited {
+            retry_after_secs, ..
+        } = &self
+        {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         resp
     }
@@ -478,7 +500,14 @@ impl FromRequestParts<Arc<AppState>> for Auth {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        state.authenticate(&parts.method, &parts.headers).await
+        let auth = state.authenticate(&parts.method, &parts.headers).await?;
+        if let Some(tenant) = auth.actor.tenant {
+            state
+                .limits
+                .check_tenant(tenant)
+                .map_err(|r| observe::refused(state, r))?;
+        }
+        Ok(auth)
     }
 }
 
@@ -596,6 +625,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health/live", get(c::live))
         .route("/health/ready", get(c::ready))
+        .route("/metrics", get(observe::metrics))
         .route("/api/v1/cluster", get(c::cluster_status))
         .route("/api/v1/cluster/state", get(c::cluster_state))
         .route("/api/v1/cluster/learners", post(c::add_learner))
@@ -674,5 +704,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/feeds/{id}", delete(feeds::revoke_feed))
         .route("/feeds/{token}", get(feeds::feed))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::track,
+        ))
         .with_state(state)
 }

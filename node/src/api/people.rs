@@ -8,11 +8,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use roomraft_cluster::Consistency;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::observe::{self, ClientAddr};
 use super::*;
 
 /// Shortest password accepted (NIST SP 800-63B asks for at least 8).
@@ -181,11 +182,20 @@ fn session_cookie(value: &str, max_age: u64) -> HeaderValue {
 }
 
 /// `POST /api/v1/session`: username or email and password → session cookie and CSRF token.
-pub(super) async fn sign_in(State(s): St, body: Bytes) -> Result<Response, ApiError> {
+pub(super) async fn sign_in(
+    State(s): St,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let req: SignIn = parse_json(&body)?;
     if req.password.len() > MAX_PASSWORD * 4 || req.login.len() > 254 {
         return Err(ApiError::BadCredentials);
     }
+    // One account however the login is spelt: the tenant and the login, case-folded.
+    let account = format!("{}/{}", req.tenant.to_lowercase(), req.login.to_lowercase());
+    s.limits
+        .check_sign_in(client, &account)
+        .map_err(|r| observe::refused(&s, r))?;
     let (tenant, login) = (req.tenant.clone(), req.login.clone());
     let user = s
         .cluster
@@ -198,7 +208,7 @@ pub(super) async fn sign_in(State(s): St, body: Bytes) -> Result<Response, ApiEr
         .await?;
     let phc = user.as_ref().map(|u| u.password_phc.clone());
     if !verify_password(req.password, phc).await {
-        tracing::info!(tenant = %req.tenant, "sign-in refused");
+        observe::sign_in_failed(&s, &account, client);
         return Err(ApiError::BadCredentials);
     }
     let user = user.ok_or(ApiError::BadCredentials)?;

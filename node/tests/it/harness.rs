@@ -18,6 +18,11 @@ pub struct TestNodes {
 
 impl TestNodes {
     pub async fn start(port_base: u16) -> Self {
+        Self::start_with(port_base, |_| {}).await
+    }
+
+    /// As `start`, with each node's config changed by `tune` first.
+    pub async fn start_with(port_base: u16, tune: impl Fn(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let ca = load_or_create_ca(dir.path()).unwrap();
         let operator = "rr_test_operator".to_string();
@@ -27,7 +32,9 @@ impl TestNodes {
         for id in 1..=3 {
             let path =
                 prepare_node(dir.path(), &ca, id, port_base, members.clone(), &operator).unwrap();
-            nodes.push(Node::start(Config::load(&path).unwrap()).await.unwrap());
+            let mut config = Config::load(&path).unwrap();
+            tune(&mut config);
+            nodes.push(Node::start(config).await.unwrap());
         }
         let http = https_client(&dir.path().join("ca.pem"), Duration::from_secs(30)).unwrap();
         let t = TestNodes {
@@ -41,6 +48,14 @@ impl TestNodes {
             t.wait_ready(i).await;
         }
         t
+    }
+
+    /// The token `/metrics` is scraped with.
+    pub fn metrics_token(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("metrics.token"))
+            .unwrap()
+            .trim()
+            .to_string()
     }
 
     pub fn url(&self, node: u64, path: &str) -> String {

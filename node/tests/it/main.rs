@@ -3,4 +3,5 @@
 mod api;
 mod harness;
 mod openapi;
+mod ops;
 mod school;

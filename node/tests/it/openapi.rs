@@ -382,6 +382,8 @@ async fn openapi_matches_the_server() {
     assert_eq!(status["members"].as_array().unwrap().len(), 3);
     api.expect(200, "GET", "/api/v1/cluster/state", op, Empty)
         .await;
+    api.expect(200, "GET", "/metrics", op, Empty).await;
+    api.expect(401, "GET", "/metrics", Who::Nobody, Empty).await;
     api.expect(401, "GET", "/api/v1/cluster/state", Who::Nobody, Empty)
         .await;
     let bad_learner = json!({"id": 9, "peer_addr": "nowhere", "client_addr": "127.0.0.1:1"});
