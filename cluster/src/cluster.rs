@@ -80,7 +80,7 @@ pub(crate) struct Inner {
     pub(crate) raft: Raft,
     peers: PeerClient,
     timeouts: Timeouts,
-    metrics: Arc<RaftMetrics>,
+    pub(crate) metrics: Arc<RaftMetrics>,
 }
 
 const MEMBERSHIP_DEADLINE: Duration = Duration::from_secs(120);

@@ -84,6 +84,7 @@ pub(crate) fn serve(
     body_limit: usize,
     handle: axum_server::Handle,
 ) -> Result<(), ClusterError> {
+    let refused = inner.metrics.peer_certificates_refused.clone();
     let router = Router::new()
         .route("/raft/append", post(append))
         .route("/raft/vote", post(vote))
@@ -93,6 +94,12 @@ pub(crate) fn serve(
         .route("/cluster/membership", post(membership))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(inner);
-    crate::tls::serve_tls(listen, tls.peer_listener_config()?, router, handle, "peer")?;
+    crate::tls::serve_tls(
+        listen,
+        tls.peer_listener_config(refused)?,
+        router,
+        handle,
+        "peer",
+    )?;
     Ok(())
 }

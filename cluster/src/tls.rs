@@ -3,14 +3,76 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use prometheus::IntCounter;
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::UnixTime;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::SocketAddr;
 
 use crate::ClusterError;
+
+/// The cluster CA's client-certificate check, counting and logging what it refuses.
+#[derive(Debug)]
+struct CountingVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    refused: IntCounter,
+}
+
+impl ClientCertVerifier for CountingVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.inner
+            .verify_client_cert(end_entity, intermediates, now)
+            .inspect_err(|e| {
+                self.refused.inc();
+                tracing::warn!(error = %e, "refused a peer certificate");
+            })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
 
 /// A node's certificate chain and key, and the cluster CA that signs every member.
 #[derive(Clone)]
@@ -92,11 +154,13 @@ impl TlsMaterial {
     }
 
     /// Server config for the peer listener: a client certificate from the cluster CA is required.
-    pub fn peer_listener_config(&self) -> Result<ServerConfig, ClusterError> {
-        let verifier =
+    /// Each certificate refused is counted in `refused` and logged at warn.
+    pub fn peer_listener_config(&self, refused: IntCounter) -> Result<ServerConfig, ClusterError> {
+        let inner =
             WebPkiClientVerifier::builder_with_provider(Arc::new(self.roots()?), provider())
                 .build()
                 .map_err(tls_err)?;
+        let verifier = Arc::new(CountingVerifier { inner, refused });
         let mut config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(tls_err)?

@@ -28,6 +28,8 @@ pub struct RaftMetrics {
     pub snapshot_builds: IntCounter,
     pub snapshots_sent: IntCounter,
     pub snapshots_installed: IntCounter,
+    /// TLS handshakes on the peer port refused for a certificate the cluster CA did not sign.
+    pub peer_certificates_refused: IntCounter,
     /// One fsync of the Raft log (a group commit, a vote, a truncation or purge).
     pub log_fsync_seconds: Histogram,
     /// Applying one batch of committed entries to the state machine, fsync included.
@@ -142,6 +144,13 @@ impl RaftMetrics {
                     "Snapshots received from the leader and installed.",
                 ),
             )?,
+            peer_certificates_refused: reg(
+                r,
+                IntCounter::new(
+                    "roomraft_peer_certificates_refused_total",
+                    "Peer connections refused for a certificate the cluster CA did not sign.",
+                ),
+            )?,
             log_fsync_seconds: reg(
                 r,
                 Histogram::with_opts(
@@ -182,7 +191,7 @@ pub struct Metrics {
     pub bookings: IntCounterVec,
     /// `scope`: `address`, `sign_in_address`, `sign_in_account` or `tenant`.
     pub rate_limited: IntCounterVec,
-    /// `kind`: `failed_sign_in`, `rate_limited`, `peer_certificate_refused`.
+    /// `kind`: `failed_sign_in` or `rate_limited` (refused peer certificates have their own counter).
     pub security_events: IntCounterVec,
 }
 
@@ -218,7 +227,7 @@ impl Metrics {
         r.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
-        Ok(Metrics {
+        let m = Metrics {
             raft: Arc::new(RaftMetrics::new(&r)?),
             http: HttpMetrics {
                 requests: reg(
@@ -274,7 +283,23 @@ impl Metrics {
                 ),
             )?,
             registry: r,
-        })
+        };
+        // Every series of a bounded label set exists from the start, at 0, so rates and alerts
+        // see a counter begin rather than appear.
+        for (vec, values) in [
+            (&m.raft.proposals, &["committed", "failed"][..]),
+            (&m.bookings, &["created", "conflicted", "cancelled"][..]),
+            (
+                &m.rate_limited,
+                &["address", "sign_in_address", "sign_in_account", "tenant"][..],
+            ),
+            (&m.security_events, &["failed_sign_in", "rate_limited"][..]),
+        ] {
+            for v in values {
+                vec.with_label_values(&[v]);
+            }
+        }
+        Ok(m)
     }
 
     /// For metrics owned elsewhere (backups, analytics) to join this node's registry.

@@ -45,6 +45,12 @@ async fn peer_listener_refuses_certificates_from_another_ca() {
         refused.is_err(),
         "a foreign certificate must be refused: {refused:?}"
     );
+    let node1 = c.nodes[&1].as_ref().unwrap();
+    assert_eq!(
+        node1.metrics().peer_certificates_refused.get(),
+        1,
+        "the refusal is counted"
+    );
 
     // No client certificate at all: refused as well.
     let no_cert = reqwest::Client::builder()

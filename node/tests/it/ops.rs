@@ -25,6 +25,76 @@ fn sample(text: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
+fn promtool(args: &[&str], dir: &std::path::Path) {
+    let out = std::process::Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("promtool is installed by scripts/test.sh (Debian package prometheus)");
+    assert!(
+        out.status.success(),
+        "promtool {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every `roomraft_…` metric family named in `text` (histogram series names folded).
+fn families_named(text: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("roomraft_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = &tail[..end];
+        let family = ["_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        out.insert(family.to_string());
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// docs/ops: the alert rules pass `promtool check rules` and their unit tests, every dashboard
+/// query parses as PromQL, and every Roomraft metric either names is one a node exports.
+fn check_ops_docs(scraped: &str) {
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ops");
+    promtool(&["check", "rules", "alerts.yml"], &docs);
+    promtool(&["test", "rules", "alerts.test.yml"], &docs);
+    let dashboard = std::fs::read_to_string(docs.join("grafana-dashboard.json")).unwrap();
+    let d: Value = serde_json::from_str(&dashboard).unwrap();
+    let exprs: Vec<String> = d["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .map(|t| t["expr"].as_str().unwrap().to_string())
+        .collect();
+    assert!(exprs.len() >= 12, "{exprs:?}");
+    // Recording rules are the one promtool input that type-checks bare expressions.
+    let rules: Vec<Value> = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| json!({"record": format!("dashboard:query_{i}"), "expr": e}))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = json!({"groups": [{"name": "dashboard", "rules": rules}]});
+    std::fs::write(dir.path().join("dashboard.yml"), file.to_string()).unwrap();
+    promtool(&["check", "rules", "dashboard.yml"], dir.path());
+    let alerts = std::fs::read_to_string(docs.join("alerts.yml")).unwrap();
+    let exported = families_named(scraped);
+    for name in families_named(&format!("{dashboard}\n{alerts}")) {
+        assert!(
+            exported.contains(&name),
+            "docs/ops uses {name}, which no node exports"
+        );
+    }
+}
+
 fn promtool_check_metrics(text: &str) {
     use std::io::Write;
     let mut child = std::process::Command::new("promtool")
@@ -132,6 +202,7 @@ async fn metrics_describe_the_cluster_and_pass_promtool() {
         .filter(|l| l.starts_with("roomraft_raft_replication_lag_entries{"))
         .count();
     assert_eq!(lags, 3, "one per member:\n{text}");
+    check_ops_docs(&text);
 }
 
 #[tokio::test]
