@@ -1,2 +1,3 @@
 mod faults;
+mod haproxy;
 mod kill_leader;
