@@ -27,16 +27,20 @@ fn start_haproxy(c: &DevCluster, bind: &str) -> HaProxy {
     std::fs::write(&pem, format!("{}{}", issued.cert_pem, issued.key_pem)).unwrap();
     let cfg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ops/haproxy.cfg");
     let node = |n: u64| format!("127.0.0.1:{}", c.port_base as u64 + n);
-    let check = Command::new("haproxy")
+    let haproxy = || {
+        let mut cmd = Command::new("haproxy");
+        cmd.env("ROOMRAFT_LB_BIND", bind)
+            .env("ROOMRAFT_LB_CERT", &pem)
+            .env("ROOMRAFT_CA", dir.join("ca.pem"))
+            .env("ROOMRAFT_NODE1", node(1))
+            .env("ROOMRAFT_NODE2", node(2))
+            .env("ROOMRAFT_NODE3", node(3));
+        cmd
+    };
+    let check = haproxy()
         .arg("-c")
         .arg("-f")
         .arg(&cfg)
-        .env("ROOMRAFT_LB_BIND", bind)
-        .env("ROOMRAFT_LB_CERT", &pem)
-        .env("ROOMRAFT_CA", dir.join("ca.pem"))
-        .env("ROOMRAFT_NODE1", node(1))
-        .env("ROOMRAFT_NODE2", node(2))
-        .env("ROOMRAFT_NODE3", node(3))
         .output()
         .expect("haproxy is installed by scripts/test.sh (Debian package haproxy)");
     assert!(
@@ -44,16 +48,10 @@ fn start_haproxy(c: &DevCluster, bind: &str) -> HaProxy {
         "haproxy -c: {}",
         String::from_utf8_lossy(&check.stderr)
     );
-    let child = Command::new("haproxy")
+    let child = haproxy()
         .arg("-db")
         .arg("-f")
         .arg(&cfg)
-        .env("ROOMRAFT_LB_BIND", bind)
-        .env("ROOMRAFT_LB_CERT", &pem)
-        .env("ROOMRAFT_CA", dir.join("ca.pem"))
-        .env("ROOMRAFT_NODE1", node(1))
-        .env("ROOMRAFT_NODE2", node(2))
-        .env("ROOMRAFT_NODE3", node(3))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("haproxy.log")).unwrap())
