@@ -22,6 +22,11 @@ if ((${#missing[@]})); then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# A real S3-protocol server for the backup tests: moto_server (PyPI moto[server]).
+if ! command -v moto_server >/dev/null 2>&1; then
+  python3 -m pip install --quiet 'moto[server]>=5,<6'
+fi
+
 cargo fmt --all -- --check
 # The multi-process tests run the real binary from target/debug/roomraft.
 cargo build --workspace --all-targets

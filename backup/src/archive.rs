@@ -42,6 +42,9 @@ pub struct Source {
     pub cluster_id: String,
     pub index: u64,
     pub term: u64,
+    /// The state digest of the records (SHA-256 over them in key order), as the cluster
+    /// computes it; a restore is checked against it.
+    pub state_sha256: String,
     pub records: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -63,6 +66,7 @@ pub struct Manifest {
     /// The Raft log index (and its term) the state was applied up to.
     pub index: u64,
     pub term: u64,
+    pub state_sha256: String,
     pub created: Timestamp,
     pub trigger: Trigger,
     pub records: u64,
@@ -368,6 +372,7 @@ pub async fn write_backup(
         cluster_id: source.cluster_id,
         index: source.index,
         term: source.term,
+        state_sha256: source.state_sha256,
         created,
         trigger,
         records: stats.records,
@@ -662,15 +667,22 @@ pub fn plan_prune(
 
 /// Deletes backups older than `retention`. The newest backup that verifies end to end is kept
 /// whatever its age; when none verifies, nothing is deleted.
+///
+/// `verified` names a backup the caller has just verified, which is then not read again.
 pub async fn prune(
     dest: &Destination,
     keys: &Keyring,
     retention: SignedDuration,
     now: Timestamp,
+    verified: Option<&str>,
 ) -> Result<PruneReport, BackupError> {
     let listed = list(dest, keys).await?;
     let mut keep = None;
     for l in listed.iter().rev() {
+        if verified == Some(l.id.as_str()) {
+            keep = Some(l.id.clone());
+            break;
+        }
         match verify(dest, keys, &l.id).await {
             Ok(_) => {
                 keep = Some(l.id.clone());

@@ -434,6 +434,16 @@ pub struct StateDigest {
     pub records: usize,
 }
 
+/// The whole application state at one applied log entry (see [`Cluster::backup_state`]).
+pub struct AppliedState {
+    pub index: u64,
+    pub term: u64,
+    /// The state digest, as [`StateDigest::sha256`].
+    pub sha256: String,
+    /// Every record, in key order.
+    pub records: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
 /// A running cluster member replicating the application `A`.
 pub struct Cluster<A: App> {
     inner: Arc<Inner>,
@@ -598,25 +608,46 @@ impl<A: App> Cluster<A> {
     /// A digest of this node's applied state and the index it covers. Two replicas that
     /// applied the same index must give the same digest; the chaos suite checks that they do.
     pub fn state_digest(&self) -> StateDigest {
-        use sha2::{Digest, Sha256};
         let (applied_index, mut records) = {
             let app = self.shared.app.read();
             (self.shared.applied_index(), app.records())
         };
-        records.sort_unstable();
-        let mut hash = Sha256::new();
-        for (k, v) in &records {
-            hash.update((k.len() as u64).to_be_bytes());
-            hash.update(k);
-            hash.update((v.len() as u64).to_be_bytes());
-            hash.update(v);
-        }
         StateDigest {
             node_id: self.inner.id,
             applied_index,
-            sha256: hex::encode(hash.finalize()),
+            sha256: crate::restore::records_digest(&mut records),
             records: records.len(),
         }
+    }
+
+    /// A consistent copy of the whole state for a backup: every record (in key order) with the
+    /// log index and term they were applied up to, and their digest. With
+    /// [`Consistency::Linearizable`] it includes every write acknowledged before the call.
+    /// Writers wait only while the state is cloned; the records are encoded afterwards.
+    pub async fn backup_state(
+        &self,
+        consistency: Consistency,
+    ) -> Result<AppliedState, ClusterError> {
+        let (app, index, term) = self.read(consistency, |_| ()).await.map(|()| {
+            let app = self.shared.app.read();
+            (
+                app.clone(),
+                self.shared.applied_index(),
+                self.shared.applied_term(),
+            )
+        })?;
+        tokio::task::spawn_blocking(move || {
+            let mut records = app.records();
+            let sha256 = crate::restore::records_digest(&mut records);
+            AppliedState {
+                index,
+                term,
+                sha256,
+                records,
+            }
+        })
+        .await
+        .map_err(|e| self.inner.stopped(&format!("backup copy failed: {e}")))
     }
 
     /// The Raft and storage metrics this node records.

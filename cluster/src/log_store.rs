@@ -20,9 +20,9 @@ use roomraft_ops::RaftMetrics;
 use crate::store::{decode, encode, Store};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
-const VOTE: &[u8] = b"vote";
-const COMMITTED: &[u8] = b"committed";
-const LAST_PURGED: &[u8] = b"last_purged";
+pub(crate) const VOTE: &[u8] = b"vote";
+pub(crate) const COMMITTED: &[u8] = b"committed";
+pub(crate) const LAST_PURGED: &[u8] = b"last_purged";
 
 /// The Raft log, vote and committed pointer, in sled.
 #[derive(Clone)]

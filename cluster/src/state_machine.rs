@@ -35,11 +35,23 @@ pub(crate) struct Shared<A> {
     /// The last log index applied to `app`; only changed while `app` is write-locked, so a
     /// reader holding the read lock sees the index that matches the state.
     applied_index: AtomicU64,
+    /// The term of that entry, under the same rule.
+    applied_term: AtomicU64,
 }
 
 impl<A> Shared<A> {
     pub(crate) fn applied_index(&self) -> u64 {
         self.applied_index.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn applied_term(&self) -> u64 {
+        self.applied_term.load(Ordering::Acquire)
+    }
+
+    fn set_applied(&self, log_id: Option<LogId>) {
+        let (term, index) = log_id.map_or((0, 0), |l| (l.leader_id.term, l.index));
+        self.applied_term.store(term, Ordering::Release);
+        self.applied_index.store(index, Ordering::Release);
     }
 }
 
@@ -107,6 +119,7 @@ impl<A: App> StateMachineStore<A> {
             shared: Arc::new(Shared {
                 app: RwLock::new(app),
                 applied_index: AtomicU64::new(last_applied.map(|l: LogId| l.index).unwrap_or(0)),
+                applied_term: AtomicU64::new(last_applied.map(|l| l.leader_id.term).unwrap_or(0)),
             }),
             store,
             last_applied,
@@ -258,8 +271,7 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
                     }
                 }
             }
-            let index = self.last_applied.map(|l| l.index).unwrap_or(0);
-            self.shared.applied_index.store(index, Ordering::Release);
+            self.shared.set_applied(self.last_applied);
         }
         let mut batch = sled::Batch::default();
         for (k, v) in writes.ops {
@@ -352,8 +364,7 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
         {
             let mut current = self.shared.app.write();
             *current = app;
-            let index = meta.last_log_id.map(|l| l.index).unwrap_or(0);
-            self.shared.applied_index.store(index, Ordering::Release);
+            self.shared.set_applied(meta.last_log_id);
         }
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
@@ -370,4 +381,41 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
             snapshot: Box::new(Cursor::new(f.data)),
         }))
     }
+}
+
+/// Writes the state machine of a node restored from a backup: the records applied at `log_id`,
+/// the one-member `membership`, and a snapshot of them (so the members added next can be sent
+/// it, the log before `log_id` being gone). The store must be empty.
+pub(crate) fn write_restored(
+    store: &Store,
+    log_id: LogId,
+    membership: StoredMembership,
+    records: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<(), StoreError> {
+    let err = sled_err(&store.dir);
+    let mut batch = sled::Batch::default();
+    for (k, v) in &records {
+        batch.insert(app_key(k), v.as_slice());
+    }
+    batch.insert(APPLIED, encode(&Some(log_id)));
+    batch.insert(MEMBERSHIP, encode(&membership));
+    store.sm.apply_batch(batch).map_err(&err)?;
+    let meta = SnapshotMeta {
+        last_log_id: Some(log_id),
+        last_membership: membership,
+        snapshot_id: format!("restore-{}", log_id.index),
+    };
+    let file = SnapshotFile {
+        format: SNAPSHOT_FORMAT,
+        meta,
+        data: encode(&SnapshotData {
+            format: SNAPSHOT_FORMAT,
+            records,
+        }),
+    };
+    let path = store.dir.join(SNAPSHOT_FILE);
+    write_durably(&path, &encode(&file)).map_err(|source| StoreError::SnapshotFile {
+        path: path.display().to_string(),
+        source,
+    })
 }

@@ -38,6 +38,9 @@ pub struct Config {
     /// Sign-in session lifetimes.
     #[serde(default)]
     pub session: SessionConfig,
+    /// Encrypted backups (destination, keys, schedule, retention); none when absent.
+    #[serde(default)]
+    pub backup: Option<crate::backup::BackupConfig>,
     /// Raft membership, storage and timing.
     pub cluster: ClusterConfig,
 }
@@ -102,6 +105,17 @@ impl Config {
         ] {
             if p.is_relative() {
                 *p = base.join(&*p);
+            }
+        }
+        if let Some(b) = &mut config.backup {
+            for p in std::iter::once(&mut b.key_file).chain(&mut b.old_key_files) {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+            let folder = !b.destination.contains("://");
+            if folder && std::path::Path::new(&b.destination).is_relative() {
+                b.destination = base.join(&b.destination).display().to_string();
             }
         }
         config.apply_env(|k| std::env::var(k).ok())?;

@@ -83,6 +83,10 @@ pub fn prepare_node(
     }
     let info = node_info(port_base, id);
     let metrics_token = read_or_create_token(&dir.join("metrics.token"))?;
+    let key_file = dir.join("backup.key");
+    if !key_file.exists() {
+        roomraft_backup::MasterKey::keygen(&key_file)?;
+    }
     let config = Config {
         client_listen: info.client_addr.parse()?,
         tls: TlsPaths {
@@ -97,6 +101,11 @@ pub fn prepare_node(
         max_concurrent_requests: 4096,
         log_json: false,
         session: Default::default(),
+        // Hourly encrypted backups to a folder beside the nodes, like production's offsite ones.
+        backup: Some(crate::backup::BackupConfig::new(
+            "../backups",
+            "../backup.key",
+        )),
         cluster: ClusterConfig {
             node_id: id,
             data_dir: "data".into(),
@@ -336,6 +345,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     println!(
         "Metrics:         GET /metrics with the token in {}/metrics.token",
         dir.display()
+    );
+    println!(
+        "Backups:         hourly into {d}/backups, encrypted with {d}/backup.key (roomraft backup list --config {d}/node1/node.toml)",
+        d = dir.display()
     );
     println!(
         "Staff sign-in (tenant \"demo\"; also in {}/demo-users.txt):",

@@ -1,6 +1,8 @@
 //! Roomraft node: the booking domain, the HTTPS API, configuration, wiring and the CLI commands.
 
 pub mod api;
+pub mod backup;
+pub mod backup_cli;
 pub mod bench;
 pub mod client;
 pub mod cluster_cli;

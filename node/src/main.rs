@@ -1,6 +1,6 @@
 //! `roomraft`: the Roomraft node and its command-line tools.
 
-use roomraft_node::{bench, cluster_cli, config, dev, server};
+use roomraft_node::{backup_cli, bench, cluster_cli, config, dev, server};
 
 use std::path::PathBuf;
 
@@ -29,13 +29,31 @@ enum Cmd {
     },
     /// Inspect and change cluster membership.
     Cluster(cluster_cli::ClusterArgs),
+    /// Encrypted backups: keygen, now, list, verify, prune.
+    Backup(backup_cli::BackupArgs),
+    /// Build the first node of a new cluster from a backup (disaster recovery).
+    Restore(backup_cli::RestoreArgs),
     /// Drive concurrent HTTPS clients against a running cluster and report throughput and latency.
     Bench(bench::BenchArgs),
 }
 
 fn init_tracing(json: bool) {
+    init_tracing_at(json, "info,openraft=warn,sled=warn");
+}
+
+/// Command-line tools log only warnings (to stderr) unless ROOMRAFT_LOG says otherwise.
+fn init_cli_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ROOMRAFT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn,sled=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn init_tracing_at(json: bool, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROOMRAFT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if json {
         builder.json().init();
@@ -60,6 +78,14 @@ fn main() -> anyhow::Result<()> {
             }
             Cmd::Cluster(args) => cluster_cli::run(args).await,
             Cmd::Bench(args) => bench::run(args).await,
+            Cmd::Backup(args) => {
+                init_cli_tracing();
+                backup_cli::run(args).await
+            }
+            Cmd::Restore(args) => {
+                init_cli_tracing();
+                backup_cli::restore(args).await
+            }
         }
     })
 }

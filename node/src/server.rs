@@ -20,6 +20,8 @@ pub struct Node {
     pub client_addr: std::net::SocketAddr,
     /// Drops idle rate-limit state every few seconds.
     housekeeping: tokio::task::JoinHandle<()>,
+    /// The backup schedule, when backups are configured.
+    backups: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Node {
@@ -31,9 +33,24 @@ impl Node {
             Limiter::new(&config.limits)
                 .map_err(|e| anyhow::anyhow!("invalid [limits] in the config: {e}"))?,
         );
+        let backups = match &config.backup {
+            Some(b) => {
+                Some(Arc::new(b.open().map_err(|e| {
+                    anyhow::anyhow!("invalid [backup] in the config: {e}")
+                })?))
+            }
+            None => None,
+        };
         let cluster =
             Cluster::<Bookings>::start_observed(config.cluster.clone(), &tls, metrics.raft.clone())
                 .await?;
+        let schedule = backups.clone().map(|b| {
+            tokio::spawn(crate::backup::run_schedule(
+                cluster.clone(),
+                b,
+                metrics.clone(),
+            ))
+        });
         let housekeeping = tokio::spawn({
             let limits = limits.clone();
             async move {
@@ -48,6 +65,7 @@ impl Node {
             cluster: cluster.clone(),
             metrics,
             limits,
+            backups,
             metrics_token_sha256: config.metrics_token_sha256.clone(),
             operator_token_sha256: config.operator_token_sha256.clone(),
             sessions: crate::api::SessionPolicy {
@@ -80,6 +98,7 @@ impl Node {
             http,
             client_addr,
             housekeeping,
+            backups: schedule,
         })
     }
 
@@ -87,6 +106,9 @@ impl Node {
     pub async fn shutdown(&self) {
         self.http.graceful_shutdown(Some(Duration::from_secs(5)));
         self.housekeeping.abort();
+        if let Some(b) = &self.backups {
+            b.abort();
+        }
         self.cluster.shutdown().await;
     }
 }

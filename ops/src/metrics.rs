@@ -193,6 +193,21 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     /// `kind`: `failed_sign_in` or `rate_limited` (refused peer certificates have their own counter).
     pub security_events: IntCounterVec,
+    pub backup: BackupMetrics,
+}
+
+/// Backups. The last success is read from the replicated state, so every node reports it;
+/// the rest describe backups this node took.
+pub struct BackupMetrics {
+    /// Unix time the newest scheduled backup finished (0 before the first).
+    pub last_success_timestamp_seconds: IntGauge,
+    /// `trigger`: `scheduled` or `manual`; backups this node wrote and verified.
+    pub taken: IntCounterVec,
+    /// `stage`: `snapshot`, `upload`, `verify`, `record` or `prune`.
+    pub failures: IntCounterVec,
+    pub duration_seconds: Histogram,
+    /// Size of the last archive this node wrote.
+    pub last_size_bytes: IntGauge,
 }
 
 fn reg<C: prometheus::core::Collector + Clone + 'static>(
@@ -282,6 +297,52 @@ impl Metrics {
                     &["kind"],
                 ),
             )?,
+            backup: BackupMetrics {
+                last_success_timestamp_seconds: reg(
+                    &r,
+                    IntGauge::new(
+                        "roomraft_backup_last_success_timestamp_seconds",
+                        "Unix time the newest scheduled backup finished (from the replicated state; 0 before the first).",
+                    ),
+                )?,
+                taken: reg(
+                    &r,
+                    IntCounterVec::new(
+                        Opts::new(
+                            "roomraft_backups_total",
+                            "Backups this node wrote, by trigger.",
+                        ),
+                        &["trigger"],
+                    ),
+                )?,
+                failures: reg(
+                    &r,
+                    IntCounterVec::new(
+                        Opts::new(
+                            "roomraft_backup_failures_total",
+                            "Backups this node attempted that failed, by the stage that failed.",
+                        ),
+                        &["stage"],
+                    ),
+                )?,
+                duration_seconds: reg(
+                    &r,
+                    Histogram::with_opts(
+                        HistogramOpts::new(
+                            "roomraft_backup_duration_seconds",
+                            "Time to copy, compress, encrypt and upload one backup.",
+                        )
+                        .buckets(exponential_buckets(0.05, 2.0, 14)?),
+                    ),
+                )?,
+                last_size_bytes: reg(
+                    &r,
+                    IntGauge::new(
+                        "roomraft_backup_last_size_bytes",
+                        "Size of the last archive this node wrote.",
+                    ),
+                )?,
+            },
             registry: r,
         };
         // Every series of a bounded label set exists from the start, at 0, so rates and alerts
@@ -294,6 +355,11 @@ impl Metrics {
                 &["address", "sign_in_address", "sign_in_account", "tenant"][..],
             ),
             (&m.security_events, &["failed_sign_in", "rate_limited"][..]),
+            (&m.backup.taken, &["scheduled", "manual"][..]),
+            (
+                &m.backup.failures,
+                &["snapshot", "upload", "verify", "record", "prune"][..],
+            ),
         ] {
             for v in values {
                 vec.with_label_values(&[v]);

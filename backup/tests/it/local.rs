@@ -192,7 +192,7 @@ async fn retention_over_seventy_simulated_days_keeps_sixty_one_and_never_the_new
         let id = take(&dest, &keys, now, step as u64 + 1).await;
         taken.push((id, now));
         if step % 4 == 3 {
-            let report = prune(&dest, &keys, retention, now).await.unwrap();
+            let report = prune(&dest, &keys, retention, now, None).await.unwrap();
             assert_eq!(
                 report.kept_newest_verified.as_deref(),
                 Some(taken.last().unwrap().0.as_str())
@@ -226,7 +226,7 @@ async fn retention_over_seventy_simulated_days_keeps_sixty_one_and_never_the_new
     bytes[n] ^= 1;
     std::fs::write(&path, &bytes).unwrap();
     let later = taken.last().unwrap().1 + (70 * 24).hours();
-    let report = prune(&dest, &keys, retention, later).await.unwrap();
+    let report = prune(&dest, &keys, retention, later, None).await.unwrap();
     let second = &taken[taken.len() - 2].0;
     assert_eq!(report.kept_newest_verified.as_ref(), Some(second));
     let left: Vec<String> = list(&dest, &keys)
@@ -240,7 +240,9 @@ async fn retention_over_seventy_simulated_days_keeps_sixty_one_and_never_the_new
     // With nothing that verifies, prune deletes nothing.
     let path = dir.path().join(format!("{second}.archive"));
     std::fs::write(&path, b"RRBACKUP garbage").unwrap();
-    let err = prune(&dest, &keys, retention, later).await.unwrap_err();
+    let err = prune(&dest, &keys, retention, later, None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, BackupError::NothingVerifies(1)), "{err}");
 }
 
@@ -264,6 +266,7 @@ async fn an_archive_without_its_manifest_is_not_a_backup_and_prune_removes_it() 
         &keys,
         SignedDuration::from_hours(24),
         Timestamp::now() + 2.hours(),
+        None,
     )
     .await
     .unwrap();

@@ -30,6 +30,7 @@ pub fn source(index: u64, n: usize, value_bytes: usize, noise: bool) -> Source {
         cluster_id: "c-test".into(),
         index,
         term: 3,
+        state_sha256: "0".repeat(64),
         records,
     }
 }

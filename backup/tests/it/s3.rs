@@ -114,6 +114,7 @@ async fn a_multipart_backup_round_trips_through_a_real_s3_server_and_prunes() {
         &keys,
         jiff::SignedDuration::from_hours(1),
         Timestamp::now(),
+        None,
     )
     .await
     .unwrap();

@@ -101,6 +101,47 @@ pub(super) async fn remove_member(
     Ok(Json(s.cluster.status()))
 }
 
+fn backups(s: &super::AppState) -> Result<&crate::backup::Backups, ApiError> {
+    s.backups.as_deref().ok_or_else(|| {
+        ApiError::NotConfigured(
+            "backups are not configured on this node: add a [backup] section to its node.toml (docs/operations.md)".into(),
+        )
+    })
+}
+
+/// Every backup at the destination, oldest first.
+pub(super) async fn list_backups(
+    State(s): St,
+    auth: Auth,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    auth.require_operator()?;
+    let b = backups(&s)?;
+    let listed = roomraft_backup::list(&b.dest, &b.keys)
+        .await
+        .map_err(|e| ApiError::Backup(e.to_string()))?;
+    let last = s.cluster.read_local(|st| st.last_backup().cloned());
+    Ok(Json(serde_json::json!({
+        "destination": b.dest.to_string(),
+        "interval_seconds": b.config.interval_seconds,
+        "retention_days": b.config.retention_days,
+        "last_scheduled": last,
+        "backups": listed,
+    })))
+}
+
+/// Takes a backup now on this node: every write acknowledged before the request is in it.
+pub(super) async fn create_backup(State(s): St, auth: Auth) -> Result<Response, ApiError> {
+    auth.require_operator()?;
+    let b = backups(&s)?;
+    let trigger = roomraft_backup::Trigger::Manual;
+    let id = roomraft_backup::backup_id(jiff::Timestamp::now(), trigger);
+    let manifest = b
+        .take(&s.cluster, &s.metrics, &id, trigger)
+        .await
+        .map_err(|e| ApiError::Backup(e.to_string()))?;
+    Ok((StatusCode::CREATED, Json(manifest)).into_response())
+}
+
 pub(super) async fn live() -> &'static str {
     "ok"
 }

@@ -49,6 +49,8 @@ pub struct AppState {
     pub sessions: SessionPolicy,
     pub metrics: Arc<roomraft_ops::Metrics>,
     pub limits: Arc<roomraft_ops::Limiter>,
+    /// The backup destination and keys, when `[backup]` is configured.
+    pub backups: Option<Arc<crate::backup::Backups>>,
 }
 
 type St = State<Arc<AppState>>;
@@ -91,6 +93,10 @@ pub enum ApiError {
         scope: &'static str,
         retry_after_secs: u64,
     },
+    #[error("{0}")]
+    NotConfigured(String),
+    #[error("{0}")]
+    Backup(String),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
 }
@@ -156,6 +162,8 @@ impl ApiError {
             | ApiError::Rule { .. }
             | ApiError::SeriesConflicts(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::NotConfigured(_) => StatusCode::CONFLICT,
+            ApiError::Backup(_) => StatusCode::BAD_GATEWAY,
             ApiError::Cluster(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Cluster(ClusterError::Membership { .. }) => StatusCode::CONFLICT,
             ApiError::Cluster(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -180,6 +188,8 @@ impl ApiError {
             ApiError::Rows(_) => "invalid_rows",
             ApiError::SeriesConflicts(_) => "series_conflicts",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::NotConfigured(_) => "not_configured",
+            ApiError::Backup(_) => "backup_failed",
             ApiError::Cluster(ClusterError::NoLeader) => "no_leader",
             ApiError::Cluster(ClusterError::Timeout) => "timeout",
             ApiError::Cluster(ClusterError::Stopped { .. }) => "unavailable",
@@ -631,6 +641,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/cluster/learners", post(c::add_learner))
         .route("/api/v1/cluster/voters", post(c::add_voters))
         .route("/api/v1/cluster/members/{id}", delete(c::remove_member))
+        .route(
+            "/api/v1/cluster/backups",
+            get(c::list_backups).post(c::create_backup),
+        )
         .route(
             "/api/v1/tenants",
             post(p::create_tenant).get(p::list_tenants),

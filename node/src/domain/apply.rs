@@ -43,6 +43,8 @@ pub(super) enum Record {
     Series(Series),
     Feed(Feed),
     Audit(AuditEntry),
+    Identity(ClusterIdentity),
+    BackupSlot(BackupSlot),
 }
 
 fn tkey(tenant: TenantId, kind: &str, id: impl std::fmt::Display) -> Vec<u8> {
@@ -71,10 +73,19 @@ impl Record {
             Record::Series(s) => tkey(s.tenant, "series", id20(s.id)),
             Record::Feed(f) => tkey(f.tenant, "feed", id20(f.id)),
             Record::Audit(a) => tkey(a.tenant, "audit", id20(a.id)),
+            Record::Identity(_) => b"cluster/identity".to_vec(),
+            Record::BackupSlot(b) => format!("backup/{:020}", b.slot.as_second()).into_bytes(),
         }
     }
 
-    fn encode(&self) -> Vec<u8> {
+    pub(super) fn decode(v: &[u8]) -> Result<Self, String> {
+        match v.first() {
+            Some(&STATE_FORMAT) => bincode::deserialize(&v[1..]).map_err(|e| e.to_string()),
+            other => Err(format!("unknown record format {other:?}")),
+        }
+    }
+
+    pub(super) fn encode(&self) -> Vec<u8> {
         let mut v = vec![STATE_FORMAT];
         v.extend(bincode::serialize(self).expect("in-memory record serializes"));
         v
@@ -109,6 +120,9 @@ pub struct Bookings {
     session_expiry: BTreeSet<(Timestamp, String)>,
     /// The latest command time applied; drives expiry deterministically.
     pub(super) clock: Timestamp,
+    pub identity: Option<ClusterIdentity>,
+    /// The most recent scheduled backup slots, by slot start.
+    pub backups: BTreeMap<Timestamp, BackupSlot>,
 }
 
 /// One command being applied: where ids and times come from.
@@ -206,6 +220,9 @@ impl Bookings {
                 self.dedup.remove(&k);
                 self.dedup_expiry.remove(&(d.expires_at, k));
             }
+            Record::BackupSlot(b) => {
+                self.backups.remove(&b.slot);
+            }
             other => unreachable!("records of this kind are never deleted: {other:?}"),
         }
     }
@@ -277,6 +294,10 @@ impl Bookings {
             }
             Record::Audit(a) => {
                 self.audit.insert(a.id, a);
+            }
+            Record::Identity(i) => self.identity = Some(i),
+            Record::BackupSlot(b) => {
+                self.backups.insert(b.slot, b);
             }
         }
     }
@@ -446,6 +467,9 @@ impl Bookings {
                 sha256,
             } => self.create_feed(ctx, *tenant, *target, sha256, writes),
             Op::RevokeFeed { tenant, feed } => self.revoke_feed(ctx, *tenant, *feed, writes),
+            Op::SetClusterIdentity { .. } | Op::ClaimBackup { .. } | Op::BackupDone { .. } => {
+                self.system(ctx, op, writes)
+            }
         }
     }
 }
@@ -505,12 +529,7 @@ impl App for Bookings {
                 key: String::from_utf8_lossy(&k).into_owned(),
                 reason,
             };
-            match v.first() {
-                Some(&STATE_FORMAT) => {}
-                other => return Err(err(format!("unknown record format {other:?}"))),
-            }
-            let record: Record = bincode::deserialize(&v[1..]).map_err(|e| err(e.to_string()))?;
-            s.index(record);
+            s.index(Record::decode(&v).map_err(err)?);
         }
         Ok(s)
     }
@@ -539,6 +558,8 @@ impl App for Bookings {
         all.extend(self.series.values().cloned().map(Record::Series));
         all.extend(self.feeds.values().cloned().map(Record::Feed));
         all.extend(self.audit.values().cloned().map(Record::Audit));
+        all.extend(self.identity.clone().map(Record::Identity));
+        all.extend(self.backups.values().cloned().map(Record::BackupSlot));
         all.into_iter().map(|r| (r.key(), r.encode())).collect()
     }
 }

@@ -7,8 +7,10 @@ pub mod calendar;
 mod model;
 mod people;
 mod school;
+mod system;
 mod views;
 
 pub use apply::{Bookings, IDS_PER_ENTRY, STATE_FORMAT};
 pub use model::*;
+pub use system::reidentify;
 pub use views::*;

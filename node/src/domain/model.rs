@@ -657,6 +657,21 @@ pub enum Op {
         tenant: TenantId,
         feed: FeedId,
     },
+    /// Names the cluster, once: the first proposal wins, later ones change nothing.
+    SetClusterIdentity {
+        id: String,
+    },
+    /// The leader of `term` asks to take the scheduled backup of `slot`.
+    ClaimBackup {
+        slot: Timestamp,
+        node: u64,
+        term: u64,
+    },
+    /// The claimed backup of `slot` is written and verified.
+    BackupDone {
+        slot: Timestamp,
+        done: BackupDone,
+    },
 }
 
 /// The result of applying a command. Rejections are outcomes, identical on every replica.
@@ -688,6 +703,45 @@ pub enum Outcome {
     FeedCreated(Feed),
     Token(ApiToken),
     Feed(Feed),
+    Identity(ClusterIdentity),
+    BackupClaim {
+        granted: bool,
+    },
+}
+
+/// Which cluster this is. A restore makes a new identity that remembers where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterIdentity {
+    pub id: String,
+    pub created: Timestamp,
+    pub restored_from: Option<RestoredFrom>,
+}
+
+/// The backup a cluster was restored from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoredFrom {
+    pub cluster_id: String,
+    pub backup_id: String,
+    pub index: u64,
+}
+
+/// One scheduled backup slot: who claimed it, and whether it is done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupSlot {
+    pub slot: Timestamp,
+    pub node: u64,
+    pub term: u64,
+    pub claimed_at: Timestamp,
+    pub done: Option<BackupDone>,
+}
+
+/// A finished scheduled backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupDone {
+    pub id: String,
+    pub index: u64,
+    pub archive_bytes: u64,
+    pub finished: Timestamp,
 }
 
 /// What a booking clashes with.

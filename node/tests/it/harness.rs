@@ -50,6 +50,22 @@ impl TestNodes {
         t
     }
 
+    /// The folder holding the CA, tokens, backups and every node's data.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// Stops node `id` (1-based) as a clean shutdown would.
+    pub async fn stop(&self, id: u64) {
+        self._nodes[id as usize - 1].shutdown().await;
+    }
+
+    /// The current leader, as node 1 … 3 sees it from `via`.
+    pub async fn leader(&self, via: u64) -> Option<u64> {
+        let (_, v) = self.get(via, "/api/v1/cluster", &self.operator).await;
+        v["leader_id"].as_u64()
+    }
+
     /// The token `/metrics` is scraped with.
     pub fn metrics_token(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("metrics.token"))

@@ -1,6 +1,7 @@
 //! HTTP API tests against three in-process nodes over real HTTPS and mutual-TLS peers.
 
 mod api;
+mod backup;
 mod harness;
 mod openapi;
 mod ops;

@@ -386,6 +386,15 @@ async fn openapi_matches_the_server() {
     api.expect(401, "GET", "/metrics", Who::Nobody, Empty).await;
     api.expect(401, "GET", "/api/v1/cluster/state", Who::Nobody, Empty)
         .await;
+    let manifest = api
+        .expect(201, "POST", "/api/v1/cluster/backups", op, Empty)
+        .await;
+    let listed = api
+        .expect(200, "GET", "/api/v1/cluster/backups", op, Empty)
+        .await;
+    assert_eq!(listed["backups"][0]["manifest"], manifest);
+    api.expect(401, "POST", "/api/v1/cluster/backups", Who::Nobody, Empty)
+        .await;
     let bad_learner = json!({"id": 9, "peer_addr": "nowhere", "client_addr": "127.0.0.1:1"});
     let e = api
         .expect(

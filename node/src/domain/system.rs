@@ -1,0 +1,115 @@
+//! The cluster's own records: its identity, and the claims that make scheduled backups happen
+//! once per slot, by one leader.
+
+use roomraft_cluster::WriteSet;
+
+use super::apply::{forbidden, invalid, Bookings, Ctx, Record, Res};
+use super::model::*;
+
+/// Scheduled backup slots remembered (a little over a week of hourly backups).
+const SLOTS_KEPT: usize = 200;
+
+impl Bookings {
+    pub(super) fn system(&mut self, ctx: &mut Ctx, op: &Op, writes: &mut WriteSet) -> Res {
+        if ctx.actor.role != Role::Operator || ctx.actor.tenant.is_some() {
+            return Err(forbidden(
+                "only the cluster itself changes its identity and backups",
+            ));
+        }
+        match op {
+            Op::SetClusterIdentity { id } => {
+                if id.is_empty() || id.len() > 64 {
+                    return Err(invalid("id", "must be 1 to 64 characters"));
+                }
+                if self.identity.is_none() {
+                    let identity = ClusterIdentity {
+                        id: id.clone(),
+                        created: ctx.time,
+                        restored_from: None,
+                    };
+                    self.store(Record::Identity(identity), writes);
+                }
+                Ok(Outcome::Identity(self.identity.clone().expect("set above")))
+            }
+            Op::ClaimBackup { slot, node, term } => {
+                let granted = match self.backups.get(slot) {
+                    None => true,
+                    Some(b) if b.done.is_some() => false,
+                    // A newer leader takes over a claim whose holder may have died mid-backup;
+                    // the holder may renew its own.
+                    Some(b) => *term > b.term || (*term == b.term && *node == b.node),
+                };
+                if granted {
+                    let claim = BackupSlot {
+                        slot: *slot,
+                        node: *node,
+                        term: *term,
+                        claimed_at: ctx.time,
+                        done: None,
+                    };
+                    self.store(Record::BackupSlot(claim), writes);
+                    while self.backups.len() > SLOTS_KEPT {
+                        let oldest = self.backups.values().next().cloned().expect("non-empty");
+                        self.discard(Record::BackupSlot(oldest), writes);
+                    }
+                }
+                Ok(Outcome::BackupClaim { granted })
+            }
+            Op::BackupDone { slot, done } => {
+                let Some(mut b) = self.backups.get(slot).cloned() else {
+                    return Err(invalid("slot", "no backup was claimed for this slot"));
+                };
+                b.done = Some(done.clone());
+                self.store(Record::BackupSlot(b), writes);
+                Ok(Outcome::Done)
+            }
+            _ => unreachable!("not a system op"),
+        }
+    }
+
+    /// The newest finished scheduled backup.
+    pub fn last_backup(&self) -> Option<&BackupDone> {
+        self.backups.values().rev().find_map(|b| b.done.as_ref())
+    }
+}
+
+/// Rewrites a backup's records for a restored cluster: a new identity that names its origin.
+/// Returns the records and the old identity.
+pub fn reidentify(
+    records: Vec<(Vec<u8>, Vec<u8>)>,
+    new_id: &str,
+    now: jiff::Timestamp,
+    backup_id: &str,
+    index: u64,
+) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<ClusterIdentity>), String> {
+    let key = Record::Identity(ClusterIdentity {
+        id: String::new(),
+        created: now,
+        restored_from: None,
+    })
+    .key();
+    let mut old = None;
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(records.len() + 1);
+    for (k, v) in records {
+        if k == key {
+            match Record::decode(&v)? {
+                Record::Identity(i) => old = Some(i),
+                other => return Err(format!("unexpected record at the identity key: {other:?}")),
+            }
+        } else {
+            out.push((k, v));
+        }
+    }
+    let identity = ClusterIdentity {
+        id: new_id.to_string(),
+        created: now,
+        restored_from: Some(RestoredFrom {
+            cluster_id: old.as_ref().map(|i| i.id.clone()).unwrap_or_default(),
+            backup_id: backup_id.to_string(),
+            index,
+        }),
+    };
+    let record = Record::Identity(identity);
+    out.push((record.key(), record.encode()));
+    Ok((out, old))
+}
