@@ -155,11 +155,19 @@ impl<A: App> StateMachineStore<A> {
 
 /// Writes `bytes` to `path` durably: temp file, fsync, rename, fsync of the directory.
 pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_durably_with(path, |w| w.write_all(bytes))
+}
+
+/// As [`write_durably`], with the contents written by `write`.
+pub(crate) fn write_durably_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        write(&mut f)?;
+        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     }
     std::fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {
@@ -393,13 +401,18 @@ pub(crate) fn write_restored(
     records: Vec<(Vec<u8>, Vec<u8>)>,
 ) -> Result<(), StoreError> {
     let err = sled_err(&store.dir);
-    let mut batch = sled::Batch::default();
-    for (k, v) in &records {
-        batch.insert(app_key(k), v.as_slice());
+    // In bounded batches: one batch of millions of records needs several times their size in
+    // memory. The folder is not a usable store until the applied log id is written, last.
+    for chunk in records.chunks(10_000) {
+        let mut batch = sled::Batch::default();
+        for (k, v) in chunk {
+            batch.insert(app_key(k), v.as_slice());
+        }
+        store.sm.apply_batch(batch).map_err(&err)?;
     }
+    let mut batch = sled::Batch::default();
     batch.insert(APPLIED, encode(&Some(log_id)));
     batch.insert(MEMBERSHIP, encode(&membership));
-    store.sm.apply_batch(batch).map_err(&err)?;
     let meta = SnapshotMeta {
         last_log_id: Some(log_id),
         last_membership: membership,
@@ -414,8 +427,13 @@ pub(crate) fn write_restored(
         }),
     };
     let path = store.dir.join(SNAPSHOT_FILE);
-    write_durably(&path, &encode(&file)).map_err(|source| StoreError::SnapshotFile {
+    // Streamed to the file: the snapshot is as large as the state.
+    write_durably_with(&path, |w| {
+        bincode::serialize_into(w, &file).map_err(std::io::Error::other)
+    })
+    .map_err(|source| StoreError::SnapshotFile {
         path: path.display().to_string(),
         source,
-    })
+    })?;
+    store.sm.apply_batch(batch).map_err(&err)
 }

@@ -223,23 +223,20 @@ async fn drill_bookings_backup_wipe_restore_and_a_new_three_node_cluster_answers
         configs.push(Config::load(&path).unwrap());
     }
     let info = node_info(base, 1);
-    let out = std::process::Command::new(bin)
-        .args(["restore", "--latest", "--from"])
-        .arg(&backups)
-        .arg("--key-file")
-        .arg(offsite.path().join("backup.key"))
-        .arg("--data-dir")
-        .arg(&configs[0].cluster.data_dir)
-        .args([
-            "--node-id",
-            "1",
-            "--peer-addr",
-            &info.peer_addr,
-            "--client-addr",
-            &info.client_addr,
-        ])
-        .output()
-        .unwrap();
+    let restore = || {
+        std::process::Command::new(bin)
+            .args(["restore", "--latest", "--from"])
+            .arg(&backups)
+            .arg("--key-file")
+            .arg(offsite.path().join("backup.key"))
+            .arg("--data-dir")
+            .arg(&configs[0].cluster.data_dir)
+            .args(["--node-id", "1", "--peer-addr", &info.peer_addr])
+            .args(["--client-addr", &info.client_addr])
+            .output()
+            .unwrap()
+    };
+    let out = restore();
     assert!(
         out.status.success(),
         "{}",
@@ -248,21 +245,7 @@ async fn drill_bookings_backup_wipe_restore_and_a_new_three_node_cluster_answers
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains(&backup_id), "{said}");
     // Restoring again into the same folder is refused.
-    let again = std::process::Command::new(bin)
-        .args(["restore", "--latest", "--from"])
-        .arg(&backups)
-        .arg("--key-file")
-        .arg(offsite.path().join("backup.key"))
-        .arg("--data-dir")
-        .arg(&configs[0].cluster.data_dir)
-        .args([
-            "--peer-addr",
-            &info.peer_addr,
-            "--client-addr",
-            &info.client_addr,
-        ])
-        .output()
-        .unwrap();
+    let again = restore();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
 
