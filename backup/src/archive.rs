@@ -468,20 +468,17 @@ async fn objects(dest: &Destination) -> Result<Objects, BackupError> {
     Ok(out)
 }
 
-async fn read_manifest(
-    dest: &Destination,
-    keys: &Keyring,
-    id: &str,
-) -> Result<Manifest, BackupError> {
+async fn fetch_manifest(dest: &Destination, id: &str) -> Result<Bytes, BackupError> {
     let path = dest.path(&format!("{id}{MANIFEST_EXT}"));
-    let bytes = match dest.store.get(&path).await {
-        Ok(r) => r.bytes().await?,
-        Err(object_store::Error::NotFound { .. }) => {
-            return Err(BackupError::NotFound(id.to_string()))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let json = crypto::open(Kind::Manifest, keys, &bytes)?;
+    match dest.store.get(&path).await {
+        Ok(r) => Ok(r.bytes().await?),
+        Err(object_store::Error::NotFound { .. }) => Err(BackupError::NotFound(id.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn parse_manifest(keys: &Keyring, id: &str, sealed: &[u8]) -> Result<Manifest, BackupError> {
+    let json = crypto::open(Kind::Manifest, keys, sealed)?;
     let m: Manifest = serde_json::from_slice(&json)
         .map_err(|e| BackupError::Malformed(format!("manifest of {id}: {e}")))?;
     if m.id != id {
@@ -491,6 +488,14 @@ async fn read_manifest(
         )));
     }
     Ok(m)
+}
+
+async fn read_manifest(
+    dest: &Destination,
+    keys: &Keyring,
+    id: &str,
+) -> Result<Manifest, BackupError> {
+    parse_manifest(keys, id, &fetch_manifest(dest, id).await?)
 }
 
 fn header_key_id(sealed: &[u8]) -> Option<String> {
@@ -505,19 +510,16 @@ pub async fn list(dest: &Destination, keys: &Keyring) -> Result<Vec<Listed>, Bac
     let mut out = Vec::new();
     for (id, stored) in objects.manifests {
         let archive_present = objects.archives.iter().any(|(a, _)| *a == id);
-        let (manifest, mut problem) = match read_manifest(dest, keys, &id).await {
-            Ok(m) => (Some(m), None),
+        // One read serves both the manifest and, when it cannot be opened, its key id.
+        let sealed = fetch_manifest(dest, &id).await;
+        let (manifest, mut problem) = match sealed.as_ref().map(|b| parse_manifest(keys, &id, b)) {
+            Ok(Ok(m)) => (Some(m), None),
+            Ok(Err(e)) => (None, Some(e.to_string())),
             Err(e) => (None, Some(e.to_string())),
         };
         let key_id = match &manifest {
             Some(m) => Some(m.key_id.clone()),
-            None => {
-                let path = dest.path(&format!("{id}{MANIFEST_EXT}"));
-                match dest.store.get(&path).await {
-                    Ok(r) => r.bytes().await.ok().and_then(|b| header_key_id(&b)),
-                    Err(_) => None,
-                }
-            }
+            None => sealed.ok().and_then(|b| header_key_id(&b)),
         };
         if !archive_present && problem.is_none() {
             problem = Some("the archive object is missing".into());
