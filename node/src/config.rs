@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use roomraft_cluster::ClusterConfig;
-pub use roomraft_ops::LimitsConfig;
+pub use roomraft_ops::{AnalyticsConfig, LimitsConfig};
 use serde::{Deserialize, Serialize};
 
 /// One Roomraft node.
@@ -41,6 +41,9 @@ pub struct Config {
     /// Encrypted backups (destination, keys, schedule, retention); none when absent.
     #[serde(default)]
     pub backup: Option<crate::backup::BackupConfig>,
+    /// Usage analytics: GeoIP database, retention, ingestion limits and batching.
+    #[serde(default)]
+    pub analytics: AnalyticsConfig,
     /// Raft membership, storage and timing.
     pub cluster: ClusterConfig,
 }
@@ -118,6 +121,11 @@ impl Config {
                 b.destination = base.join(&b.destination).display().to_string();
             }
         }
+        if let Some(p) = &mut config.analytics.geoip_database {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
         config.apply_env(|k| std::env::var(k).ok())?;
         Ok(config)
     }
@@ -139,6 +147,9 @@ impl Config {
         }
         if let Some(v) = var("ROOMRAFT_METRICS_TOKEN_SHA256") {
             self.metrics_token_sha256 = Some(v);
+        }
+        if let Some(v) = var("ROOMRAFT_GEOIP_DATABASE") {
+            self.analytics.geoip_database = (!v.is_empty()).then(|| v.into());
         }
         Ok(())
     }

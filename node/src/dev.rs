@@ -14,7 +14,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::client::{call, https_client};
-use crate::config::{Config, LimitsConfig, TlsPaths};
+use crate::config::{AnalyticsConfig, Config, LimitsConfig, TlsPaths};
 
 #[derive(clap::Args)]
 pub struct DevArgs {
@@ -101,6 +101,7 @@ pub fn prepare_node(
         max_concurrent_requests: 4096,
         log_json: false,
         session: Default::default(),
+        analytics: dev_analytics(),
         // Hourly encrypted backups to a folder beside the nodes, like production's offsite ones.
         backup: Some(crate::backup::BackupConfig::new(
             "../backups",
@@ -137,6 +138,16 @@ pub fn dev_limits() -> LimitsConfig {
         per_tenant_per_second: 100_000,
         per_tenant_burst: 100_000,
         ..LimitsConfig::default()
+    }
+}
+
+/// As [`dev_limits`]: every local browser and benchmark shares 127.0.0.1, so the per-address
+/// page-view quota is raised; the GeoIP database comes from `ROOMRAFT_GEOIP_DATABASE` if set.
+pub fn dev_analytics() -> AnalyticsConfig {
+    AnalyticsConfig {
+        per_address_per_minute: 6_000_000,
+        per_address_burst: 100_000,
+        ..AnalyticsConfig::default()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Roomraft node: the booking domain, the HTTPS API, configuration, wiring and the CLI commands.
 
+pub mod analytics;
 pub mod api;
 pub mod backup;
 pub mod backup_cli;

@@ -9,6 +9,7 @@ use roomraft_cluster::tls::TlsMaterial;
 use roomraft_cluster::Cluster;
 use roomraft_ops::{Limiter, Metrics};
 
+use crate::analytics::Analytics;
 use crate::api::{router, AppState};
 use crate::config::Config;
 use crate::domain::Bookings;
@@ -22,6 +23,8 @@ pub struct Node {
     housekeeping: tokio::task::JoinHandle<()>,
     /// The backup schedule, when backups are configured.
     backups: Option<tokio::task::JoinHandle<()>>,
+    /// Sends this node's page views to the cluster in batches.
+    analytics: tokio::task::JoinHandle<()>,
 }
 
 impl Node {
@@ -41,6 +44,7 @@ impl Node {
             }
             None => None,
         };
+        let analytics = Arc::new(Analytics::new(config.analytics.clone(), metrics.clone())?);
         let cluster =
             Cluster::<Bookings>::start_observed(config.cluster.clone(), &tls, metrics.raft.clone())
                 .await?;
@@ -61,8 +65,10 @@ impl Node {
                 }
             }
         });
+        let batches = tokio::spawn(crate::analytics::run(cluster.clone(), analytics.clone()));
         let state = Arc::new(AppState {
             cluster: cluster.clone(),
+            analytics,
             metrics,
             limits,
             backups,
@@ -99,6 +105,7 @@ impl Node {
             client_addr,
             housekeeping,
             backups: schedule,
+            analytics: batches,
         })
     }
 
@@ -106,6 +113,7 @@ impl Node {
     pub async fn shutdown(&self) {
         self.http.graceful_shutdown(Some(Duration::from_secs(5)));
         self.housekeeping.abort();
+        self.analytics.abort();
         if let Some(b) = &self.backups {
             b.abort();
         }

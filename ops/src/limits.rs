@@ -111,7 +111,7 @@ impl Net {
     }
 }
 
-fn quota(per: Duration, n: u32, burst: u32) -> Quota {
+pub(crate) fn quota(per: Duration, n: u32, burst: u32) -> Quota {
     let n = NonZeroU32::new(n.max(1)).expect("at least 1");
     let burst = NonZeroU32::new(burst.max(1)).expect("at least 1");
     Quota::with_period(per / n.get())
@@ -266,7 +266,7 @@ impl Limiter {
     }
 }
 
-fn whole_seconds(d: Duration) -> u64 {
+pub(crate) fn whole_seconds(d: Duration) -> u64 {
     let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
     s.max(1)
 }

@@ -194,6 +194,16 @@ pub struct Metrics {
     /// `kind`: `failed_sign_in` or `rate_limited` (refused peer certificates have their own counter).
     pub security_events: IntCounterVec,
     pub backup: BackupMetrics,
+    pub analytics: AnalyticsMetrics,
+}
+
+/// Usage analytics on this node.
+pub struct AnalyticsMetrics {
+    /// `outcome`: `recorded` (replicated), `rate_limited`, `dropped` (queue full, too old or
+    /// not replicated in time), `bot` or `invalid`.
+    pub events: IntCounterVec,
+    /// Page views waiting in this node's queue for the next batch.
+    pub pending: IntGauge,
 }
 
 /// Backups. The last success is read from the replicated state, so every node reports it;
@@ -343,6 +353,25 @@ impl Metrics {
                     ),
                 )?,
             },
+            analytics: AnalyticsMetrics {
+                events: reg(
+                    &r,
+                    IntCounterVec::new(
+                        Opts::new(
+                            "roomraft_analytics_events_total",
+                            "Page views this node received for usage analytics, by outcome.",
+                        ),
+                        &["outcome"],
+                    ),
+                )?,
+                pending: reg(
+                    &r,
+                    IntGauge::new(
+                        "roomraft_analytics_pending_events",
+                        "Page views queued on this node for the next replicated batch.",
+                    ),
+                )?,
+            },
             registry: r,
         };
         // Every series of a bounded label set exists from the start, at 0, so rates and alerts
@@ -352,7 +381,17 @@ impl Metrics {
             (&m.bookings, &["created", "conflicted", "cancelled"][..]),
             (
                 &m.rate_limited,
-                &["address", "sign_in_address", "sign_in_account", "tenant"][..],
+                &[
+                    "address",
+                    "sign_in_address",
+                    "sign_in_account",
+                    "tenant",
+                    "analytics",
+                ][..],
+            ),
+            (
+                &m.analytics.events,
+                &["recorded", "rate_limited", "dropped", "bot", "invalid"][..],
             ),
             (&m.security_events, &["failed_sign_in", "rate_limited"][..]),
             (&m.backup.taken, &["scheduled", "manual"][..]),

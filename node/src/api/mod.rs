@@ -1,6 +1,7 @@
 //! The HTTPS JSON API (`/api/v1`) and health endpoints. Only these modules know JSON DTOs; they
 //! turn requests into domain commands and domain state into responses.
 
+mod analytics;
 mod bookings;
 mod cluster;
 mod feeds;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub limits: Arc<roomraft_ops::Limiter>,
     /// The backup destination and keys, when `[backup]` is configured.
     pub backups: Option<Arc<crate::backup::Backups>>,
+    /// Page-view capture for usage analytics.
+    pub analytics: Arc<crate::analytics::Analytics>,
 }
 
 type St = State<Arc<AppState>>;
@@ -717,6 +720,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/feeds/{id}", delete(feeds::revoke_feed))
         .route("/feeds/{token}", get(feeds::feed))
+        .route("/api/v1/analytics", get(analytics::report))
+        .route("/api/v1/sites/{slug}/pageviews", post(analytics::page_view))
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

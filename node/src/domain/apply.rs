@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::model::*;
+use roomraft_ops::analytics::{DayStats, MonthKey, Tally, Totals, Visitor, VisitorKey};
 
 /// Version of the record encoding below; bump with a migration when a record changes shape.
 pub const STATE_FORMAT: u8 = 2;
@@ -45,7 +46,15 @@ pub(super) enum Record {
     Audit(AuditEntry),
     Identity(ClusterIdentity),
     BackupSlot(BackupSlot),
+    AnalyticsSalt(jiff::civil::Date, String),
+    AnalyticsDay(TenantId, jiff::civil::Date, DayStats),
+    AnalyticsMonth(MonthKey, Totals),
+    AnalyticsVisitor(VisitorKey, Visitor),
 }
+
+/// Records that never leave the cluster: the analytics salts (destroyed after two days, so a
+/// backup must not keep them) and the visitor state keyed by them.
+const PRIVATE_PREFIX: &[u8] = b"analytics/";
 
 fn tkey(tenant: TenantId, kind: &str, id: impl std::fmt::Display) -> Vec<u8> {
     format!("t/{tenant:020}/{kind}/{id}").into_bytes()
@@ -75,7 +84,17 @@ impl Record {
             Record::Audit(a) => tkey(a.tenant, "audit", id20(a.id)),
             Record::Identity(_) => b"cluster/identity".to_vec(),
             Record::BackupSlot(b) => format!("backup/{:020}", b.slot.as_second()).into_bytes(),
+            Record::AnalyticsSalt(day, _) => format!("analytics/salt/{day}").into_bytes(),
+            Record::AnalyticsDay(t, day, _) => tkey(*t, "analytics-day", day),
+            Record::AnalyticsMonth((t, y, m), _) => {
+                tkey(*t, "analytics-month", format!("{y:04}-{m:02}"))
+            }
+            Record::AnalyticsVisitor(k, _) => Record::visitor_key(k),
         }
+    }
+
+    pub(super) fn visitor_key((day, tenant, id): &VisitorKey) -> Vec<u8> {
+        format!("analytics/visitor/{day}/{tenant:020}/{}", hex::encode(id)).into_bytes()
     }
 
     pub(super) fn decode(v: &[u8]) -> Result<Self, String> {
@@ -123,6 +142,10 @@ pub struct Bookings {
     pub identity: Option<ClusterIdentity>,
     /// The most recent scheduled backup slots, by slot start.
     pub backups: BTreeMap<Timestamp, BackupSlot>,
+    /// Usage analytics of every tenant.
+    pub tally: Tally,
+    /// Salts keying visitor ids, by UTC day (yesterday's and today's only).
+    pub(super) salts: BTreeMap<jiff::civil::Date, String>,
 }
 
 /// One command being applied: where ids and times come from.
@@ -223,6 +246,9 @@ impl Bookings {
             Record::BackupSlot(b) => {
                 self.backups.remove(&b.slot);
             }
+            Record::AnalyticsSalt(day, _) => {
+                self.salts.remove(&day);
+            }
             other => unreachable!("records of this kind are never deleted: {other:?}"),
         }
     }
@@ -299,6 +325,18 @@ impl Bookings {
             Record::BackupSlot(b) => {
                 self.backups.insert(b.slot, b);
             }
+            Record::AnalyticsSalt(day, salt) => {
+                self.salts.insert(day, salt);
+            }
+            Record::AnalyticsDay(t, day, stats) => {
+                self.tally.days.insert((t, day), stats);
+            }
+            Record::AnalyticsMonth(key, totals) => {
+                self.tally.months.insert(key, totals);
+            }
+            Record::AnalyticsVisitor(key, v) => {
+                self.tally.visitors.insert(key, v);
+            }
         }
     }
 
@@ -372,6 +410,7 @@ impl Bookings {
             let s = self.sessions[&k].clone();
             self.discard(Record::Session(s), writes);
         }
+        self.expire_analytics(writes);
     }
 
     fn execute(&mut self, ctx: &mut Ctx, op: &Op, writes: &mut WriteSet) -> Res {
@@ -470,6 +509,9 @@ impl Bookings {
             Op::SetClusterIdentity { .. } | Op::ClaimBackup { .. } | Op::BackupDone { .. } => {
                 self.system(ctx, op, writes)
             }
+            Op::SetAnalyticsSalt { .. } | Op::RecordPageViews { .. } => {
+                self.analytics(ctx, op, writes)
+            }
         }
     }
 }
@@ -560,7 +602,36 @@ impl App for Bookings {
         all.extend(self.audit.values().cloned().map(Record::Audit));
         all.extend(self.identity.clone().map(Record::Identity));
         all.extend(self.backups.values().cloned().map(Record::BackupSlot));
+        all.extend(
+            self.salts
+                .iter()
+                .map(|(d, s)| Record::AnalyticsSalt(*d, s.clone())),
+        );
+        all.extend(
+            self.tally
+                .days
+                .iter()
+                .map(|(&(t, d), s)| Record::AnalyticsDay(t, d, s.clone())),
+        );
+        all.extend(
+            self.tally
+                .months
+                .iter()
+                .map(|(k, t)| Record::AnalyticsMonth(*k, *t)),
+        );
+        all.extend(
+            self.tally
+                .visitors
+                .iter()
+                .map(|(k, v)| Record::AnalyticsVisitor(*k, v.clone())),
+        );
         all.into_iter().map(|r| (r.key(), r.encode())).collect()
+    }
+
+    fn backup_records(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut all = self.records();
+        all.retain(|(k, _)| !k.starts_with(PRIVATE_PREFIX));
+        all
     }
 }
 

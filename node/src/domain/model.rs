@@ -4,6 +4,8 @@ use jiff::civil::{Date, Time};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+pub use roomraft_ops::analytics::PageView;
+
 pub type TenantId = u64;
 pub type RoomId = u64;
 pub type BookingId = u64;
@@ -672,6 +674,16 @@ pub enum Op {
         slot: Timestamp,
         done: BackupDone,
     },
+    /// The secret that keys visitor ids on UTC `day` (hex); the first proposal wins.
+    SetAnalyticsSalt {
+        day: Date,
+        salt: String,
+    },
+    /// A batch of page views from one node; detail older than `retention_months` is rolled up.
+    RecordPageViews {
+        views: Vec<PageView>,
+        retention_months: u16,
+    },
 }
 
 /// The result of applying a command. Rejections are outcomes, identical on every replica.
@@ -706,6 +718,11 @@ pub enum Outcome {
     Identity(ClusterIdentity),
     BackupClaim {
         granted: bool,
+    },
+    /// Page views counted, and those skipped (unknown tenant, too old, malformed).
+    PageViewsRecorded {
+        recorded: u32,
+        skipped: u32,
     },
 }
 

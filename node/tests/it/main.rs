@@ -1,5 +1,6 @@
 //! HTTP API tests against three in-process nodes over real HTTPS and mutual-TLS peers.
 
+mod analytics;
 mod api;
 mod backup;
 mod harness;

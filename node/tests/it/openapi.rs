@@ -1021,6 +1021,47 @@ async fn openapi_matches_the_server() {
     .await;
     api.expect(404, "GET", &url, Who::Nobody, Empty).await;
 
+    // Analytics: a public page reports a view; the admin reads the report.
+    let v = api
+        .expect(
+            202,
+            "POST",
+            "/api/v1/sites/oak/pageviews",
+            Who::Nobody,
+            Json(
+                json!({"path": "/v/oak?utm_source=leaflet", "referrer": "https://www.google.com/"}),
+            ),
+        )
+        .await;
+    assert_eq!(v["recorded"], true);
+    api.expect(
+        404,
+        "POST",
+        "/api/v1/sites/nowhere/pageviews",
+        Who::Nobody,
+        Json(json!({"path": "/"})),
+    )
+    .await;
+    let e = api
+        .expect(
+            422,
+            "POST",
+            "/api/v1/sites/oak/pageviews",
+            Who::Nobody,
+            Bad(json!({"path": ""})),
+        )
+        .await;
+    assert_eq!(e["field"], "path");
+    let report = api
+        .expect(200, "GET", "/api/v1/analytics?limit=5", admin, Empty)
+        .await;
+    assert_eq!(report["time_zone"], "Europe/London");
+    api.expect(403, "GET", "/api/v1/analytics", op, Empty).await;
+    let e = api
+        .expect(422, "GET", "/api/v1/analytics?to=someday", admin, Empty)
+        .await;
+    assert_eq!(e["field"], "to");
+
     // Endings: a revoked token, a signed-out session, a forced sign-out.
     api.expect(
         200,

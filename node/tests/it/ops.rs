@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::harness::{slot, TestNodes};
 
 /// `GET /metrics` on `node` with `token`: status and text.
-async fn scrape(t: &TestNodes, node: u64, token: &str) -> (u16, String) {
+pub(crate) async fn scrape(t: &TestNodes, node: u64, token: &str) -> (u16, String) {
     let r = t
         .http
         .get(t.url(node, "/metrics"))
@@ -20,7 +20,7 @@ async fn scrape(t: &TestNodes, node: u64, token: &str) -> (u16, String) {
 }
 
 /// The value of the sample `name{labels}` (labels exactly as rendered), if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }

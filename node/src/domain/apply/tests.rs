@@ -1274,3 +1274,97 @@ proptest! {
         w.check_replay();
     }
 }
+
+fn page_view(tenant: TenantId, visitor: u8, at_: &str, path: &str) -> PageView {
+    PageView {
+        tenant,
+        at: at(at_),
+        path: path.into(),
+        source: Some("google.com".into()),
+        browser: "Firefox".into(),
+        os: "Linux".into(),
+        device: roomraft_ops::analytics::Device::Desktop,
+        country: Some("GB".into()),
+        city: Some("London".into()),
+        visitor: [visitor; 16],
+    }
+}
+
+#[test]
+fn page_views_are_counted_per_tenant_and_salts_and_visitors_expire_after_two_days() {
+    let (mut w, k) = World::new();
+    let salt = "ab".repeat(32);
+    let today = date(2026, 3, 1);
+    let set_salt = |day: Date, salt: &str| Op::SetAnalyticsSalt {
+        day,
+        salt: salt.into(),
+    };
+    assert!(matches!(
+        rejected(&w.run(operator(), set_salt(today, "zz"))),
+        Rejection::Invalid { field, .. } if field == "salt"
+    ));
+    assert!(matches!(
+        rejected(&w.run(operator(), set_salt(date(2026, 2, 20), &salt))),
+        Rejection::Invalid { field, .. } if field == "day"
+    ));
+    assert_eq!(w.run(operator(), set_salt(today, &salt)), Outcome::Done);
+    // The first salt of a day stays: every node keys that day's visitors alike.
+    assert_eq!(
+        w.run(operator(), set_salt(today, &"cd".repeat(32))),
+        Outcome::Done
+    );
+    assert_eq!(w.s.analytics_salt(today), Some(salt.as_str()));
+
+    let batch = Op::RecordPageViews {
+        views: vec![
+            page_view(k.a, 1, "2026-03-01T07:00:10Z", "/v/a"),
+            page_view(k.a, 1, "2026-03-01T07:03:10Z", "/v/a/hall?utm_source=x"),
+            page_view(k.a, 2, "2026-03-01T07:04:00Z", "/v/a"),
+            page_view(k.b, 1, "2026-03-01T07:04:00Z", "/v/b"),
+            // Unknown tenant, two days old, from the far future, and malformed: skipped.
+            page_view(999, 1, "2026-03-01T07:04:00Z", "/v/x"),
+            page_view(k.a, 3, "2026-02-27T07:06:00Z", "/v/a"),
+            page_view(k.a, 3, "2026-03-01T09:00:00Z", "/v/a"),
+            page_view(k.a, 3, "2026-03-01T07:04:00Z", "no-slash"),
+        ],
+        retention_months: 13,
+    };
+    assert!(matches!(
+        rejected(&w.run(admin(k.a), batch.clone())),
+        Rejection::Forbidden { .. }
+    ));
+    assert_eq!(
+        w.run(operator(), batch),
+        Outcome::PageViewsRecorded {
+            recorded: 4,
+            skipped: 4
+        }
+    );
+    let r = w.s.analytics_report(k.a, today, today, 10);
+    assert_eq!((r.page_views, r.visits, r.unique_visitors), (3, 2, 2));
+    assert_eq!(r.bounce_rate, Some(0.5));
+    assert_eq!(r.average_visit_seconds, Some(90.0));
+    assert_eq!(r.referrers, vec![("google.com".to_string(), 2)]);
+    assert_eq!(w.s.analytics_report(k.b, today, today, 10).page_views, 1);
+    assert_eq!(w.s.tally.visitors.len(), 3);
+
+    // Salts and visitor state never reach a backup; the counts do.
+    let private = |records: &[(Vec<u8>, Vec<u8>)]| {
+        records
+            .iter()
+            .filter(|(key, _)| key.starts_with(b"analytics/"))
+            .count()
+    };
+    assert_eq!(private(&w.s.records()), 4);
+    assert_eq!(private(&w.s.backup_records()), 0);
+    assert_eq!(w.s.backup_records().len(), w.s.records().len() - 4);
+    w.check_replay();
+
+    // Two days on, the salt and the visitors are gone and the day's counts remain.
+    w.now = at("2026-03-03T00:00:01Z");
+    w.run(operator(), set_salt(date(2026, 3, 3), &salt));
+    assert_eq!(w.s.analytics_salt(today), None);
+    assert!(w.s.tally.visitors.is_empty());
+    assert_eq!(w.s.analytics_report(k.a, today, today, 10).page_views, 3);
+    w.check_replay();
+}

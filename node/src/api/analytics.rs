@@ -1,0 +1,162 @@
+//! Usage analytics: the public page-view beacon of a school's site, and the admin's report.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use jiff::{Timestamp, ToSpan};
+use roomraft_cluster::Consistency;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::observe::ClientAddr;
+use super::*;
+use crate::analytics::Recorded;
+use crate::domain::calendar::{local_date, zone};
+
+/// Longest report range, in days.
+const MAX_RANGE_DAYS: i64 = 800;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PageViewBody {
+    /// The page's path (or whole URL); only UTM and `ref` query parameters are kept.
+    path: String,
+    /// Where the visitor came from (`document.referrer`).
+    #[serde(default)]
+    referrer: Option<String>,
+}
+
+/// `POST /api/v1/sites/{slug}/pageviews`: a public page of the tenant reports a view. No
+/// credentials; any origin may call it (`navigator.sendBeacon` from the school's own website).
+pub(super) async fn page_view(
+    State(s): St,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let b: PageViewBody = parse_json(&body)?;
+    let path = b.path.trim();
+    if path.is_empty() || path.len() > 2048 || path.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "path",
+            "must be a page path like /v/oak/hall (at most 2048 characters)",
+        ));
+    }
+    if let Some(r) = &b.referrer {
+        if r.len() > 2048 || r.chars().any(char::is_control) {
+            return Err(ApiError::invalid(
+                "referrer",
+                "must be a URL of at most 2048 characters",
+            ));
+        }
+    }
+    let find = |st: &Bookings| {
+        st.tenant_by_slug(&slug)
+            .filter(|t| !t.suspended)
+            .map(|t| t.id)
+    };
+    let tenant = match s.cluster.read_local(find) {
+        Some(t) => t,
+        // A school created moments ago through another node may not be applied here yet.
+        None => s
+            .cluster
+            .read(Consistency::Linearizable, find)
+            .await?
+            .ok_or_else(|| ApiError::not_found("site", &slug))?,
+    };
+    let recorded = s
+        .analytics
+        .page_view(tenant, client, &headers, path, b.referrer.as_deref())
+        .map_err(|r| observe::refused(&s, r))?;
+    let mut resp = (
+        StatusCode::ACCEPTED,
+        Json(json!({ "recorded": recorded == Recorded::Queued })),
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReportQuery {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    consistency: Option<String>,
+}
+
+fn entries(list: Vec<(String, u64)>, name: &str, count: &str) -> Value {
+    list.into_iter()
+        .map(|(k, n)| json!({ name: k, count: n }))
+        .collect()
+}
+
+/// `GET /api/v1/analytics`: the tenant's visitors over a date range (admins only).
+pub(super) async fn report(
+    State(s): St,
+    auth: Auth,
+    Query(q): Query<ReportQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant_id = auth.require_admin()?;
+    let consistency = consistency(q.consistency.as_deref())?;
+    let limit = match &q.limit {
+        None => 10,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 1000"))?,
+    };
+    let from = opt("from", &q.from, parse_date)?;
+    let to = opt("to", &q.to, parse_date)?;
+    let (tenant, report) = s
+        .cluster
+        .read(consistency, |st| {
+            let t = st.tenants.get(&tenant_id).cloned()?;
+            let today = local_date(&zone(&t.time_zone), Timestamp::now());
+            let to = to.unwrap_or(today);
+            let from = from.unwrap_or_else(|| to.checked_sub(29.days()).unwrap_or(to));
+            let range_ok = from <= to && (to - from).get_days() as i64 <= MAX_RANGE_DAYS;
+            Some((
+                t,
+                range_ok.then(|| (from, to, st.analytics_report(tenant_id, from, to, limit))),
+            ))
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant", tenant_id))?;
+    let Some((from, to, r)) = report else {
+        return Err(ApiError::invalid(
+            "from",
+            format!("must be on or before to, at most {MAX_RANGE_DAYS} days before it"),
+        ));
+    };
+    Ok(Json(json!({
+        "from": from,
+        "to": to,
+        "time_zone": tenant.time_zone,
+        "retention_months": s.analytics.config.retention_months,
+        "page_views": r.page_views,
+        "unique_visitors": r.unique_visitors,
+        "visits": r.visits,
+        "bounce_rate": r.bounce_rate,
+        "average_visit_seconds": r.average_visit_seconds,
+        "views_per_visit": r.views_per_visit,
+        "top_pages": entries(r.top_pages, "path", "page_views"),
+        "referrers": entries(r.referrers, "source", "visits"),
+        "countries": entries(r.countries, "country", "visits"),
+        "cities": entries(r.cities, "city", "visits"),
+        "browsers": entries(r.browsers, "browser", "visits"),
+        "operating_systems": entries(r.operating_systems, "os", "visits"),
+        "devices": entries(r.devices, "device", "visits"),
+        "daily": r.daily,
+        "monthly": r.monthly,
+        "detail_from": r.detail_from,
+    })))
+}
