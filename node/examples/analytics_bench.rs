@@ -103,6 +103,7 @@ fn main() -> anyhow::Result<()> {
         user: None,
     };
     let mut index = 1;
+    let mut tenants = Vec::new();
     for i in 0..20 {
         let cmd = LogCommand::V1(Command {
             time: Timestamp::now(),
@@ -115,9 +116,19 @@ fn main() -> anyhow::Result<()> {
                 admin_token_sha256: format!("{i:064}"),
             },
         });
-        state.apply(index, cmd, &mut WriteSet::default());
+        match state.apply(index, cmd, &mut WriteSet::default()) {
+            Outcome::TenantCreated(t) => tenants.push(t.id),
+            other => anyhow::bail!("unexpected {other:?}"),
+        }
         index += 1;
     }
+    let views: Vec<PageView> = views
+        .into_iter()
+        .map(|mut v| {
+            v.tenant = tenants[(v.tenant - 1) as usize];
+            v
+        })
+        .collect();
     let started = Instant::now();
     let mut records = 0;
     for (b, batch) in views.chunks(2_000).enumerate() {

@@ -159,13 +159,13 @@ pub async fn run(cluster: Cluster<Bookings>, analytics: Arc<Analytics>) {
     loop {
         tick.tick().await;
         a.collector.housekeeping();
+        if pending.is_none() {
+            pending = next_batch(&cluster, a, &mut salts).await;
+        }
         a.metrics
             .analytics
             .pending
             .set(a.collector.pending() as i64);
-        if pending.is_none() {
-            pending = next_batch(&cluster, a, &mut salts).await;
-        }
         let Some(mut batch) = pending.take() else {
             continue;
         };
