@@ -84,7 +84,6 @@ pub(super) async fn page_view(
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct ReportQuery {
     from: Option<String>,
     to: Option<String>,
