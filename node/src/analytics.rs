@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
 use jiff::civil::Date;
-use jiff::{Timestamp, ToSpan};
+use jiff::Timestamp;
 use roomraft_cluster::{Cluster, ClusterError, Consistency};
-use roomraft_ops::analytics::{Collector, Enricher, Hit, NotQueued, PageView, Skip};
+use roomraft_ops::analytics::{
+    clip, oldest_salt_day, utc_day, Collector, Enricher, Hit, NotQueued, PageView, Skip,
+};
 use roomraft_ops::{AnalyticsConfig, Metrics, Refusal};
 
 use crate::backup::system_actor;
@@ -35,14 +37,6 @@ pub enum Recorded {
     Queued,
     /// Analytics is off, the client is a robot, or the queue is full.
     Ignored,
-}
-
-fn clip(s: &str, max: usize) -> String {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
 }
 
 impl Analytics {
@@ -211,10 +205,7 @@ async fn next_batch(
     if hits.is_empty() {
         return None;
     }
-    let utc = |t: Timestamp| t.to_zoned(jiff::tz::TimeZone::UTC).date();
-    let oldest = utc(Timestamp::now())
-        .checked_sub(1.day())
-        .expect("a real date");
+    let oldest = oldest_salt_day(Timestamp::now());
     // Forget salts the cluster has destroyed, so this node cannot outlive them.
     salts.retain(|d, _| *d >= oldest);
     let mut views = Vec::with_capacity(hits.len());
@@ -222,7 +213,7 @@ async fn next_batch(
     // Days whose salt could not be had this time (no leader): their hits are dropped at once.
     let mut unsalted = std::collections::BTreeSet::new();
     for hit in &hits {
-        let day = utc(hit.at);
+        let day = utc_day(hit.at);
         if day < oldest || unsalted.contains(&day) {
             dropped += 1;
             continue;

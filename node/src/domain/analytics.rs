@@ -6,29 +6,20 @@ use std::collections::HashMap;
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use jiff::{SignedDuration, Timestamp, ToSpan};
+use jiff::{SignedDuration, ToSpan};
 use roomraft_cluster::WriteSet;
-use roomraft_ops::analytics::{retention_cutoff, Changes, Report, MAX_PATH};
+use roomraft_ops::analytics::{
+    oldest_salt_day as keep_from, retention_cutoff, utc_day, Changes, Report, MAX_PATH,
+};
 
 use super::apply::{forbidden, invalid, Bookings, Ctx, Record, Res};
+use super::calendar::local_date;
 use super::model::*;
 
 /// Most page views in one batch.
 pub const MAX_BATCH: usize = 10_000;
 /// How far past its command's time a page view may be stamped (clocks of two nodes differ).
 const FUTURE_SLACK: SignedDuration = SignedDuration::from_mins(5);
-
-pub(super) fn utc_day(t: Timestamp) -> Date {
-    t.to_zoned(TimeZone::UTC).date()
-}
-
-/// The first salt day still kept at `now`: yesterday's (its visitors' ids may still arrive in a
-/// batch); anything older is destroyed.
-fn keep_from(now: Timestamp) -> Date {
-    utc_day(now)
-        .checked_sub(1.day())
-        .expect("a day before a real date")
-}
 
 impl Bookings {
     pub(super) fn analytics(&mut self, ctx: &mut Ctx, op: &Op, writes: &mut WriteSet) -> Res {
@@ -79,7 +70,7 @@ impl Bookings {
                         && well_formed(v);
                     match zone {
                         Some(tz) if ok => {
-                            let local = v.at.to_zoned(tz.clone()).date();
+                            let local = local_date(tz, v.at);
                             self.tally.add(v, local, &mut changes);
                             recorded += 1;
                         }

@@ -178,15 +178,13 @@ pub fn visitor_id(salt: &[u8], tenant: u64, client: IpAddr, user_agent: &str) ->
     id
 }
 
-fn truncate(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
+/// `s` cut to at most `max` bytes, at a character boundary.
+pub fn clip(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
     }
-    s
+    s[..end].to_string()
 }
 
 /// The path with its fragment and every query parameter but the campaign tags removed.
@@ -210,7 +208,7 @@ pub fn clean_path(raw: &str) -> String {
         path.push('?');
         path.push_str(&q);
     }
-    truncate(path, MAX_PATH)
+    clip(&path, MAX_PATH)
 }
 
 /// `utm_source`, else `ref`, from a cleaned path.
@@ -223,7 +221,7 @@ fn campaign_source(path: &str) -> Option<String> {
         pairs
             .iter()
             .find(|(k, _)| k == want)
-            .map(|(_, v)| truncate(v.trim().to_lowercase(), MAX_SOURCE))
+            .map(|(_, v)| clip(&v.trim().to_lowercase(), MAX_SOURCE))
             .filter(|v| !v.is_empty())
     })
 }
@@ -249,5 +247,5 @@ pub fn referrer_domain(referrer: &str, own_host: Option<&str>) -> Option<String>
     if host.is_empty() || own.as_deref() == Some(host.as_str()) {
         return None;
     }
-    Some(truncate(host, MAX_SOURCE))
+    Some(clip(&host, MAX_SOURCE))
 }

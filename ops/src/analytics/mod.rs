@@ -23,7 +23,7 @@ use jiff::Timestamp;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-pub use enrich::{visitor_id, Enricher, Location, Skip, MAX_PATH};
+pub use enrich::{clip, visitor_id, Enricher, Location, Skip, MAX_PATH};
 pub use tally::{
     retention_cutoff, Changes, DayKey, DayStats, MonthKey, Report, Row, Tally, Totals, Visitor,
     VisitorKey, IDLE,
@@ -31,6 +31,17 @@ pub use tally::{
 
 use crate::limits::{quota, whole_seconds};
 use crate::Refusal;
+
+/// The UTC day of an instant: the day whose salt keys a visitor id made then.
+pub fn utc_day(t: Timestamp) -> jiff::civil::Date {
+    t.to_zoned(jiff::tz::TimeZone::UTC).date()
+}
+
+/// The oldest salt day still kept at `now`: yesterday's (its visitors' ids may still arrive in
+/// a batch). Older salts, and the visitor state keyed by them, are destroyed.
+pub fn oldest_salt_day(now: Timestamp) -> jiff::civil::Date {
+    utc_day(now).yesterday().expect("a day before a real date")
+}
 
 /// `[analytics]` in node.toml. Every field has a default.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -142,11 +142,7 @@ impl Tally {
         bump(&mut day.pages, page, MAX_PAGES);
         changes.days.insert((tenant, local_day));
 
-        let key: VisitorKey = (
-            view.at.to_zoned(jiff::tz::TimeZone::UTC).date(),
-            tenant,
-            view.visitor,
-        );
+        let key: VisitorKey = (super::utc_day(view.at), tenant, view.visitor);
         changes.visitors.insert(key);
         let at = view.at;
         if let Some(v) = self.visitors.get_mut(&key) {
