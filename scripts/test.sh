@@ -11,10 +11,13 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
-# Real tools some tests drive: promtool (Debian's prometheus package) and HAProxy.
+# Real tools some tests drive: promtool (Debian's prometheus package), HAProxy, and headless
+# Chromium (with its driver) plus openssl for the browser tests of the web pages.
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium chromium-driver fonts-dejavu-core)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if ((${#missing[@]})); then
   sudo=""
   if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
@@ -44,10 +47,23 @@ if [[ -z "${ROOMRAFT_TEST_GEOIP:-}" && ! -f ../shared/geoip/GeoIP2-City-Test.mmd
   export ROOMRAFT_TEST_GEOIP="$geoip_dir/GeoLite2-City.mmdb"
 fi
 
+# The browser tests' npm packages (playwright-core drives Chromium, axe-core checks pages).
+command -v npm >/dev/null 2>&1 || {
+  echo "npm is needed for the browser tests (Debian: apt-get install nodejs npm)" >&2
+  exit 1
+}
+if [[ ! -d e2e/node_modules/playwright-core || e2e/package-lock.json -nt e2e/node_modules ]]; then
+  (cd e2e && npm ci --no-audit --no-fund --silent)
+fi
+
 cargo fmt --all -- --check
 # The multi-process tests run the real binary from target/debug/roomraft.
 cargo build --workspace --all-targets
 cargo nextest run --workspace --no-fail-fast "$@"
+
+# The web pages in a real browser against a real `roomraft dev` cluster behind HAProxy;
+# screenshots of every page land in target/screenshots/.
+(cd e2e && npm test --silent)
 
 # The long chaos runs, only when asked for (docs/reliability.md), on a release build.
 if [[ -n "${CHAOS_SOAK_ROUNDS:-}${CHAOS_FAILOVER_KILLS:-}" ]]; then

@@ -12,3 +12,4 @@ pub mod dev;
 pub mod domain;
 pub mod seed;
 pub mod server;
+pub mod web;

@@ -319,8 +319,31 @@ pub async fn seed_school(
             .with_context(|| format!("cannot create user {}", u.username))?;
         }
     }
+
+    // The public facilities website, once: the hall, sports hall, drama studio and library.
+    let site = call(get("/api/v1/site")).await?;
+    if site["published"] != json!(true) && site["description"] == "" {
+        let rooms = call(get("/api/v1/rooms")).await?;
+        let hire: Vec<u64> = ["Main Hall", "Sports Hall", "Drama Studio", "Library"]
+            .iter()
+            .filter_map(|n| have(&rooms, "name", n))
+            .collect();
+        call(put("/api/v1/site").json(&json!({
+            "published": true,
+            "description": SITE_DESCRIPTION,
+            "contact_email": "lettings@demo-school.example",
+            "hire_room_ids": hire,
+        })))
+        .await
+        .context("cannot set up the public website")?;
+    }
     Ok(())
 }
+
+const SITE_DESCRIPTION: &str = "Demo School lets its hall, sports hall, drama studio and \
+library to clubs, community groups and families in the evenings, at weekends and in the holidays.
+
+Parking is free on site, every room is step-free, and our site team is on hand for every letting.";
 
 /// The demo school's staff, with fresh passwords.
 pub fn demo_users() -> Vec<DemoUser> {

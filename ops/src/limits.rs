@@ -37,6 +37,9 @@ pub struct LimitsConfig {
     /// API requests per second for one tenant, from all its users and tokens.
     pub per_tenant_per_second: u32,
     pub per_tenant_burst: u32,
+    /// Hire enquiries per hour from one address, through the public venue websites.
+    pub enquiries_per_address_per_hour: u32,
+    pub enquiries_per_address_burst: u32,
     /// Load balancers whose `X-Forwarded-For` is believed: addresses or CIDR blocks.
     pub trusted_proxies: Vec<String>,
 }
@@ -52,6 +55,8 @@ impl Default for LimitsConfig {
             sign_in_lock_max_seconds: 60,
             per_tenant_per_second: 500,
             per_tenant_burst: 2000,
+            enquiries_per_address_per_hour: 10,
+            enquiries_per_address_burst: 5,
             trusted_proxies: Vec::new(),
         }
     }
@@ -60,7 +65,8 @@ impl Default for LimitsConfig {
 /// Why a request was refused, and when to come back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refusal {
-    /// The metric label: `address`, `sign_in_address`, `sign_in_account` or `tenant`.
+    /// The metric label: `address`, `sign_in_address`, `sign_in_account`, `tenant`, `enquiry`
+    /// or `analytics`.
     pub scope: &'static str,
     /// Whole seconds, at least 1 (the `Retry-After` header).
     pub retry_after_secs: u64,
@@ -123,6 +129,7 @@ pub(crate) fn quota(per: Duration, n: u32, burst: u32) -> Quota {
 pub struct Limiter {
     address: DefaultKeyedRateLimiter<IpAddr>,
     sign_in_address: DefaultKeyedRateLimiter<IpAddr>,
+    enquiry_address: DefaultKeyedRateLimiter<IpAddr>,
     sign_in_failures: DefaultKeyedRateLimiter<String>,
     /// Accounts locked after too many failures, until when.
     locked: Mutex<HashMap<String, Instant>>,
@@ -151,6 +158,11 @@ impl Limiter {
                 minute,
                 c.sign_in_per_address_per_minute,
                 c.sign_in_per_address_burst,
+            )),
+            enquiry_address: RateLimiter::keyed(quota(
+                minute * 60,
+                c.enquiries_per_address_per_hour,
+                c.enquiries_per_address_burst,
             )),
             sign_in_failures: RateLimiter::keyed(quota(minute, 1, c.sign_in_failures_per_account)),
             locked: Mutex::new(HashMap::new()),
@@ -228,6 +240,11 @@ impl Limiter {
         self.check(&self.sign_in_address, &ip, "sign_in_address")
     }
 
+    /// A hire enquiry from the public website, by client address.
+    pub fn check_enquiry(&self, ip: IpAddr) -> Result<(), Refusal> {
+        self.check(&self.enquiry_address, &ip, "enquiry")
+    }
+
     /// A wrong password for `account`: once its failure budget is spent, the account is locked
     /// until the next failure would be allowed, at most `sign_in_lock_max_seconds`.
     pub fn sign_in_failed(&self, account: &str) {
@@ -242,7 +259,7 @@ impl Limiter {
 
     /// Drops refilled buckets and ended locks; call every few seconds.
     pub fn housekeeping(&self) {
-        for l in [&self.address, &self.sign_in_address] {
+        for l in [&self.address, &self.sign_in_address, &self.enquiry_address] {
             l.retain_recent();
             l.shrink_to_fit();
         }
@@ -260,6 +277,7 @@ impl Limiter {
     pub fn tracked_keys(&self) -> usize {
         self.address.len()
             + self.sign_in_address.len()
+            + self.enquiry_address.len()
             + self.sign_in_failures.len()
             + self.tenant.len()
             + self.locked.lock().len()

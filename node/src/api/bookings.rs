@@ -45,17 +45,17 @@ pub fn occupation_json(o: &Occupation) -> Value {
 
 /// When a booking is: instants, or a local date with a period or local clock times.
 #[derive(Deserialize, Default, Clone)]
-pub(super) struct When {
-    start: Option<String>,
-    end: Option<String>,
-    date: Option<String>,
-    period: Option<String>,
-    start_time: Option<String>,
-    end_time: Option<String>,
+pub(crate) struct When {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub date: Option<String>,
+    pub period: Option<String>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
 }
 
 /// Resolves `w` in the tenant's zone: `(start, end, period name)`.
-fn resolve(
+pub(crate) fn resolve(
     tenant: &Tenant,
     cal: &Calendar,
     w: &When,
@@ -102,7 +102,7 @@ fn resolve(
 
 /// The tenant and its calendar, once `room` is known to be the tenant's (404 otherwise, before
 /// any question about the calendar).
-async fn tenant_and_calendar(
+pub(crate) async fn tenant_and_calendar(
     s: &AppState,
     tenant: TenantId,
     room: RoomId,
@@ -183,7 +183,10 @@ pub(super) async fn create_booking(
 }
 
 /// Counts what a booking request came to in `roomraft_bookings_total`.
-fn count_bookings(s: &AppState, r: Result<Outcome, ApiError>) -> Result<Outcome, ApiError> {
+pub(crate) fn count_bookings(
+    s: &AppState,
+    r: Result<Outcome, ApiError>,
+) -> Result<Outcome, ApiError> {
     let (outcome, n) = match &r {
         Ok(Outcome::BookingCreated(_)) => ("created", 1),
         Ok(Outcome::SeriesCreated { bookings, .. }) => ("created", bookings.len()),
@@ -337,27 +340,27 @@ pub(super) async fn approvals(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct NewSeries {
-    room_id: u64,
-    first_date: String,
-    until: Option<String>,
+pub(crate) struct NewSeries {
+    pub room_id: u64,
+    pub first_date: String,
+    pub until: Option<String>,
     #[serde(default)]
-    until_end_of_term: bool,
-    weekdays: Vec<Value>,
-    week: Option<String>,
-    period: Option<String>,
-    start_time: Option<String>,
-    end_time: Option<String>,
-    title: String,
+    pub until_end_of_term: bool,
+    pub weekdays: Vec<Value>,
+    pub week: Option<String>,
+    pub period: Option<String>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    pub title: String,
     #[serde(default)]
-    notes: String,
-    mode: Option<String>,
-    on_behalf_of: Option<u64>,
-    override_reason: Option<String>,
+    pub notes: String,
+    pub mode: Option<String>,
+    pub on_behalf_of: Option<u64>,
+    pub override_reason: Option<String>,
 }
 
 /// Expands a series request against the tenant's calendar: occurrences and a summary.
-fn plan(
+pub(crate) fn plan(
     tenant: &Tenant,
     cal: &Calendar,
     req: &NewSeries,
@@ -452,7 +455,7 @@ fn plan(
     Ok((occurrences, summary))
 }
 
-fn series_mode(m: Option<&str>) -> Result<SeriesMode, ApiError> {
+pub(crate) fn series_mode(m: Option<&str>) -> Result<SeriesMode, ApiError> {
     match m {
         None | Some("all_or_nothing") => Ok(SeriesMode::AllOrNothing),
         Some("skip_conflicts") => Ok(SeriesMode::SkipConflicts),

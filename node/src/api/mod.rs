@@ -2,12 +2,13 @@
 //! turn requests into domain commands and domain state into responses.
 
 mod analytics;
-mod bookings;
+pub(crate) mod bookings;
 mod cluster;
 mod feeds;
 pub mod observe;
-mod people;
-mod school;
+pub(crate) mod people;
+pub(crate) mod school;
+mod venue;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,12 @@ use crate::domain::*;
 pub const SESSION_COOKIE: &str = "rr_session";
 /// The header carrying the CSRF token on cookie-authenticated changes.
 pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Whether a session-authenticated request must prove its CSRF token, and what it sent.
+pub enum CsrfProof<'a> {
+    NotNeeded,
+    Sent(Option<&'a str>),
+}
 
 /// Sign-in session lifetimes.
 #[derive(Debug, Clone, Copy)]
@@ -104,7 +111,7 @@ pub enum ApiError {
     Cluster(#[from] ClusterError),
 }
 
-fn clash_text(c: &Clash) -> String {
+pub(crate) fn clash_text(c: &Clash) -> String {
     match c {
         Clash::Booking {
             id,
@@ -173,7 +180,7 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::Invalid { .. } => "invalid",
@@ -303,13 +310,13 @@ fn parse_time(field: &str, value: &str) -> Result<Timestamp, ApiError> {
     })
 }
 
-fn parse_date(field: &str, value: &str) -> Result<Date, ApiError> {
+pub(crate) fn parse_date(field: &str, value: &str) -> Result<Date, ApiError> {
     value
         .parse()
         .map_err(|_| ApiError::invalid(field, "must be a date like 2026-03-02"))
 }
 
-fn parse_clock(field: &str, value: &str) -> Result<Time, ApiError> {
+pub(crate) fn parse_clock(field: &str, value: &str) -> Result<Time, ApiError> {
     value
         .parse()
         .map_err(|_| ApiError::invalid(field, "must be a local time like 09:05"))
@@ -434,8 +441,7 @@ impl AppState {
     async fn session(
         self: &Arc<Self>,
         token: &str,
-        method: &Method,
-        headers: &HeaderMap,
+        proof: CsrfProof<'_>,
     ) -> Result<Auth, ApiError> {
         let hash = sha256_hex(token);
         let now = Timestamp::now();
@@ -459,11 +465,8 @@ impl AppState {
         // honoured by every node at once (a local read could still see the ended session).
         let found = self.cluster.read(Consistency::Linearizable, lookup).await?;
         let (actor, last_seen, idle_secs, csrf_sha) = found.ok_or(ApiError::Unauthorized)?;
-        if !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-            let sent = headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .ok_or(ApiError::Csrf)?;
+        if let CsrfProof::Sent(sent) = proof {
+            let sent = sent.ok_or(ApiError::Csrf)?;
             if !constant_time_eq(sha256_hex(sent).as_bytes(), csrf_sha.as_bytes()) {
                 return Err(ApiError::Csrf);
             }
@@ -491,10 +494,33 @@ impl AppState {
         if let Some(token) = bearer {
             return self.bearer(token).await;
         }
+        let proof = if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            CsrfProof::NotNeeded
+        } else {
+            CsrfProof::Sent(headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()))
+        };
         match cookie(headers, SESSION_COOKIE) {
-            Some(token) => self.session(token, method, headers).await,
+            Some(token) => self.session(token, proof).await,
             None => Err(ApiError::Unauthorized),
         }
+    }
+
+    /// Authenticates a web page's request by its session cookie alone (pages never take
+    /// bearer tokens); a form post proves its CSRF token in a form field. Also returns the
+    /// cookie's secret, from which the page's own CSRF token is derived.
+    pub(crate) async fn page_session(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        proof: CsrfProof<'_>,
+    ) -> Result<(Auth, String), ApiError> {
+        let token = cookie(headers, SESSION_COOKIE).ok_or(ApiError::Unauthorized)?;
+        let auth = self.session(token, proof).await?;
+        if let Some(tenant) = auth.actor.tenant {
+            self.limits
+                .check_tenant(tenant)
+                .map_err(|r| observe::refused(self, r))?;
+        }
+        Ok((auth, token.to_string()))
     }
 
     /// The tenant as of a linearizable read.
@@ -525,7 +551,7 @@ impl FromRequestParts<Arc<AppState>> for Auth {
 }
 
 impl Auth {
-    fn tenant(&self) -> Result<TenantId, ApiError> {
+    pub(crate) fn tenant(&self) -> Result<TenantId, ApiError> {
         self.actor.tenant.ok_or(ApiError::Forbidden {
             reason: "an operator token has no tenant; use a tenant token".into(),
         })
@@ -538,7 +564,7 @@ impl Auth {
         }
     }
 
-    fn require_admin(&self) -> Result<TenantId, ApiError> {
+    pub(crate) fn require_admin(&self) -> Result<TenantId, ApiError> {
         let t = self.tenant()?;
         match self.actor.role {
             Role::Admin => Ok(t),
@@ -569,7 +595,7 @@ fn request_key(headers: &HeaderMap, actor: &Actor) -> Result<String, ApiError> {
 }
 
 /// Replicates `op` on behalf of `actor`; a rejection becomes its HTTP error.
-async fn submit(
+pub(crate) async fn submit(
     state: &AppState,
     headers: &HeaderMap,
     actor: Actor,
@@ -589,7 +615,7 @@ async fn submit(
     }
 }
 
-fn unexpected(o: Outcome) -> ApiError {
+pub(crate) fn unexpected(o: Outcome) -> ApiError {
     ApiError::Cluster(ClusterError::Codec {
         what: "outcome",
         reason: format!("unexpected {o:?}"),
@@ -622,11 +648,16 @@ fn consistency(v: Option<&str>) -> Result<Consistency, ApiError> {
     }
 }
 
-async fn fallback() -> ApiError {
-    ApiError::NotFound {
-        what: "route".into(),
-        id: "requested".into(),
+/// An unknown path: a JSON error under the API, the not-found page elsewhere.
+async fn fallback(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") || uri.path().starts_with("/feeds/") {
+        return ApiError::NotFound {
+            what: "route".into(),
+            id: "requested".into(),
+        }
+        .into_response();
     }
+    crate::web::not_found()
 }
 
 /// Every client route.
@@ -722,10 +753,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/feeds/{token}", get(feeds::feed))
         .route("/api/v1/analytics", get(analytics::report))
         .route("/api/v1/sites/{slug}/pageviews", post(analytics::page_view))
+        .route("/api/v1/site", get(venue::get_site).put(venue::put_site))
+        .route("/api/v1/enquiries", get(venue::list_enquiries))
+        .merge(crate::web::routes())
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::track,
         ))
+        .layer(axum::middleware::from_fn(crate::web::security_headers))
         .with_state(state)
 }

@@ -20,7 +20,7 @@ use super::*;
 const MIN_PASSWORD: usize = 10;
 const MAX_PASSWORD: usize = 256;
 
-fn check_password(field: &str, p: &str) -> Result<(), ApiError> {
+pub(crate) fn check_password(field: &str, p: &str) -> Result<(), ApiError> {
     let n = p.chars().count();
     if n < MIN_PASSWORD || n > MAX_PASSWORD {
         return Err(ApiError::invalid(
@@ -174,7 +174,7 @@ pub(super) struct SignIn {
     password: String,
 }
 
-fn session_cookie(value: &str, max_age: u64) -> HeaderValue {
+pub(crate) fn session_cookie(value: &str, max_age: u64) -> HeaderValue {
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
     ))
@@ -188,15 +188,41 @@ pub(super) async fn sign_in(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req: SignIn = parse_json(&body)?;
-    if req.password.len() > MAX_PASSWORD * 4 || req.login.len() > 254 {
+    let started = start_session(&s, client, &req.tenant, &req.login, req.password).await?;
+    let body = json!({ "user": user_json(&started.user), "csrf_token": csrf_token(&started.token),
+                       "expires_at": started.session.expires_at,
+                       "idle_timeout_seconds": started.session.idle_secs });
+    let mut resp = Json(body).into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, started.cookie);
+    Ok(resp)
+}
+
+/// A session just begun: its secret (the cookie's value) and the `Set-Cookie` header.
+pub(crate) struct Started {
+    pub user: User,
+    pub session: Session,
+    pub token: String,
+    pub cookie: HeaderValue,
+}
+
+/// Checks a sign-in (rate-limited per address and per account) and begins a session.
+pub(crate) async fn start_session(
+    s: &Arc<AppState>,
+    client: std::net::IpAddr,
+    tenant: &str,
+    login: &str,
+    password: String,
+) -> Result<Started, ApiError> {
+    if password.len() > MAX_PASSWORD * 4 || login.len() > 254 || tenant.len() > 100 {
         return Err(ApiError::BadCredentials);
     }
     // One account however the login is spelt: the tenant and the login, case-folded.
-    let account = format!("{}/{}", req.tenant.to_lowercase(), req.login.to_lowercase());
+    let account = format!("{}/{}", tenant.to_lowercase(), login.to_lowercase());
     s.limits
         .check_sign_in(client, &account)
-        .map_err(|r| observe::refused(&s, r))?;
-    let (tenant, login) = (req.tenant.clone(), req.login.clone());
+        .map_err(|r| observe::refused(s, r))?;
+    let (tenant, login) = (tenant.to_string(), login.to_string());
     let user = s
         .cluster
         .read(Consistency::Linearizable, move |st| {
@@ -207,8 +233,8 @@ pub(super) async fn sign_in(
         })
         .await?;
     let phc = user.as_ref().map(|u| u.password_phc.clone());
-    if !verify_password(req.password, phc).await {
-        observe::sign_in_failed(&s, &account, client);
+    if !verify_password(password, phc).await {
+        observe::sign_in_failed(s, &account, client);
         return Err(ApiError::BadCredentials);
     }
     let user = user.ok_or(ApiError::BadCredentials)?;
@@ -229,18 +255,17 @@ pub(super) async fn sign_in(
         idle_secs: policy.idle.as_secs().min(u32::MAX as u64) as u32,
         absolute_secs: policy.absolute.as_secs().min(u32::MAX as u64) as u32,
     };
-    let session = match submit(&s, &HeaderMap::new(), actor, op).await? {
+    let session = match submit(s, &HeaderMap::new(), actor, op).await? {
         Outcome::Session(sess) => sess,
         other => return Err(unexpected(other)),
     };
-    let body = json!({ "user": user_json(&user), "csrf_token": csrf,
-                       "expires_at": session.expires_at, "idle_timeout_seconds": session.idle_secs });
-    let mut resp = Json(body).into_response();
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        session_cookie(&token, policy.absolute.as_secs()),
-    );
-    Ok(resp)
+    let cookie = session_cookie(&token, policy.absolute.as_secs());
+    Ok(Started {
+        user,
+        session,
+        token,
+        cookie,
+    })
 }
 
 pub(super) async fn whoami(State(s): St, auth: Auth) -> Result<Json<Value>, ApiError> {
@@ -286,19 +311,30 @@ pub(super) async fn change_password(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let req: PasswordChange = parse_json(&body)?;
+    let u = change_own_password(&s, auth, req.current_password, req.new_password).await?;
+    Ok(Json(user_json(&u)))
+}
+
+/// A signed-in user's own password change; the session making it survives, others end.
+pub(crate) async fn change_own_password(
+    s: &AppState,
+    auth: Auth,
+    current: String,
+    new: String,
+) -> Result<User, ApiError> {
     let (Some(user), Some(session)) = (auth.actor.user, auth.session.clone()) else {
         return Err(ApiError::BadRequest {
             message: "sign in to change your password".into(),
         });
     };
-    check_password("new_password", &req.new_password)?;
+    check_password("new_password", &new)?;
     let phc = s
         .cluster
         .read(Consistency::Linearizable, |st| {
             st.users.get(&user).map(|u| u.password_phc.clone())
         })
         .await?;
-    if !verify_password(req.current_password, phc).await {
+    if !verify_password(current, phc).await {
         return Err(ApiError::invalid(
             "current_password",
             "is not your current password",
@@ -307,11 +343,11 @@ pub(super) async fn change_password(
     let op = Op::SetPassword {
         tenant: auth.tenant()?,
         user,
-        password_phc: hash_password(req.new_password).await?,
+        password_phc: hash_password(new).await?,
         keep_session: Some(session),
     };
-    match submit(&s, &HeaderMap::new(), auth.actor, op).await? {
-        Outcome::User(u) => Ok(Json(user_json(&u))),
+    match submit(s, &HeaderMap::new(), auth.actor, op).await? {
+        Outcome::User(u) => Ok(u),
         other => Err(unexpected(other)),
     }
 }

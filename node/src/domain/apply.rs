@@ -50,6 +50,8 @@ pub(super) enum Record {
     AnalyticsDay(TenantId, jiff::civil::Date, DayStats),
     AnalyticsMonth(MonthKey, Totals),
     AnalyticsVisitor(VisitorKey, Visitor),
+    Site(Site),
+    Enquiry(Enquiry),
 }
 
 /// Records that never leave the cluster: the analytics salts (destroyed after two days, so a
@@ -90,6 +92,8 @@ impl Record {
                 tkey(*t, "analytics-month", format!("{y:04}-{m:02}"))
             }
             Record::AnalyticsVisitor(k, _) => Record::visitor_key(k),
+            Record::Site(s) => tkey(s.tenant, "site", "0"),
+            Record::Enquiry(e) => tkey(e.tenant, "enquiry", id20(e.id)),
         }
     }
 
@@ -146,6 +150,9 @@ pub struct Bookings {
     pub tally: Tally,
     /// Salts keying visitor ids, by UTC day (yesterday's and today's only).
     pub(super) salts: BTreeMap<jiff::civil::Date, String>,
+    /// Public facilities websites, by tenant.
+    pub sites: BTreeMap<TenantId, Site>,
+    pub enquiries: BTreeMap<EnquiryId, Enquiry>,
 }
 
 /// One command being applied: where ids and times come from.
@@ -337,6 +344,12 @@ impl Bookings {
             Record::AnalyticsVisitor(key, v) => {
                 self.tally.visitors.insert(key, v);
             }
+            Record::Site(site) => {
+                self.sites.insert(site.tenant, site);
+            }
+            Record::Enquiry(e) => {
+                self.enquiries.insert(e.id, e);
+            }
         }
     }
 
@@ -512,6 +525,15 @@ impl Bookings {
             Op::SetAnalyticsSalt { .. } | Op::RecordPageViews { .. } => {
                 self.analytics(ctx, op, writes)
             }
+            Op::SetSite { tenant, site } => self.set_site(ctx, *tenant, site, writes),
+            Op::CreateEnquiry { tenant, enquiry } => {
+                self.create_enquiry(ctx, *tenant, enquiry, writes)
+            }
+            Op::SetEnquiryHandled {
+                tenant,
+                enquiry,
+                handled,
+            } => self.set_enquiry_handled(ctx, *tenant, *enquiry, *handled, writes),
         }
     }
 }
@@ -625,6 +647,8 @@ impl App for Bookings {
                 .iter()
                 .map(|(k, v)| Record::AnalyticsVisitor(*k, v.clone())),
         );
+        all.extend(self.sites.values().cloned().map(Record::Site));
+        all.extend(self.enquiries.values().cloned().map(Record::Enquiry));
         all.into_iter().map(|r| (r.key(), r.encode())).collect()
     }
 

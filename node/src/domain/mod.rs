@@ -9,6 +9,7 @@ mod model;
 mod people;
 mod school;
 mod system;
+mod venue;
 mod views;
 
 pub use apply::{Bookings, IDS_PER_ENTRY, STATE_FORMAT};

@@ -15,6 +15,7 @@ pub type LessonId = u64;
 pub type SeriesId = u64;
 pub type TokenId = u64;
 pub type FeedId = u64;
+pub type EnquiryId = u64;
 /// Academic years, terms and closures share one id space (log indexes).
 pub type CalendarId = u64;
 
@@ -684,6 +685,22 @@ pub enum Op {
         views: Vec<PageView>,
         retention_months: u16,
     },
+    /// The school's public facilities website: what it says and which rooms it lets.
+    SetSite {
+        tenant: TenantId,
+        site: SiteSpec,
+    },
+    /// A hire enquiry from the public website (the actor is the anonymous visitor).
+    CreateEnquiry {
+        tenant: TenantId,
+        enquiry: EnquirySpec,
+    },
+    /// An admin marks an enquiry dealt with, or open again.
+    SetEnquiryHandled {
+        tenant: TenantId,
+        enquiry: EnquiryId,
+        handled: bool,
+    },
 }
 
 /// The result of applying a command. Rejections are outcomes, identical on every replica.
@@ -724,6 +741,53 @@ pub enum Outcome {
         recorded: u32,
         skipped: u32,
     },
+    Site(Site),
+    Enquiry(Enquiry),
+}
+
+/// What an admin sets of the public facilities website.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteSpec {
+    /// Off until the school publishes it; an unpublished site is a 404 to the public.
+    pub published: bool,
+    /// The school's description, plain text (paragraphs separated by blank lines).
+    pub description: String,
+    /// Where hirers write to besides the form.
+    pub contact_email: String,
+    /// Rooms shown for hire, in this order.
+    pub hire_rooms: Vec<RoomId>,
+}
+
+/// A school's public facilities website at `/v/{slug}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Site {
+    pub tenant: TenantId,
+    pub spec: SiteSpec,
+    pub updated_at: Timestamp,
+}
+
+/// What a visitor sends with the enquiry form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnquirySpec {
+    pub name: String,
+    pub phone: String,
+    pub email: String,
+    /// The facility asked about; `None` for a general enquiry.
+    pub room: Option<RoomId>,
+    pub first_date: Date,
+    pub last_date: Option<Date>,
+    pub message: String,
+}
+
+/// A hire enquiry waiting in the school's admin pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enquiry {
+    pub id: EnquiryId,
+    pub tenant: TenantId,
+    pub spec: EnquirySpec,
+    pub received_at: Timestamp,
+    pub handled_at: Option<Timestamp>,
+    pub handled_by: Option<String>,
 }
 
 /// Which cluster this is. A restore makes a new identity that remembers where it came from.

@@ -1062,6 +1062,36 @@ async fn openapi_matches_the_server() {
         .await;
     assert_eq!(e["field"], "to");
 
+    // The public website and its enquiries.
+    let site = api
+        .expect(
+            200,
+            "PUT",
+            "/api/v1/site",
+            admin,
+            Json(json!({"published": true, "description": "Our halls.",
+                        "hire_room_ids": [id(&lab)]})),
+        )
+        .await;
+    assert_eq!(site["url_path"], "/v/oak");
+    let e = api
+        .expect(
+            404,
+            "PUT",
+            "/api/v1/site",
+            admin,
+            Json(json!({"published": true, "hire_room_ids": [1]})),
+        )
+        .await;
+    assert_eq!(e["code"], "not_found");
+    let site = api.expect(200, "GET", "/api/v1/site", admin, Empty).await;
+    assert_eq!(site["hire_room_ids"], json!([id(&lab)]));
+    let list = api
+        .expect(200, "GET", "/api/v1/enquiries?all=true", admin, Empty)
+        .await;
+    assert_eq!(list, json!([]));
+    api.expect(403, "GET", "/api/v1/enquiries", op, Empty).await;
+
     // Endings: a revoked token, a signed-out session, a forced sign-out.
     api.expect(
         200,

@@ -1368,3 +1368,154 @@ fn page_views_are_counted_per_tenant_and_salts_and_visitors_expire_after_two_day
     assert_eq!(w.s.analytics_report(k.a, today, today, 10).page_views, 3);
     w.check_replay();
 }
+
+fn public(t: TenantId) -> Actor {
+    Actor {
+        tenant: Some(t),
+        role: Role::Viewer,
+        name: "public:enquiry".into(),
+        user: None,
+    }
+}
+
+fn enquiry(room: Option<RoomId>, first: Date) -> EnquirySpec {
+    EnquirySpec {
+        name: "Priya".into(),
+        phone: "+44 (0)20 7946 0000".into(),
+        email: "priya@example.org".into(),
+        room,
+        first_date: first,
+        last_date: None,
+        message: "Netball on Saturdays".into(),
+    }
+}
+
+#[test]
+fn the_public_site_takes_enquiries_only_when_published_and_only_for_its_rooms() {
+    let (mut w, k) = World::new();
+    let today = date(2026, 3, 1);
+    let ask = |e: EnquirySpec| Op::CreateEnquiry {
+        tenant: k.a,
+        enquiry: e,
+    };
+    // Not published yet: no enquiries, and nothing public.
+    assert!(matches!(
+        rejected(&w.run(public(k.a), ask(enquiry(None, today)))),
+        Rejection::Forbidden { .. }
+    ));
+    assert!(w.s.public_site("a").is_none());
+    let site = |rooms: Vec<RoomId>, email: &str| Op::SetSite {
+        tenant: k.a,
+        site: SiteSpec {
+            published: true,
+            description: "Our hall.".into(),
+            contact_email: email.into(),
+            hire_rooms: rooms,
+        },
+    };
+    // Only admins set it; rooms must be the tenant's, once each; the email must be one.
+    assert!(matches!(
+        rejected(&w.run(staff(k.a, k.u, "jo"), site(vec![k.r1], ""))),
+        Rejection::Forbidden { .. }
+    ));
+    assert!(matches!(
+        rejected(&w.run(admin(k.a), site(vec![k.rb], ""))),
+        Rejection::NotFound { .. }
+    ));
+    assert!(matches!(
+        rejected(&w.run(admin(k.a), site(vec![k.r1, k.r1], ""))),
+        Rejection::Invalid { field, .. } if field == "hire_rooms"
+    ));
+    assert!(matches!(
+        rejected(&w.run(admin(k.a), site(vec![k.r1], "lettings"))),
+        Rejection::Invalid { field, .. } if field == "contact_email"
+    ));
+    assert!(matches!(
+        w.run(admin(k.a), site(vec![k.r1], "lettings@a.sch.uk")),
+        Outcome::Site(_)
+    ));
+    assert_eq!(w.s.public_site("a").map(|(t, _)| t.id), Some(k.a));
+    assert!(w.s.public_site("b").is_none());
+
+    // Field by field, what a visitor may send.
+    let cases: Vec<(EnquirySpec, &str)> = vec![
+        (enquiry(Some(k.r2), today), "room"),
+        (enquiry(None, date(2026, 2, 28)), "first_date"),
+        (enquiry(None, date(2029, 1, 1)), "first_date"),
+        (
+            EnquirySpec {
+                last_date: Some(date(2026, 2, 27)),
+                first_date: date(2026, 3, 2),
+                ..enquiry(None, today)
+            },
+            "last_date",
+        ),
+        (
+            EnquirySpec {
+                email: "priya".into(),
+                ..enquiry(None, today)
+            },
+            "email",
+        ),
+        (
+            EnquirySpec {
+                phone: "call me".into(),
+                ..enquiry(None, today)
+            },
+            "phone",
+        ),
+        (
+            EnquirySpec {
+                name: " ".into(),
+                ..enquiry(None, today)
+            },
+            "name",
+        ),
+        (
+            EnquirySpec {
+                message: "x".repeat(4001),
+                ..enquiry(None, today)
+            },
+            "message",
+        ),
+    ];
+    for (e, field) in cases {
+        match rejected(&w.run(public(k.a), ask(e))) {
+            Rejection::Invalid { field: f, .. } => assert_eq!(f, field),
+            r => panic!("{field}: {r:?}"),
+        }
+    }
+    // The other school's visitor actor cannot write into this school.
+    assert!(matches!(
+        rejected(&w.run(public(k.b), ask(enquiry(None, today)))),
+        Rejection::NotFound { .. }
+    ));
+    let id = match w.run(public(k.a), ask(enquiry(Some(k.r1), today))) {
+        Outcome::Enquiry(e) => e.id,
+        o => panic!("{o:?}"),
+    };
+    assert_eq!(w.s.enquiries_of(k.a, false).len(), 1);
+    assert!(w.s.enquiries_of(k.b, true).is_empty());
+
+    // Admins mark it dealt with (audited) and can reopen it.
+    let handled = |h: bool| Op::SetEnquiryHandled {
+        tenant: k.a,
+        enquiry: id,
+        handled: h,
+    };
+    assert!(matches!(
+        rejected(&w.run(staff(k.a, k.u, "jo"), handled(true))),
+        Rejection::Forbidden { .. }
+    ));
+    assert!(matches!(
+        w.run(admin(k.a), handled(true)),
+        Outcome::Enquiry(Enquiry {
+            handled_at: Some(_),
+            ..
+        })
+    ));
+    assert!(w.s.enquiries_of(k.a, false).is_empty());
+    assert_eq!(w.s.enquiries_of(k.a, true).len(), 1);
+    assert_eq!(w.s.audit_of(k.a, Some(("enquiry", id)), None, 10).len(), 1);
+    w.check_replay();
+}

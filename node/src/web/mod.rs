@@ -1,0 +1,494 @@
+//! The web pages: server-rendered HTML (askama templates, checked at compile time) for staff,
+//! admins and each school's public venue website. They turn forms into the same domain commands
+//! as the JSON API; no page needs JavaScript.
+
+mod admin;
+mod staff;
+mod venue;
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use roomraft_cluster::Consistency;
+use serde::de::DeserializeOwned;
+
+use crate::api::{csrf_token, ApiError, AppState, Auth, CsrfProof};
+use crate::domain::calendar::zone;
+use crate::domain::*;
+
+type St = State<Arc<AppState>>;
+
+/// The policy every response carries: scripts, styles and images only from this origin, no
+/// framing, no inline code, forms only back to us.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Adds the security headers to every response, pages and API alike.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    let set = |h: &mut HeaderMap, name: header::HeaderName, v: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        header::STRICT_TRANSPORT_SECURITY,
+        "max-age=63072000; includeSubDomains",
+    );
+    set(h, header::CONTENT_SECURITY_POLICY, CSP);
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(
+        h,
+        header::REFERRER_POLICY,
+        "strict-origin-when-cross-origin",
+    );
+    set(
+        h,
+        header::HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=()",
+    );
+    resp
+}
+
+/// Every page route.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(staff::home))
+        .route("/assets/app.css", get(stylesheet))
+        .route("/sign-in", get(staff::sign_in_form).post(staff::sign_in))
+        .route("/sign-out", post(staff::sign_out))
+        .route(
+            "/account/password",
+            get(staff::password_form).post(staff::change_password),
+        )
+        .route("/today", get(staff::today))
+        .route("/rooms/{id}/week", get(staff::week))
+        .route("/day", get(staff::day))
+        .route("/book", get(staff::book_form).post(staff::book))
+        .route("/my/bookings", get(staff::my_bookings))
+        .route("/bookings/{id}/cancel", post(staff::cancel))
+        .route("/admin", get(admin::overview))
+        .route("/admin/rooms", get(admin::rooms).post(admin::create_room))
+        .route(
+            "/admin/timetable",
+            get(admin::timetable).post(admin::upload_timetable),
+        )
+        .route("/admin/approvals", get(admin::approvals))
+        .route("/admin/approvals/{id}", post(admin::decide))
+        .route("/admin/enquiries", get(admin::enquiries))
+        .route("/admin/enquiries/{id}", post(admin::handle_enquiry))
+        .route("/admin/site", get(admin::site).post(admin::save_site))
+        .route("/admin/users", get(admin::users).post(admin::create_user))
+        .route("/admin/calendar", get(admin::calendar))
+        .route("/admin/audit", get(admin::audit))
+        .route("/admin/analytics", get(admin::analytics))
+        .route("/v/{slug}", get(venue::home))
+        .route("/v/{slug}/rooms/{id}", get(venue::facility))
+        .route(
+            "/v/{slug}/enquire",
+            get(venue::enquiry_form).post(venue::enquire),
+        )
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../assets/app.css"),
+    )
+        .into_response()
+}
+
+/// What the frame of every signed-in page shows.
+pub struct Chrome {
+    pub title: String,
+    pub school: String,
+    pub user: String,
+    pub admin: bool,
+    pub csrf: String,
+    /// Which navigation entry is current (`aria-current`).
+    pub nav: &'static str,
+    pub notice: Option<&'static str>,
+}
+
+/// The signed-in user of a page request.
+pub struct Viewer {
+    pub auth: Auth,
+    pub user: User,
+    pub tenant: Tenant,
+    pub csrf: String,
+    state: Arc<AppState>,
+}
+
+impl Viewer {
+    pub fn chrome(&self, title: impl Into<String>, nav: &'static str) -> Chrome {
+        Chrome {
+            title: title.into(),
+            school: self.tenant.name.clone(),
+            user: self.user.name.clone(),
+            admin: self.user.role == Role::Admin,
+            csrf: self.csrf.clone(),
+            nav,
+            notice: None,
+        }
+    }
+
+    pub fn tz(&self) -> TimeZone {
+        zone(&self.tenant.time_zone)
+    }
+
+    pub fn today(&self) -> Date {
+        crate::domain::calendar::local_date(&self.tz(), Timestamp::now())
+    }
+
+    pub fn require_admin(&self) -> Result<TenantId, PageError> {
+        Ok(self.auth.require_admin()?)
+    }
+
+    /// A linearizable read of the replicated state, as every page's read is.
+    pub async fn read<R>(&self, f: impl FnOnce(&Bookings) -> R) -> Result<R, PageError> {
+        Ok(self
+            .state
+            .cluster
+            .read(Consistency::Linearizable, f)
+            .await?)
+    }
+}
+
+/// Authenticates a page request by its session cookie (and, for a form post, its CSRF field).
+pub async fn viewer(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    path: &str,
+    proof: CsrfProof<'_>,
+) -> Result<Viewer, PageError> {
+    let (auth, token) = match state.page_session(headers, proof).await {
+        Ok(x) => x,
+        Err(ApiError::Unauthorized) => return Err(PageError::SignIn(path.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    let (tenant, user) = (auth.tenant()?, auth.actor.user);
+    let found = state
+        .cluster
+        .read(Consistency::Stale, move |st| {
+            let t = st.tenants.get(&tenant)?.clone();
+            let u = st.users.get(&user?)?.clone();
+            Some((t, u))
+        })
+        .await?;
+    let (tenant, user) = found.ok_or_else(|| PageError::SignIn(path.to_string()))?;
+    Ok(Viewer {
+        auth,
+        user,
+        tenant,
+        csrf: csrf_token(&token),
+        state: state.clone(),
+    })
+}
+
+impl FromRequestParts<Arc<AppState>> for Viewer {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, PageError> {
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        viewer(state, &parts.headers, &path, CsrfProof::NotNeeded).await
+    }
+}
+
+/// A form post's body, with its CSRF field, as a typed struct.
+pub fn form<T: DeserializeOwned>(body: &Bytes) -> Result<T, PageError> {
+    serde_urlencoded::from_bytes(body).map_err(|e| {
+        PageError::Api(ApiError::BadRequest {
+            message: format!("the form could not be read: {e}"),
+        })
+    })
+}
+
+/// The CSRF field of a urlencoded form, read before the rest is parsed.
+pub fn csrf_field(body: &Bytes) -> Option<String> {
+    url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Authenticates a form post: the session cookie and the form's CSRF field.
+pub async fn poster(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    path: &str,
+    body: &Bytes,
+) -> Result<Viewer, PageError> {
+    let sent = csrf_field(body);
+    viewer(state, headers, path, CsrfProof::Sent(sent.as_deref())).await
+}
+
+/// Why a page could not be shown.
+#[derive(Debug)]
+pub enum PageError {
+    /// Not signed in: go to the sign-in page, then back here.
+    SignIn(String),
+    Api(ApiError),
+}
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        PageError::Api(e)
+    }
+}
+
+impl From<roomraft_cluster::ClusterError> for PageError {
+    fn from(e: roomraft_cluster::ClusterError) -> Self {
+        PageError::Api(e.into())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    title: String,
+    message: String,
+    status: u16,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let e = match self {
+            PageError::SignIn(next) => {
+                let to = format!(
+                    "/sign-in?next={}",
+                    url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+                );
+                return Redirect::to(&to).into_response();
+            }
+            PageError::Api(e) => e,
+        };
+        let status = e.status();
+        if status.is_server_error() {
+            tracing::warn!(error = %e, "page failed");
+        }
+        let (title, message) = match &e {
+            ApiError::Csrf => (
+                "This form has expired".to_string(),
+                "Go back, reload the page and send the form again.".to_string(),
+            ),
+            ApiError::NotFound { what, .. } => (
+                "Not found".to_string(),
+                format!("There is no such {what} here."),
+            ),
+            ApiError::Forbidden { reason } => ("Not allowed".to_string(), reason.clone()),
+            ApiError::RateLimited { .. } => ("Too many requests".to_string(), e.to_string()),
+            _ if status.is_server_error() => (
+                "Roomraft is busy".to_string(),
+                format!("{e}. Nothing was lost; try again in a moment."),
+            ),
+            _ => ("That did not work".to_string(), e.to_string()),
+        };
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title,
+            message,
+        };
+        let mut resp = (status, html(&page)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::RateLimited {
+            retry_after_secs, ..
+        } = e
+        {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        resp
+    }
+}
+
+/// The 404 page for a path that is no page (API paths keep their JSON errors).
+pub fn not_found() -> Response {
+    PageError::Api(ApiError::not_found("page", "requested")).into_response()
+}
+
+/// Renders a template as a no-store HTML response.
+pub fn html<T: Template>(t: &T) -> Response {
+    match t.render() {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a template failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page rendering failed").into_response()
+        }
+    }
+}
+
+/// A page rendered with a status other than 200 (a form shown again with its errors).
+pub fn html_status<T: Template>(status: StatusCode, t: &T) -> Response {
+    let mut r = html(t);
+    *r.status_mut() = status;
+    r
+}
+
+/// After a successful post: back to a page, with a fixed notice code (never user text).
+pub fn see_other(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}
+
+/// The message of a notice code carried in `?done=` after a redirect.
+pub fn notice(code: Option<&str>) -> Option<&'static str> {
+    Some(match code? {
+        "booked" => "Booked.",
+        "pending" => "Requested: the booking waits for an administrator's approval.",
+        "series" => "The recurring booking is made.",
+        "cancelled" => "Cancelled.",
+        "password" => "Your password is changed. Your other sessions are signed out.",
+        "room" => "Room created.",
+        "user" => "User created.",
+        "decided" => "Decision recorded.",
+        "enquiry" => "Enquiry updated.",
+        "site" => "Website saved.",
+        _ => return None,
+    })
+}
+
+/// A field's error, shown beside it and in the summary at the top of the form.
+#[derive(Debug, Clone, Default)]
+pub struct FieldErrors {
+    pub summary: Option<String>,
+    pub fields: Vec<(String, String)>,
+}
+
+impl FieldErrors {
+    pub fn of(e: &ApiError) -> FieldErrors {
+        match e {
+            ApiError::Invalid { field, message } => FieldErrors {
+                summary: Some(format!("Check the form: {field} {message}.")),
+                fields: vec![(field.clone(), message.clone())],
+            },
+            ApiError::Rows(rows) => FieldErrors {
+                summary: Some(e.to_string()),
+                fields: rows
+                    .iter()
+                    .map(|r| (r.field.clone(), r.message.clone()))
+                    .collect(),
+            },
+            other => FieldErrors {
+                summary: Some(other.to_string()),
+                fields: Vec::new(),
+            },
+        }
+    }
+
+    pub fn message(text: impl Into<String>) -> FieldErrors {
+        FieldErrors {
+            summary: Some(text.into()),
+            fields: Vec::new(),
+        }
+    }
+
+    /// The message for one field, or empty.
+    pub fn get(&self, field: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+            .unwrap_or("")
+    }
+
+    pub fn any(&self) -> bool {
+        self.summary.is_some()
+    }
+}
+
+/// `09:05` in the school's zone.
+pub fn clock(tz: &TimeZone, t: Timestamp) -> String {
+    t.to_zoned(tz.clone()).strftime("%H:%M").to_string()
+}
+
+/// `Mon 2 Mar 2026`.
+pub fn long_date(d: Date) -> String {
+    d.strftime("%a %-d %b %Y").to_string()
+}
+
+/// What the status of a booking reads as (never colour alone).
+pub fn status_text(s: BookingStatus) -> &'static str {
+    match s {
+        BookingStatus::Active => "Confirmed",
+        BookingStatus::Pending => "Waiting for approval",
+        BookingStatus::Cancelled => "Cancelled",
+        BookingStatus::Declined => "Declined",
+    }
+}
+
+/// A safe place to go back to after signing in: a path on this site only.
+pub fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.into(),
+        _ => "/today".into(),
+    }
+}
+
+/// Parses an optional `YYYY-MM-DD` query value, or `default`.
+pub fn date_param(v: Option<&str>, default: Date) -> Result<Date, PageError> {
+    match v.filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(s) => Ok(crate::api::parse_date("date", s)?),
+    }
+}
+
+/// The name to show for who a booking is for.
+pub fn booked_by(st: &Bookings, b: &Booking) -> String {
+    b.user
+        .and_then(|u| st.users.get(&u))
+        .map(|u| u.name.clone())
+        .unwrap_or_else(|| b.created_by.clone())
+}
+
+/// An option of a select list.
+pub struct Opt {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+impl Opt {
+    pub fn list<V: ToString>(items: Vec<(V, String)>, selected: &str) -> Vec<Opt> {
+        items
+            .into_iter()
+            .map(|(v, label)| {
+                let value = v.to_string();
+                Opt {
+                    selected: value == selected,
+                    value,
+                    label,
+                }
+            })
+            .collect()
+    }
+}

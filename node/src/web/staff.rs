@@ -1,0 +1,1164 @@
+//! Staff pages: sign-in, today, a room's week, all rooms for a day, booking (single and
+//! recurring, with a preview), my bookings.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use jiff::civil::{Date, Time};
+use jiff::{Timestamp, ToSpan};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::*;
+use crate::api::bookings::{count_bookings, plan, resolve, series_mode, NewSeries, When};
+use crate::api::observe::ClientAddr;
+use crate::api::people::{change_own_password, session_cookie, start_session};
+use crate::api::{clash_text, submit, unexpected, CsrfProof};
+use crate::domain::calendar::{instant, weekday_name, weekday_number};
+
+pub async fn home(State(s): St, headers: HeaderMap) -> Response {
+    match viewer(&s, &headers, "/today", CsrfProof::NotNeeded).await {
+        Ok(_) => see_other("/today"),
+        Err(e) => e.into_response(),
+    }
+}
+
+// ---- sign-in -------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    school: String,
+    login: String,
+    next: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SignInQuery {
+    next: Option<String>,
+    school: Option<String>,
+}
+
+pub async fn sign_in_form(Query(q): Query<SignInQuery>) -> Response {
+    html(&SignInPage {
+        school: q.school.unwrap_or_default(),
+        login: String::new(),
+        next: local_path(q.next.as_deref()),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    school: String,
+    login: String,
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn sign_in(
+    State(s): St,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let f: SignInForm = form(&body)?;
+    let next = local_path(f.next.as_deref());
+    let again = |status: StatusCode, error: String| {
+        html_status(
+            status,
+            &SignInPage {
+                school: f.school.clone(),
+                login: f.login.clone(),
+                next: next.clone(),
+                error: Some(error),
+            },
+        )
+    };
+    match start_session(
+        &s,
+        client,
+        f.school.trim(),
+        f.login.trim(),
+        f.password.clone(),
+    )
+    .await
+    {
+        Ok(started) => {
+            let mut resp = see_other(&next);
+            resp.headers_mut()
+                .insert(header::SET_COOKIE, started.cookie);
+            Ok(resp)
+        }
+        Err(e @ ApiError::BadCredentials) => Ok(again(
+            StatusCode::UNAUTHORIZED,
+            format!("{e}. Check the school's short name too."),
+        )),
+        Err(ApiError::RateLimited {
+            retry_after_secs, ..
+        }) => {
+            let mut r = again(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many sign-in attempts. Wait {retry_after_secs} seconds and try again."
+                ),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            Ok(r)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn sign_out(
+    State(s): St,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let v = poster(&s, &headers, "/today", &body).await?;
+    if let Some(sha256) = v.auth.session.clone() {
+        submit(
+            &s,
+            &HeaderMap::new(),
+            v.auth.actor,
+            Op::EndSession { sha256 },
+        )
+        .await?;
+    }
+    let mut resp = see_other(&format!("/sign-in?school={}", v.tenant.slug));
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie("", 0));
+    Ok(resp)
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    chrome: Chrome,
+    errors: FieldErrors,
+}
+
+pub async fn password_form(v: Viewer, Query(q): Query<DoneQuery>) -> Response {
+    let mut chrome = v.chrome("Change password", "account");
+    chrome.notice = notice(q.done.as_deref());
+    html(&PasswordPage {
+        chrome,
+        errors: FieldErrors::default(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+}
+
+pub async fn change_password(
+    State(s): St,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let v = poster(&s, &headers, "/account/password", &body).await?;
+    let f: PasswordForm = form(&body)?;
+    let chrome = v.chrome("Change password", "account");
+    let result = if f.new_password != f.confirm_password {
+        Err(ApiError::invalid(
+            "confirm_password",
+            "does not match the new password",
+        ))
+    } else {
+        change_own_password(&s, v.auth, f.current_password, f.new_password).await
+    };
+    match result {
+        Ok(_) => Ok(see_other("/account/password?done=password")),
+        Err(e @ (ApiError::Invalid { .. } | ApiError::BadRequest { .. })) => Ok(html_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &PasswordPage {
+                chrome,
+                errors: FieldErrors::of(&e),
+            },
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+// ---- occupancy cells shared by the week view and the day grid ------------------------------
+
+/// One slot of a room: what is in it, as text (never colour alone), and how to book it.
+pub struct Cell {
+    /// `free`, `busy`, `closed` or `none` (no such period that day): a CSS class.
+    pub state: &'static str,
+    pub label: &'static str,
+    pub items: Vec<String>,
+    /// Times when they differ from the row's.
+    pub times: String,
+    pub book_href: Option<String>,
+}
+
+/// A slot to show: a period of the day, or an hour when the school has no periods.
+struct Slot {
+    period: Option<String>,
+    start: Time,
+    end: Time,
+}
+
+fn slots_on(cal: &Calendar, date: Date) -> Vec<Slot> {
+    let periods: Vec<Slot> = cal
+        .periods_on(weekday_number(date))
+        .map(|p| Slot {
+            period: Some(p.name.clone()),
+            start: p.start,
+            end: p.end,
+        })
+        .collect();
+    if !periods.is_empty() {
+        return periods;
+    }
+    (8..18)
+        .map(|h| Slot {
+            period: None,
+            start: Time::constant(h, 0, 0, 0),
+            end: Time::constant(h + 1, 0, 0, 0),
+        })
+        .collect()
+}
+
+fn hm(t: Time) -> String {
+    t.strftime("%H:%M").to_string()
+}
+
+/// The cell of `room` for `slot` on `date`.
+fn cell(st: &Bookings, t: &Tenant, cal: &Calendar, room: &Room, date: Date, slot: &Slot) -> Cell {
+    let tz = zone(&t.time_zone);
+    let (start, end) = (instant(&tz, date, slot.start), instant(&tz, date, slot.end));
+    let times = format!("{}–{}", hm(slot.start), hm(slot.end));
+    if let Some(c) = cal.closure_on(date) {
+        return Cell {
+            state: "closed",
+            label: "Closed",
+            items: vec![c.name.clone()],
+            times,
+            book_href: None,
+        };
+    }
+    let items: Vec<String> = st
+        .occupancy(t, room.id, start, end)
+        .iter()
+        .map(|o| match o {
+            Occupation::Booking(b) => {
+                let pending = if b.status == BookingStatus::Pending {
+                    " (waiting for approval)"
+                } else {
+                    ""
+                };
+                format!("{} — {}{pending}", b.title, booked_by(st, b))
+            }
+            Occupation::Lesson { lesson, .. } => {
+                let l = &lesson.spec;
+                let mut s = format!("Lesson: {}", l.subject);
+                for part in [&l.class_name, &l.teacher] {
+                    if !part.is_empty() {
+                        s.push_str(&format!(", {part}"));
+                    }
+                }
+                s
+            }
+        })
+        .collect();
+    if !items.is_empty() {
+        return Cell {
+            state: "busy",
+            label: "Busy",
+            items,
+            times,
+            book_href: None,
+        };
+    }
+    let href = (room.bookable && end > Timestamp::now()).then(|| {
+        let mut h = format!("/book?room={}&date={date}", room.id);
+        match &slot.period {
+            Some(p) => h.push_str(&format!(
+                "&period={}",
+                url::form_urlencoded::byte_serialize(p.as_bytes()).collect::<String>()
+            )),
+            None => h.push_str(&format!(
+                "&start_time={}&end_time={}",
+                hm(slot.start),
+                hm(slot.end)
+            )),
+        }
+        h
+    });
+    Cell {
+        state: "free",
+        label: "Free",
+        items: Vec::new(),
+        times,
+        book_href: href,
+    }
+}
+
+fn monday_of(d: Date) -> Date {
+    d.checked_sub((weekday_number(d) as i64 - 1).days())
+        .unwrap_or(d)
+}
+
+// ---- today ---------------------------------------------------------------------------------
+
+/// A booking as a list line.
+pub struct Line {
+    pub id: u64,
+    pub date: String,
+    pub times: String,
+    pub room: String,
+    pub room_id: u64,
+    pub title: String,
+    pub who: String,
+    pub status: &'static str,
+    pub series: Option<String>,
+}
+
+fn line(st: &Bookings, tz: &TimeZone, b: &Booking) -> Line {
+    let date = crate::domain::calendar::local_date(tz, b.start);
+    Line {
+        id: b.id,
+        date: long_date(date),
+        times: format!("{}–{}", clock(tz, b.start), clock(tz, b.end)),
+        room: st
+            .rooms
+            .get(&b.room)
+            .map(|r| r.name.clone())
+            .unwrap_or_default(),
+        room_id: b.room,
+        title: b.title.clone(),
+        who: booked_by(st, b),
+        status: status_text(b.status),
+        series: b
+            .series
+            .and_then(|id| st.series.get(&id))
+            .map(|s| s.rule.clone()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "today.html")]
+struct TodayPage {
+    chrome: Chrome,
+    date: String,
+    week: String,
+    closure: String,
+    mine: Vec<Line>,
+    today: Vec<Line>,
+    approvals: Vec<Line>,
+}
+
+pub async fn today(v: Viewer, Query(q): Query<DoneQuery>) -> Result<Response, PageError> {
+    let tz = v.tz();
+    let date = v.today();
+    let (tenant, user, admin) = (v.tenant.clone(), v.user.id, v.user.role == Role::Admin);
+    let now = Timestamp::now();
+    let from = instant(&tz, date, Time::midnight());
+    let to = instant(&tz, date.tomorrow().unwrap_or(date), Time::midnight());
+    let page = v
+        .read(|st| {
+            let cal = st.calendar(tenant.id);
+            let mine = st
+                .bookings_of_user(user, now)
+                .into_iter()
+                .filter(|b| b.status.holds_slot())
+                .take(10)
+                .map(|b| line(st, &tz, b))
+                .collect();
+            let mut today: Vec<&Booking> = st
+                .rooms_of(tenant.id)
+                .into_iter()
+                .flat_map(|r| st.bookings_in(r.id, from, to))
+                .collect();
+            today.sort_by_key(|b| (b.start, b.room));
+            let approvals = if admin {
+                st.bookings
+                    .values()
+                    .filter(|b| b.tenant == tenant.id && b.status == BookingStatus::Pending)
+                    .map(|b| line(st, &tz, b))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (
+                cal.week_label(date).map(str::to_string).unwrap_or_default(),
+                cal.closure_on(date)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default(),
+                mine,
+                today.into_iter().map(|b| line(st, &tz, b)).collect(),
+                approvals,
+            )
+        })
+        .await?;
+    let mut chrome = v.chrome("Today", "today");
+    chrome.notice = notice(q.done.as_deref());
+    Ok(html(&TodayPage {
+        chrome,
+        date: long_date(date),
+        week: page.0,
+        closure: page.1,
+        mine: page.2,
+        today: page.3,
+        approvals: page.4,
+    }))
+}
+
+// ---- a room's week -------------------------------------------------------------------------
+
+pub struct WeekRow {
+    pub label: String,
+    pub times: String,
+    pub cells: Vec<Cell>,
+}
+
+pub struct DayHead {
+    pub name: String,
+    pub date: String,
+    pub iso: String,
+}
+
+#[derive(Template)]
+#[template(path = "week.html")]
+struct WeekPage {
+    chrome: Chrome,
+    room: Room,
+    rooms: Vec<Opt>,
+    week_of: String,
+    week_label: String,
+    prev: String,
+    next: String,
+    days: Vec<DayHead>,
+    rows: Vec<WeekRow>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct DateQuery {
+    date: Option<String>,
+    done: Option<String>,
+}
+
+pub async fn week(
+    v: Viewer,
+    Path(id): Path<String>,
+    Query(q): Query<DateQuery>,
+) -> Result<Response, PageError> {
+    let room_id: u64 = id.parse().map_err(|_| ApiError::not_found("room", &id))?;
+    let monday = monday_of(date_param(q.date.as_deref(), v.today())?);
+    let tenant = v.tenant.clone();
+    let found = v
+        .read(|st| {
+            let room = st.rooms.get(&room_id).filter(|r| r.tenant == tenant.id)?;
+            let cal = st.calendar(tenant.id);
+            let mut days: Vec<Date> = (0..7)
+                .filter_map(|i| monday.checked_add(i.days()).ok())
+                .collect();
+            // Weekends only when the school teaches or someone booked then.
+            days.retain(|d| {
+                weekday_number(*d) <= 5 || cal.periods_on(weekday_number(*d)).next().is_some() || {
+                    let tz = zone(&tenant.time_zone);
+                    let from = instant(&tz, *d, Time::midnight());
+                    let to = instant(&tz, d.tomorrow().unwrap_or(*d), Time::midnight());
+                    !st.bookings_in(room.id, from, to).is_empty()
+                }
+            });
+            // Rows: every slot name of the week, in order of its earliest start.
+            let mut rows: Vec<(String, Time, Time)> = Vec::new();
+            for d in &days {
+                for s in slots_on(&cal, *d) {
+                    let name = s.period.clone().unwrap_or_else(|| hm(s.start));
+                    match rows.iter_mut().find(|r| r.0 == name) {
+                        Some(r) => r.1 = r.1.min(s.start),
+                        None => rows.push((name, s.start, s.end)),
+                    }
+                }
+            }
+            rows.sort_by_key(|r| r.1);
+            let grid: Vec<WeekRow> = rows
+                .iter()
+                .map(|(name, start, end)| WeekRow {
+                    label: name.clone(),
+                    times: format!("{}–{}", hm(*start), hm(*end)),
+                    cells: days
+                        .iter()
+                        .map(|d| {
+                            let slot = slots_on(&cal, *d)
+                                .into_iter()
+                                .find(|s| s.period.clone().unwrap_or_else(|| hm(s.start)) == *name);
+                            match slot {
+                                Some(s) => cell(st, &tenant, &cal, room, *d, &s),
+                                None => Cell {
+                                    state: "none",
+                                    label: "No such period",
+                                    items: Vec::new(),
+                                    times: String::new(),
+                                    book_href: None,
+                                },
+                            }
+                        })
+                        .collect(),
+                })
+                .collect();
+            let heads = days
+                .iter()
+                .map(|d| DayHead {
+                    name: weekday_name(weekday_number(*d)).to_string(),
+                    date: d.strftime("%-d %b").to_string(),
+                    iso: d.to_string(),
+                })
+                .collect();
+            let rooms = st
+                .rooms_of(tenant.id)
+                .into_iter()
+                .map(|r| (r.id, r.name.clone()))
+                .collect();
+            Some((
+                room.clone(),
+                rooms,
+                cal.week_label(monday)
+                    .map(str::to_string)
+                    .unwrap_or_default(),
+                heads,
+                grid,
+            ))
+        })
+        .await?;
+    let (room, rooms, week_label, days, rows) =
+        found.ok_or_else(|| ApiError::not_found("room", room_id))?;
+    let mut chrome = v.chrome(
+        format!("{} — week of {}", room.name, long_date(monday)),
+        "rooms",
+    );
+    chrome.notice = notice(q.done.as_deref());
+    let shift = |n: i64| monday.checked_add(n.weeks()).unwrap_or(monday).to_string();
+    Ok(html(&WeekPage {
+        chrome,
+        rooms: Opt::list(rooms, &room.id.to_string()),
+        week_of: monday.to_string(),
+        week_label,
+        prev: shift(-1),
+        next: shift(1),
+        days,
+        rows,
+        room,
+    }))
+}
+
+// ---- all rooms for a day -------------------------------------------------------------------
+
+pub struct DayRow {
+    pub room_id: u64,
+    pub name: String,
+    pub detail: String,
+    pub cells: Vec<Cell>,
+}
+
+#[derive(Template)]
+#[template(path = "day.html")]
+struct DayPage {
+    chrome: Chrome,
+    date: String,
+    iso: String,
+    prev: String,
+    next: String,
+    week_label: String,
+    closure: String,
+    categories: Vec<String>,
+    category: String,
+    min_capacity: String,
+    slots: Vec<(String, String)>,
+    rows: Vec<DayRow>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct DayQuery {
+    date: Option<String>,
+    category: Option<String>,
+    min_capacity: Option<String>,
+}
+
+pub async fn day(v: Viewer, Query(q): Query<DayQuery>) -> Result<Response, PageError> {
+    let date = date_param(q.date.as_deref(), v.today())?;
+    let min_capacity =
+        match q.min_capacity.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(n) => Some(n.parse::<u32>().map_err(|_| {
+                ApiError::invalid("min_capacity", "must be a whole number of people")
+            })?),
+        };
+    let filter = RoomFilter {
+        category: q.category.clone().filter(|c| !c.is_empty()),
+        min_capacity,
+    };
+    let tenant = v.tenant.clone();
+    let (categories, week_label, closure, slots, rows) = v
+        .read(|st| {
+            let cal = st.calendar(tenant.id);
+            let slots = slots_on(&cal, date);
+            let mut categories: Vec<String> = st
+                .rooms_of(tenant.id)
+                .iter()
+                .map(|r| r.category.clone())
+                .collect();
+            categories.sort_by_key(|c| c.to_lowercase());
+            categories.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+            let rows: Vec<DayRow> = st
+                .rooms_of(tenant.id)
+                .into_iter()
+                .filter(|r| filter.matches(r))
+                .map(|r| DayRow {
+                    room_id: r.id,
+                    name: r.name.clone(),
+                    detail: format!("{}, {} places", r.category, r.capacity),
+                    cells: slots
+                        .iter()
+                        .map(|s| cell(st, &tenant, &cal, r, date, s))
+                        .collect(),
+                })
+                .collect();
+            (
+                categories,
+                cal.week_label(date).map(str::to_string).unwrap_or_default(),
+                cal.closure_on(date)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default(),
+                slots
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.period.clone().unwrap_or_else(|| hm(s.start)),
+                            format!("{}–{}", hm(s.start), hm(s.end)),
+                        )
+                    })
+                    .collect(),
+                rows,
+            )
+        })
+        .await?;
+    let shift = |n: i64| date.checked_add(n.days()).unwrap_or(date).to_string();
+    Ok(html(&DayPage {
+        chrome: v.chrome(format!("All rooms — {}", long_date(date)), "day"),
+        date: long_date(date),
+        iso: date.to_string(),
+        prev: shift(-1),
+        next: shift(1),
+        week_label,
+        closure,
+        categories,
+        category: filter.category.unwrap_or_default(),
+        min_capacity: min_capacity.map(|n| n.to_string()).unwrap_or_default(),
+        slots,
+        rows,
+    }))
+}
+
+// ---- booking -------------------------------------------------------------------------------
+
+/// The booking form's fields, as posted (and as prefilled from a free slot's link).
+#[derive(Deserialize, Default, Clone)]
+pub struct BookFields {
+    room: Option<String>,
+    date: Option<String>,
+    period: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    notes: String,
+    repeat: Option<String>,
+    mon: Option<String>,
+    tue: Option<String>,
+    wed: Option<String>,
+    thu: Option<String>,
+    fri: Option<String>,
+    sat: Option<String>,
+    sun: Option<String>,
+    week: Option<String>,
+    until: Option<String>,
+    until_end_of_term: Option<String>,
+    mode: Option<String>,
+    action: Option<String>,
+    /// Generated with the form: a resubmission is the same request (Idempotency-Key).
+    key: Option<String>,
+}
+
+impl BookFields {
+    fn days(&self) -> [(u8, &'static str, bool); 7] {
+        let on = |v: &Option<String>| v.is_some();
+        [
+            (1, "mon", on(&self.mon)),
+            (2, "tue", on(&self.tue)),
+            (3, "wed", on(&self.wed)),
+            (4, "thu", on(&self.thu)),
+            (5, "fri", on(&self.fri)),
+            (6, "sat", on(&self.sat)),
+            (7, "sun", on(&self.sun)),
+        ]
+    }
+
+    fn weekly(&self) -> bool {
+        self.repeat.as_deref() == Some("weekly") || self.action.as_deref() == Some("preview")
+    }
+
+    /// A text field's value for the form, or empty.
+    fn get(&self, name: &str) -> &str {
+        let v = match name {
+            "room" => &self.room,
+            "date" => &self.date,
+            "period" => &self.period,
+            "start_time" => &self.start_time,
+            "end_time" => &self.end_time,
+            "week" => &self.week,
+            "until" => &self.until,
+            _ => return "",
+        };
+        v.as_deref().unwrap_or("")
+    }
+
+    fn room_id(&self) -> Result<u64, ApiError> {
+        self.room
+            .as_deref()
+            .and_then(|r| r.parse().ok())
+            .ok_or_else(|| ApiError::invalid("room", "choose a room"))
+    }
+
+    fn nonempty(v: &Option<String>) -> Option<String> {
+        v.clone().filter(|s| !s.trim().is_empty())
+    }
+
+    fn when(&self) -> When {
+        let period = Self::nonempty(&self.period);
+        When {
+            start: None,
+            end: None,
+            date: Self::nonempty(&self.date),
+            start_time: period
+                .is_none()
+                .then(|| Self::nonempty(&self.start_time))
+                .flatten(),
+            end_time: period
+                .is_none()
+                .then(|| Self::nonempty(&self.end_time))
+                .flatten(),
+            period,
+        }
+    }
+
+    fn series(&self) -> Result<NewSeries, ApiError> {
+        let when = self.when();
+        let first_date = when
+            .date
+            .clone()
+            .ok_or_else(|| ApiError::invalid("date", "choose the first date"))?;
+        let to_term = self.until_end_of_term.is_some();
+        Ok(NewSeries {
+            room_id: self.room_id()?,
+            first_date,
+            until: (!to_term).then(|| Self::nonempty(&self.until)).flatten(),
+            until_end_of_term: to_term,
+            weekdays: self
+                .days()
+                .iter()
+                .filter(|d| d.2)
+                .map(|d| json!(d.0))
+                .collect(),
+            week: Self::nonempty(&self.week),
+            period: when.period,
+            start_time: when.start_time,
+            end_time: when.end_time,
+            title: self.title.clone(),
+            notes: self.notes.clone(),
+            mode: Self::nonempty(&self.mode),
+            on_behalf_of: None,
+            override_reason: None,
+        })
+    }
+}
+
+pub struct DayBox {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub checked: bool,
+}
+
+pub struct PreviewLine {
+    pub date: String,
+    pub times: String,
+    pub clash: String,
+}
+
+#[derive(Template)]
+#[template(path = "book.html")]
+struct BookPage {
+    chrome: Chrome,
+    f: BookFields,
+    key: String,
+    rooms: Vec<Opt>,
+    periods: Vec<Opt>,
+    week_labels: Vec<Opt>,
+    days: Vec<DayBox>,
+    errors: FieldErrors,
+    preview: Option<Vec<PreviewLine>>,
+    preview_rule: String,
+    clashes: usize,
+}
+
+/// Renders the booking form for `f` (and a preview, when there is one).
+async fn book_page(
+    v: &Viewer,
+    f: BookFields,
+    errors: FieldErrors,
+    preview: Option<(String, Vec<PreviewLine>)>,
+) -> Result<BookPage, PageError> {
+    let tenant = v.tenant.id;
+    let date = f
+        .date
+        .as_deref()
+        .and_then(|d| d.parse::<Date>().ok())
+        .unwrap_or_else(|| v.today());
+    let (rooms, periods, week_labels) = v
+        .read(|st| {
+            let cal = st.calendar(tenant);
+            let rooms: Vec<(u64, String)> = st
+                .rooms_of(tenant)
+                .into_iter()
+                .filter(|r| r.bookable)
+                .map(|r| {
+                    (
+                        r.id,
+                        format!("{} ({}, {} places)", r.name, r.category, r.capacity),
+                    )
+                })
+                .collect();
+            let mut periods: Vec<String> = cal
+                .periods_on(weekday_number(date))
+                .map(|p| p.name.clone())
+                .collect();
+            if periods.is_empty() {
+                for p in &cal.periods {
+                    if !periods.contains(&p.name) {
+                        periods.push(p.name.clone());
+                    }
+                }
+            }
+            (rooms, periods, cal.week_labels.clone())
+        })
+        .await?;
+    let labels = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    let mut days: Vec<DayBox> = f
+        .days()
+        .iter()
+        .map(|(n, name, checked)| DayBox {
+            name,
+            label: labels[*n as usize - 1],
+            checked: *checked,
+        })
+        .collect();
+    if !days.iter().any(|d| d.checked) {
+        days[weekday_number(date) as usize - 1].checked = true;
+    }
+    let clashes = preview
+        .as_ref()
+        .map(|p| p.1.iter().filter(|l| !l.clash.is_empty()).count())
+        .unwrap_or(0);
+    let (preview_rule, preview) = match preview {
+        Some((rule, list)) => (rule, Some(list)),
+        None => (String::new(), None),
+    };
+    Ok(BookPage {
+        chrome: v.chrome(
+            if preview.is_some() {
+                "Check the recurring booking"
+            } else {
+                "Book a room"
+            },
+            "book",
+        ),
+        key: f
+            .key
+            .clone()
+            .filter(|k| k.len() == 32 && k.bytes().all(|b| b.is_ascii_hexdigit()))
+            .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>())),
+        rooms: Opt::list(rooms, f.get("room")),
+        periods: Opt::list(
+            periods.into_iter().map(|p| (p.clone(), p)).collect(),
+            f.get("period"),
+        ),
+        week_labels: Opt::list(
+            week_labels.into_iter().map(|w| (w.clone(), w)).collect(),
+            f.get("week"),
+        ),
+        f,
+        days,
+        errors,
+        preview,
+        preview_rule,
+        clashes,
+    })
+}
+
+pub async fn book_form(v: Viewer, Query(f): Query<BookFields>) -> Result<Response, PageError> {
+    let mut f = f;
+    f.key = None;
+    if f.date.is_none() {
+        f.date = Some(v.today().to_string());
+    }
+    Ok(html(&book_page(&v, f, FieldErrors::default(), None).await?))
+}
+
+/// A form's idempotency key as the header `submit` reads.
+fn idempotency(key: &Option<String>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if let Some(k) = key
+        .as_deref()
+        .filter(|k| k.len() == 32 && k.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        if let Ok(v) = HeaderValue::from_str(&format!("web-{k}")) {
+            h.insert("idempotency-key", v);
+        }
+    }
+    h
+}
+
+/// The form again with what went wrong, or the error page when it is not about the form.
+async fn book_again(v: &Viewer, f: BookFields, e: ApiError) -> Result<Response, PageError> {
+    let status = e.status();
+    let errors = match &e {
+        ApiError::Conflict(c) => FieldErrors::message(format!(
+            "That slot is taken: it clashes with {}. Choose another period or room.",
+            clash_text(c)
+        )),
+        ApiError::SeriesConflicts(list) => FieldErrors::message(format!(
+            "{} occurrences clash (someone may have booked meanwhile); nothing was booked. \
+             Preview again, or choose to skip the clashes.",
+            list.len()
+        )),
+        ApiError::Invalid { .. } | ApiError::Rule { .. } | ApiError::Forbidden { .. } => {
+            FieldErrors::of(&e)
+        }
+        ApiError::NotFound { what, .. } if what == "room" => FieldErrors::of(&e),
+        _ => return Err(e.into()),
+    };
+    Ok(html_status(status, &book_page(v, f, errors, None).await?))
+}
+
+pub async fn book(State(s): St, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
+    let v = poster(&s, &headers, "/book", &body).await?;
+    let f: BookFields = form(&body)?;
+    let tenant = v.tenant.id;
+    if f.action.as_deref() == Some("edit") {
+        return Ok(html(&book_page(&v, f, FieldErrors::default(), None).await?));
+    }
+    if f.title.trim().is_empty() {
+        return book_again(&v, f, ApiError::invalid("title", "must not be empty")).await;
+    }
+    if !f.weekly() {
+        let room = match f.room_id() {
+            Ok(r) => r,
+            Err(e) => return book_again(&v, f, e).await,
+        };
+        let resolved = match crate::api::bookings::tenant_and_calendar(&s, tenant, room).await {
+            Ok((t, cal)) => resolve(&t, &cal, &f.when()),
+            Err(e) => Err(e),
+        };
+        let (start, end, period) = match resolved {
+            Ok(x) => x,
+            Err(e) => return book_again(&v, f, e).await,
+        };
+        let op = Op::CreateBooking {
+            tenant,
+            room,
+            start,
+            end,
+            details: BookingDetails {
+                title: f.title.trim().to_string(),
+                notes: f.notes.clone(),
+                period,
+                on_behalf_of: None,
+                override_reason: None,
+            },
+        };
+        let date = crate::domain::calendar::local_date(&v.tz(), start);
+        return match count_bookings(
+            &s,
+            submit(&s, &idempotency(&f.key), v.auth.actor.clone(), op).await,
+        ) {
+            Ok(Outcome::BookingCreated(b)) => {
+                let done = if b.status == BookingStatus::Pending {
+                    "pending"
+                } else {
+                    "booked"
+                };
+                Ok(see_other(&format!(
+                    "/rooms/{room}/week?date={date}&done={done}"
+                )))
+            }
+            Ok(other) => Err(unexpected(other).into()),
+            Err(e) => book_again(&v, f, e).await,
+        };
+    }
+    let req = match f.series() {
+        Ok(r) => r,
+        Err(e) => return book_again(&v, f, e).await,
+    };
+    if let Err(e) = series_mode(req.mode.as_deref()) {
+        return book_again(&v, f, e).await;
+    }
+    if f.action.as_deref() != Some("confirm") {
+        // Preview: every occurrence with what it would clash with; books nothing.
+        let tz = v.tz();
+        let room = req.room_id;
+        let planned = v
+            .read(|st| {
+                let t = st.tenants.get(&tenant)?;
+                st.rooms.get(&room).filter(|r| r.tenant == tenant)?;
+                let cal = st.calendar(tenant);
+                Some(plan(t, &cal, &req).map(|(occ, rule)| {
+                    let lines = occ
+                        .iter()
+                        .map(|o| PreviewLine {
+                            date: long_date(o.date),
+                            times: format!("{}–{}", clock(&tz, o.start), clock(&tz, o.end)),
+                            clash: st
+                                .clash(t, room, o.start, o.end, false)
+                                .map(|c| clash_text(&c))
+                                .unwrap_or_default(),
+                        })
+                        .collect::<Vec<_>>();
+                    (rule, lines)
+                }))
+            })
+            .await?;
+        return match planned {
+            None => book_again(&v, f, ApiError::not_found("room", room)).await,
+            Some(Err(e)) => book_again(&v, f, e).await,
+            Some(Ok((rule, lines))) if lines.is_empty() => {
+                let e = ApiError::invalid(
+                    "until",
+                    format!("{rule}: no school days match; check the dates and weekdays"),
+                );
+                book_again(&v, f, e).await
+            }
+            Some(Ok(preview)) => Ok(html(
+                &book_page(&v, f, FieldErrors::default(), Some(preview)).await?,
+            )),
+        };
+    }
+    let mode = series_mode(req.mode.as_deref())?;
+    let (t, cal) = match crate::api::bookings::tenant_and_calendar(&s, tenant, req.room_id).await {
+        Ok(x) => x,
+        Err(e) => return book_again(&v, f, e).await,
+    };
+    let (occurrences, rule) = match plan(&t, &cal, &req) {
+        Ok(x) => x,
+        Err(e) => return book_again(&v, f, e).await,
+    };
+    let op = Op::CreateSeries {
+        tenant,
+        room: req.room_id,
+        rule,
+        occurrences,
+        mode,
+        details: BookingDetails {
+            title: req.title.trim().to_string(),
+            notes: req.notes.clone(),
+            period: req.period.clone(),
+            on_behalf_of: None,
+            override_reason: None,
+        },
+    };
+    match count_bookings(
+        &s,
+        submit(&s, &idempotency(&f.key), v.auth.actor.clone(), op).await,
+    ) {
+        Ok(Outcome::SeriesCreated { .. }) => Ok(see_other("/my/bookings?done=series")),
+        Ok(other) => Err(unexpected(other).into()),
+        Err(e) => book_again(&v, f, e).await,
+    }
+}
+
+// ---- my bookings ---------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "my_bookings.html")]
+struct MyBookingsPage {
+    chrome: Chrome,
+    lines: Vec<Line>,
+}
+
+pub async fn my_bookings(v: Viewer, Query(q): Query<DoneQuery>) -> Result<Response, PageError> {
+    let (user, tz, now) = (v.user.id, v.tz(), Timestamp::now());
+    let lines = v
+        .read(|st| {
+            st.bookings_of_user(user, now)
+                .into_iter()
+                .filter(|b| b.status.holds_slot())
+                .map(|b| line(st, &tz, b))
+                .collect()
+        })
+        .await?;
+    let mut chrome = v.chrome("My bookings", "mine");
+    chrome.notice = notice(q.done.as_deref());
+    Ok(html(&MyBookingsPage { chrome, lines }))
+}
+
+#[derive(Deserialize)]
+pub struct CancelForm {
+    scope: Option<String>,
+}
+
+pub async fn cancel(
+    State(s): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let v = poster(&s, &headers, "/my/bookings", &body).await?;
+    let f: CancelForm = form(&body)?;
+    let booking: u64 = id
+        .parse()
+        .map_err(|_| ApiError::not_found("booking", &id))?;
+    let scope = match f.scope.as_deref() {
+        None | Some("one") => CancelScope::One,
+        Some("series") => CancelScope::Series,
+        Some("following") => CancelScope::ThisAndFollowing,
+        Some(_) => return Err(ApiError::invalid("scope", "use one, following or series").into()),
+    };
+    let op = Op::CancelBooking {
+        tenant: v.tenant.id,
+        booking,
+        scope,
+    };
+    match count_bookings(
+        &s,
+        submit(&s, &HeaderMap::new(), v.auth.actor.clone(), op).await,
+    ) {
+        Ok(_) | Err(ApiError::AlreadyCancelled { .. }) => {
+            Ok(see_other("/my/bookings?done=cancelled"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
