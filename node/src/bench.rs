@@ -23,6 +23,8 @@ pub enum Target {
     FreeRoom,
     /// Public page views (`POST /api/v1/sites/{site}/pageviews`), each client a different browser.
     PageViews,
+    /// The web page of a busy room's week (`GET /rooms/{id}/week`), signed in, on a big school.
+    WeekPage,
 }
 
 #[derive(clap::Args)]
@@ -73,8 +75,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .split(',')
         .map(|u| u.trim().trim_end_matches('/').to_string())
         .collect();
+    let mut week_room = 0;
     let (http, token) = match args.target {
-        Target::DayGrid | Target::FreeRoom => {
+        Target::DayGrid | Target::FreeRoom | Target::WeekPage => {
             let http = https_client(&args.ca, Duration::from_secs(30))?;
             let op = std::fs::read_to_string(&args.operator_token_file).with_context(|| {
                 format!(
@@ -82,8 +85,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     args.operator_token_file.display()
                 )
             })?;
-            let token = seed_big_school(&http, &urls[0], op.trim(), args.school_rooms).await?;
-            (http, token)
+            let (slug, token) =
+                seed_big_school(&http, &urls[0], op.trim(), args.school_rooms).await?;
+            if args.target == Target::WeekPage {
+                // The token becomes the session cookie; Room 101, fully timetabled, is made busier.
+                let (cookie, room) = busy_week(&http, &urls[0], &slug, &token).await?;
+                week_room = room;
+                (http, cookie)
+            } else {
+                (http, token)
+            }
         }
         Target::Roomraft => {
             let token = std::fs::read_to_string(&args.token_file).with_context(|| {
@@ -158,6 +169,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                         .post(format!("{url}/api/v1/sites/{site}/pageviews"))
                         .header("user-agent", format!("Mozilla/5.0 (X11; Linux x86_64; rv:{c}.0) Gecko/20100101 Firefox/{c}.0"))
                         .json(&json!({"path": format!("/v/{site}/page-{}", n % 50), "referrer": "https://www.google.com/"})),
+                    (Target::WeekPage, _) => http
+                        .get(format!("{url}/rooms/{week_room}/week?date={day}"))
+                        .header("cookie", token.as_str()),
                     (Target::FreeRoom, _) => http
                         .get(format!("{url}/api/v1/free-rooms?date={day}&period=P{}&min_capacity=30", 1 + n % 5))
                         .bearer_auth(token.as_str()),
@@ -204,6 +218,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Target::DayGrid => "day-grid",
             Target::FreeRoom => "free-room",
             Target::PageViews => "page-views",
+            Target::WeekPage => "week-page",
         },
         args.clients,
         args.duration,
@@ -233,13 +248,72 @@ fn teaching_day() -> String {
         .unwrap_or_default()
 }
 
-/// Creates a tenant and seeds it with `rooms` fully timetabled teaching rooms; returns its admin token.
+/// Fills Room 101's free periods of the bench week with bookings and signs in a member of
+/// staff; returns the session's `Cookie` header and the room.
+async fn busy_week(
+    http: &reqwest::Client,
+    url: &str,
+    slug: &str,
+    admin: &str,
+) -> anyhow::Result<(String, u64)> {
+    let rooms = call(http.get(format!("{url}/api/v1/rooms")).bearer_auth(admin)).await?;
+    let room = rooms
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["name"] == "Room 101")
+        .and_then(|r| r["id"].as_u64())
+        .context("the seeded school has Room 101")?;
+    let day: jiff::civil::Date = teaching_day().parse()?;
+    let monday = day.checked_sub(jiff::ToSpan::days(
+        day.weekday().to_monday_zero_offset() as i64
+    ))?;
+    for d in 0..5 {
+        let date = monday.checked_add(jiff::ToSpan::days(d))?;
+        for period in ["Registration", "Break", "Lunch"] {
+            call(
+                http.post(format!("{url}/api/v1/bookings"))
+                    .bearer_auth(admin)
+                    .json(&json!({"room_id": room, "date": date, "period": period,
+                                   "title": format!("{period} club"), "notes": "bench"})),
+            )
+            .await?;
+        }
+    }
+    let password = format!("bench-{}", rand::random::<u64>());
+    call(
+        http.post(format!("{url}/api/v1/users"))
+            .bearer_auth(admin)
+            .json(
+                &json!({"username": "bench", "name": "Bench Staff", "email": "bench@bench.example",
+                           "role": "staff", "password": password}),
+            ),
+    )
+    .await?;
+    let resp = http
+        .post(format!("{url}/api/v1/session"))
+        .json(&json!({"tenant": slug, "login": "bench", "password": password}))
+        .send()
+        .await?
+        .error_for_status()?;
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .context("no session cookie")?
+        .to_string();
+    Ok((cookie, room))
+}
+
+/// Creates a tenant and seeds it with `rooms` fully timetabled teaching rooms; returns its slug
+/// and admin token.
 async fn seed_big_school(
     http: &reqwest::Client,
     url: &str,
     operator: &str,
     rooms: usize,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, String)> {
     let slug = format!("bench-{}", rand::random::<u32>());
     let t = call(
         http.post(format!("{url}/api/v1/tenants"))
@@ -269,5 +343,5 @@ async fn seed_big_school(
         lessons.as_array().map_or(0, Vec::len),
         started.elapsed().as_secs_f64()
     );
-    Ok(admin)
+    Ok((slug, admin))
 }
