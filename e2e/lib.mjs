@@ -3,7 +3,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
@@ -30,7 +30,8 @@ export async function until(what, check, ms = 30000) {
 
 /** A three-node `roomraft dev` cluster on `portBase` with HAProxy in front on `portBase + 90`. */
 export async function startCluster(portBase) {
-  const bin = process.env.ROOMRAFT_BIN || join(root, 'target', 'debug', 'roomraft');
+  const target = resolve(root, process.env.CARGO_TARGET_DIR || 'target');
+  const bin = process.env.ROOMRAFT_BIN || join(target, 'debug', 'roomraft');
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run cargo build first (scripts/test.sh does)`);
   const dir = mkdtempSync(join(tmpdir(), 'roomraft-e2e-'));
   let out = '';
