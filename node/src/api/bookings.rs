@@ -509,10 +509,27 @@ pub(super) async fn create_series(
 ) -> Result<Response, ApiError> {
     let tenant = auth.tenant()?;
     let req: NewSeries = parse_json(&body)?;
+    let op = series_op(&s, tenant, req).await?;
+    match count_bookings(&s, submit(&s, &headers, auth.actor, op).await)? {
+        Outcome::SeriesCreated { series, bookings } => {
+            let mut v = series_json(&series);
+            v["bookings"] = json!(bookings.iter().map(booking_json).collect::<Vec<_>>());
+            Ok(created(v))
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+/// The command that books `req` as a series, planned against the tenant's calendar as it is now.
+pub(crate) async fn series_op(
+    s: &AppState,
+    tenant: TenantId,
+    req: NewSeries,
+) -> Result<Op, ApiError> {
     let mode = series_mode(req.mode.as_deref())?;
-    let (t, cal) = tenant_and_calendar(&s, tenant, req.room_id).await?;
+    let (t, cal) = tenant_and_calendar(s, tenant, req.room_id).await?;
     let (occurrences, rule) = plan(&t, &cal, &req)?;
-    let op = Op::CreateSeries {
+    Ok(Op::CreateSeries {
         tenant,
         room: req.room_id,
         rule,
@@ -525,15 +542,7 @@ pub(super) async fn create_series(
             on_behalf_of: req.on_behalf_of,
             override_reason: req.override_reason,
         },
-    };
-    match count_bookings(&s, submit(&s, &headers, auth.actor, op).await)? {
-        Outcome::SeriesCreated { series, bookings } => {
-            let mut v = series_json(&series);
-            v["bookings"] = json!(bookings.iter().map(booking_json).collect::<Vec<_>>());
-            Ok(created(v))
-        }
-        other => Err(unexpected(other)),
-    }
+    })
 }
 
 fn series_json(s: &Series) -> Value {

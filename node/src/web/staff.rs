@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::*;
-use crate::api::bookings::{count_bookings, plan, resolve, series_mode, NewSeries, When};
+use crate::api::bookings::{
+    count_bookings, plan, resolve, series_mode, series_op, NewSeries, When,
+};
 use crate::api::observe::ClientAddr;
 use crate::api::people::{change_own_password, session_cookie, start_session};
 use crate::api::{clash_text, submit, unexpected, CsrfProof};
@@ -781,7 +783,7 @@ impl BookFields {
             period: when.period,
             start_time: when.start_time,
             end_time: when.end_time,
-            title: self.title.clone(),
+            title: self.title.trim().to_string(),
             notes: self.notes.clone(),
             mode: Self::nonempty(&self.mode),
             on_behalf_of: None,
@@ -1067,28 +1069,9 @@ pub async fn book(State(s): St, headers: HeaderMap, body: Bytes) -> Result<Respo
             )),
         };
     }
-    let mode = series_mode(req.mode.as_deref())?;
-    let (t, cal) = match crate::api::bookings::tenant_and_calendar(&s, tenant, req.room_id).await {
-        Ok(x) => x,
+    let op = match series_op(&s, tenant, req).await {
+        Ok(op) => op,
         Err(e) => return book_again(&v, f, e).await,
-    };
-    let (occurrences, rule) = match plan(&t, &cal, &req) {
-        Ok(x) => x,
-        Err(e) => return book_again(&v, f, e).await,
-    };
-    let op = Op::CreateSeries {
-        tenant,
-        room: req.room_id,
-        rule,
-        occurrences,
-        mode,
-        details: BookingDetails {
-            title: req.title.trim().to_string(),
-            notes: req.notes.clone(),
-            period: req.period.clone(),
-            on_behalf_of: None,
-            override_reason: None,
-        },
     };
     match count_bookings(
         &s,
