@@ -214,6 +214,13 @@ struct Slot {
     end: Time,
 }
 
+impl Slot {
+    /// The row a slot belongs to in the week grid: its period's name, or its hour.
+    fn row(&self) -> String {
+        self.period.clone().unwrap_or_else(|| hm(self.start))
+    }
+}
+
 fn slots_on(cal: &Calendar, date: Date) -> Vec<Slot> {
     let periods: Vec<Slot> = cal
         .periods_on(weekday_number(date))
@@ -479,10 +486,11 @@ pub async fn week(
                 }
             });
             // Rows: every slot name of the week, in order of its earliest start.
+            let week: Vec<Vec<Slot>> = days.iter().map(|d| slots_on(&cal, *d)).collect();
             let mut rows: Vec<(String, Time, Time)> = Vec::new();
-            for d in &days {
-                for s in slots_on(&cal, *d) {
-                    let name = s.period.clone().unwrap_or_else(|| hm(s.start));
+            for slots in &week {
+                for s in slots {
+                    let name = s.row();
                     match rows.iter_mut().find(|r| r.0 == name) {
                         Some(r) => r.1 = r.1.min(s.start),
                         None => rows.push((name, s.start, s.end)),
@@ -497,20 +505,16 @@ pub async fn week(
                     times: format!("{}–{}", hm(*start), hm(*end)),
                     cells: days
                         .iter()
-                        .map(|d| {
-                            let slot = slots_on(&cal, *d)
-                                .into_iter()
-                                .find(|s| s.period.clone().unwrap_or_else(|| hm(s.start)) == *name);
-                            match slot {
-                                Some(s) => cell(st, &tenant, &cal, room, *d, &s),
-                                None => Cell {
-                                    state: "none",
-                                    label: "No such period",
-                                    items: Vec::new(),
-                                    times: String::new(),
-                                    book_href: None,
-                                },
-                            }
+                        .zip(&week)
+                        .map(|(d, slots)| match slots.iter().find(|s| s.row() == *name) {
+                            Some(s) => cell(st, &tenant, &cal, room, *d, s),
+                            None => Cell {
+                                state: "none",
+                                label: "No such period",
+                                items: Vec::new(),
+                                times: String::new(),
+                                book_href: None,
+                            },
                         })
                         .collect(),
                 })
