@@ -58,7 +58,14 @@ impl Cluster {
     /// Starts `n` voters, waits until each is ready, and creates a school with `rooms` rooms.
     /// Node `id` uses ports `port_base + id` (client), `+ 100` (peer), `+ 200` (proxy).
     pub async fn start(port_base: u16, n: u64, rooms: usize) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
+        let mut dir = tempfile::Builder::new()
+            .prefix("roomraft-chaos-")
+            .tempdir()?;
+        if std::env::var_os("CHAOS_KEEP_DIR").is_some() {
+            // Data directories and node logs stay behind for inspection.
+            dir.disable_cleanup(true);
+            eprintln!("chaos: keeping {}", dir.path().display());
+        }
         let ca = CertificateAuthority::generate("Roomraft chaos CA")?;
         std::fs::write(dir.path().join("ca.pem"), ca.cert_pem())?;
         let operator = format!("rr_{}", hex::encode(rand::random::<[u8; 32]>()));
@@ -181,6 +188,7 @@ impl Cluster {
                 timeouts: self.timeouts.clone(),
                 // Small, so snapshots, purges and snapshot installs happen during the suite.
                 snapshot_every_entries: 300,
+                snapshot_scales_with_state: false,
                 keep_logs_after_snapshot: 50,
                 peer_body_limit_bytes: 64 << 20,
             },

@@ -15,6 +15,10 @@ pub trait App: Clone + Send + Sync + 'static {
     type Outcome: Serialize + DeserializeOwned + Debug + Clone + Send + Sync + 'static;
 
     /// Applies one committed command at log `index`, recording every changed record in `writes`.
+    ///
+    /// Under load several commands share a log entry: they are applied one after another, in
+    /// order, all with that entry's `index`. Identities derived from the index must therefore
+    /// also count the commands of the entry applied before (see roomraft-node's `Ctx::new_id`).
     fn apply(&mut self, index: u64, command: Self::Command, writes: &mut WriteSet)
         -> Self::Outcome;
 

@@ -2,6 +2,7 @@
 //! serve any request (writes forwarded to the leader, linearizable reads through a read index).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,13 +14,14 @@ use tokio::time::{timeout_at, Instant};
 use roomraft_ops::RaftMetrics;
 
 use crate::app::App;
+use crate::batch::{Batcher, ProposeError, WriteAnswer};
 use crate::config::{ClusterConfig, Timeouts};
 use crate::log_store::LogStore;
 use crate::network::{CallError, PeerClient, PeerNetworkFactory};
 use crate::state_machine::{Shared, StateMachineStore};
 use crate::store::{encode, Store};
 use crate::tls::TlsMaterial;
-use crate::types::{AppRequest, NodeId, NodeInfo, Raft};
+use crate::types::{NodeId, NodeInfo, Raft};
 use crate::ClusterError;
 
 /// How fresh a read must be.
@@ -39,13 +41,6 @@ pub(crate) struct ForwardedWrite {
     command: Vec<u8>,
     /// How long the sender still waits, in milliseconds.
     budget_ms: u64,
-}
-
-/// What the leader answered to a forwarded write.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct WriteAnswer {
-    index: u64,
-    outcome: Vec<u8>,
 }
 
 /// A membership change forwarded to the leader.
@@ -78,6 +73,7 @@ enum Route {
 pub(crate) struct Inner {
     pub(crate) id: NodeId,
     pub(crate) raft: Raft,
+    batcher: Batcher,
     peers: PeerClient,
     timeouts: Timeouts,
     pub(crate) metrics: Arc<RaftMetrics>,
@@ -134,40 +130,29 @@ impl Inner {
         }
     }
 
-    /// Proposes `command` here if this node leads; never forwards.
+    /// Proposes `command` here if this node leads, in the next batch; never forwards.
     async fn propose(
         &self,
         command: Vec<u8>,
         deadline: Instant,
     ) -> Result<WriteAnswer, ForwardError> {
         self.metrics.proposals_pending.inc();
-        let result = timeout_at(deadline, self.raft.client_write(AppRequest(command))).await;
+        let result = self.batcher.propose(command, deadline).await;
         self.metrics.proposals_pending.dec();
-        let label = if matches!(result, Ok(Ok(_))) {
+        let label = if matches!(result, Some(Ok(_))) {
             "committed"
         } else {
             "failed"
         };
         self.metrics.proposals.with_label_values(&[label]).inc();
         match result {
-            Err(_) => Err(ForwardError::Timeout),
-            Ok(Ok(resp)) => Ok(WriteAnswer {
-                index: resp.log_id.index,
-                outcome: resp.data.0,
-            }),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                Err(ForwardError::NotLeader {
-                    leader: f.leader_id,
-                })
+            None => Err(ForwardError::Timeout),
+            Some(Ok(answer)) => Ok(answer),
+            Some(Err(ProposeError::NotLeader { leader })) => {
+                Err(ForwardError::NotLeader { leader })
             }
-            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
-                Err(ForwardError::Refused {
-                    reason: e.to_string(),
-                })
-            }
-            Ok(Err(RaftError::Fatal(f))) => Err(ForwardError::Stopped {
-                reason: f.to_string(),
-            }),
+            Some(Err(ProposeError::Refused { reason })) => Err(ForwardError::Refused { reason }),
+            Some(Err(ProposeError::Stopped { reason })) => Err(ForwardError::Stopped { reason }),
         }
     }
 
@@ -494,9 +479,12 @@ impl<A: App> Cluster<A> {
                 node_id: config.node_id,
                 reason: e.to_string(),
             })?;
+        let (batcher, batching) = Batcher::start(raft.clone());
+        store.track_endless(batching);
         let inner = Arc::new(Inner {
             id: config.node_id,
             raft,
+            batcher,
             peers,
             timeouts: config.timeouts.clone(),
             metrics: metrics.clone(),
@@ -504,6 +492,12 @@ impl<A: App> Cluster<A> {
         store.track_endless(tokio::spawn(observe_raft(
             inner.raft.metrics(),
             metrics.clone(),
+        )));
+        store.track_endless(tokio::spawn(snapshot_policy(
+            inner.raft.clone(),
+            shared.snapshot_records.clone(),
+            config.snapshot_every_entries,
+            config.snapshot_scales_with_state,
         )));
         let peer_handle = axum_server::Handle::new();
         crate::peer_server::serve(
@@ -725,6 +719,45 @@ impl<A: App> Cluster<A> {
         self.store.stop_background().await;
         if let Err(e) = self.store.flush().await {
             tracing::warn!(error = %e, "final flush failed");
+        }
+    }
+}
+
+/// Asks Raft for a snapshot once enough entries were applied since the last one: at least
+/// `every`, and with `scale` at least as many as the state had records at the last snapshot.
+/// Building a snapshot copies the whole state while applies wait, so a fixed interval would make
+/// a large state cost more per entry the larger it grows; this keeps it at about one record.
+async fn snapshot_policy(raft: Raft, records: Arc<AtomicU64>, every: u64, scale: bool) {
+    let mut rx = raft.metrics();
+    // The applied index at the last request: a build that failed is asked for again only after
+    // as many entries again, not on every entry.
+    let mut asked_at = None::<u64>;
+    loop {
+        let due = {
+            let m = rx.borrow_and_update();
+            let applied = m.last_applied.map_or(0, |l| l.index);
+            let snapshot = m.snapshot.map_or(0, |l| l.index);
+            let threshold = if scale {
+                every.max(records.load(Ordering::Relaxed))
+            } else {
+                every
+            }
+            .max(1);
+            let since_asked = asked_at.map_or(u64::MAX, |a| applied.saturating_sub(a));
+            let due = applied.saturating_sub(snapshot) >= threshold && since_asked >= threshold;
+            if due {
+                asked_at = Some(applied);
+            }
+            due
+        };
+        if due {
+            if let Err(e) = raft.trigger().snapshot().await {
+                tracing::debug!(error = %e, "snapshot policy stops");
+                return;
+            }
+        }
+        if rx.changed().await.is_err() {
+            return;
         }
     }
 }

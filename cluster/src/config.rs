@@ -32,6 +32,11 @@ pub struct ClusterConfig {
     /// Build a snapshot (and purge the log before it) after this many applied entries.
     #[serde(default = "default_snapshot_every")]
     pub snapshot_every_entries: u64,
+    /// Once the state holds more records than `snapshot_every_entries`, wait instead for as many
+    /// entries as it held at the last snapshot. A snapshot copies the whole state, so this keeps
+    /// its cost at about one record per entry however large a school's history grows.
+    #[serde(default = "default_true")]
+    pub snapshot_scales_with_state: bool,
     /// Log entries kept behind the latest snapshot, so briefly lagging followers need no snapshot.
     #[serde(default = "default_keep_logs")]
     pub keep_logs_after_snapshot: u64,
@@ -42,6 +47,9 @@ pub struct ClusterConfig {
 
 fn default_snapshot_every() -> u64 {
     20_000
+}
+fn default_true() -> bool {
+    true
 }
 fn default_keep_logs() -> u64 {
     2_000
@@ -101,7 +109,8 @@ impl ClusterConfig {
             election_timeout_min: t.election_min_ms,
             election_timeout_max: t.election_max_ms,
             install_snapshot_timeout: t.snapshot_chunk_ms,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every_entries),
+            // Snapshots are asked for by `cluster::snapshot_policy`, which also weighs the state's size.
+            snapshot_policy: openraft::SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: self.keep_logs_after_snapshot,
             max_payload_entries: 1_000,
             ..Default::default()

@@ -7,6 +7,7 @@
 //! every node, membership changes and snapshots.
 
 mod app;
+mod batch;
 mod cluster;
 mod config;
 mod error;

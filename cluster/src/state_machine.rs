@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use roomraft_ops::RaftMetrics;
 
 use crate::app::{App, WriteSet};
+use crate::batch::decode_entry;
 use crate::error::StoreError;
 use crate::store::{decode, encode, sled_err, Store};
 use crate::types::{
@@ -37,6 +38,9 @@ pub(crate) struct Shared<A> {
     applied_index: AtomicU64,
     /// The term of that entry, under the same rule.
     applied_term: AtomicU64,
+    /// How many application records the state had when it was last snapshotted or loaded; the
+    /// snapshot policy weighs the next snapshot's cost by it.
+    pub(crate) snapshot_records: Arc<AtomicU64>,
 }
 
 impl<A> Shared<A> {
@@ -97,6 +101,7 @@ impl<A: App> StateMachineStore<A> {
             None => StoredMembership::default(),
         };
         let mut failure = None;
+        let mut loaded = 0u64;
         let mut records = store
             .sm
             .scan_prefix(APP_PREFIX)
@@ -106,7 +111,8 @@ impl<A: App> StateMachineStore<A> {
                     failure.get_or_insert(e);
                     None
                 }
-            });
+            })
+            .inspect(|_| loaded += 1);
         let app = A::load(&mut records).map_err(|e| StoreError::Corrupt {
             what: "application record",
             reason: e.to_string(),
@@ -120,6 +126,7 @@ impl<A: App> StateMachineStore<A> {
                 app: RwLock::new(app),
                 applied_index: AtomicU64::new(last_applied.map(|l: LogId| l.index).unwrap_or(0)),
                 applied_term: AtomicU64::new(last_applied.map(|l| l.leader_id.term).unwrap_or(0)),
+                snapshot_records: Arc::new(AtomicU64::new(loaded)),
             }),
             store,
             last_applied,
@@ -188,6 +195,7 @@ pub struct SnapshotBuilder<A: App> {
     membership: StoredMembership,
     dir: PathBuf,
     metrics: Arc<RaftMetrics>,
+    records: Arc<AtomicU64>,
 }
 
 impl<A: App> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<A> {
@@ -198,11 +206,14 @@ impl<A: App> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<A> {
                 reason: "a builder builds one snapshot".into(),
             })
         })?;
-        let data = tokio::task::spawn_blocking(move || {
-            encode(&SnapshotData {
+        let (data, records) = tokio::task::spawn_blocking(move || {
+            let records = app.records();
+            let n = records.len() as u64;
+            let data = encode(&SnapshotData {
                 format: SNAPSHOT_FORMAT,
-                records: app.records(),
-            })
+                records,
+            });
+            (data, n)
         })
         .await
         .map_err(|e| StorageIOError::read_state_machine(&e))?;
@@ -227,7 +238,8 @@ impl<A: App> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<A> {
             .map_err(|e| io_snapshot_err(&meta, e))?
             .map_err(|e| io_snapshot_err(&meta, e))?;
         self.metrics.snapshot_builds.inc();
-        tracing::info!(snapshot = %meta.snapshot_id, bytes = file.data.len(), "snapshot built");
+        self.records.store(records, Ordering::Relaxed);
+        tracing::info!(snapshot = %meta.snapshot_id, bytes = file.data.len(), records, "snapshot built");
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(file.data)),
@@ -251,6 +263,7 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
         let mut responses = Vec::new();
         let mut writes = WriteSet::default();
         let mut applied = 0;
+        let mut membership_changed = false;
         {
             let mut app = self.shared.app.write();
             for entry in entries {
@@ -260,22 +273,30 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
                     EntryPayload::Blank => responses.push(AppResponse::default()),
                     EntryPayload::Membership(m) => {
                         self.membership = StoredMembership::new(Some(entry.log_id), m);
+                        membership_changed = true;
                         responses.push(AppResponse::default());
                     }
                     EntryPayload::Normal(req) => {
                         // A command this binary cannot decode must stop the node, not be skipped:
                         // skipping would let replicas diverge.
-                        let command: A::Command = bincode::deserialize(&req.0).map_err(|e| {
-                            StorageIOError::apply(
-                                entry.log_id,
-                                &StoreError::Corrupt {
-                                    what: "command",
-                                    reason: e.to_string(),
-                                },
-                            )
-                        })?;
-                        let outcome = app.apply(entry.log_id.index, command, &mut writes);
-                        responses.push(AppResponse(encode(&outcome)));
+                        let commands = decode_entry(req.0)
+                            .map_err(|e| StorageIOError::apply(entry.log_id, &e))?;
+                        let mut outcomes = Vec::with_capacity(commands.len());
+                        for bytes in commands {
+                            let command: A::Command =
+                                bincode::deserialize(&bytes).map_err(|e| {
+                                    StorageIOError::apply(
+                                        entry.log_id,
+                                        &StoreError::Corrupt {
+                                            what: "command",
+                                            reason: e.to_string(),
+                                        },
+                                    )
+                                })?;
+                            let outcome = app.apply(entry.log_id.index, command, &mut writes);
+                            outcomes.push(encode(&outcome));
+                        }
+                        responses.push(AppResponse(encode(&outcomes)));
                     }
                 }
             }
@@ -289,7 +310,9 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
             }
         }
         batch.insert(APPLIED, encode(&self.last_applied));
-        batch.insert(MEMBERSHIP, encode(&self.membership));
+        if membership_changed {
+            batch.insert(MEMBERSHIP, encode(&self.membership));
+        }
         self.store
             .sm
             .apply_batch(batch)
@@ -311,6 +334,7 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
             membership: self.membership.clone(),
             dir: self.store.dir.clone(),
             metrics: self.store.metrics.clone(),
+            records: self.shared.snapshot_records.clone(),
         }
     }
 
@@ -335,6 +359,7 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
         }
         let app =
             A::load(&mut data.records.iter().cloned()).map_err(|e| io_snapshot_err(meta, e))?;
+        let records = data.records.len() as u64;
 
         // Keep the received snapshot first, so it can be served onwards and survives a crash.
         let file = SnapshotFile {
@@ -376,6 +401,9 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
         }
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
+        self.shared
+            .snapshot_records
+            .store(records, Ordering::Relaxed);
         self.store.metrics.snapshots_installed.inc();
         tracing::info!(snapshot = %meta.snapshot_id, "snapshot installed");
         Ok(())

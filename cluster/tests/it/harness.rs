@@ -128,6 +128,7 @@ impl TestCluster {
                 initial_members: members.clone(),
                 timeouts: Timeouts::default(),
                 snapshot_every_entries: 20_000,
+                snapshot_scales_with_state: true,
                 keep_logs_after_snapshot: 2_000,
                 peer_body_limit_bytes: 64 << 20,
             };

@@ -107,6 +107,7 @@ async fn restarted_follower_catches_up_from_the_log() {
 async fn restarted_follower_catches_up_from_snapshot_after_purge() {
     let mut c = TestCluster::start(21040, 3, |cfg| {
         cfg.snapshot_every_entries = 20;
+        cfg.snapshot_scales_with_state = false;
         cfg.keep_logs_after_snapshot = 5;
     })
     .await;
@@ -175,6 +176,53 @@ async fn concurrent_claims_of_one_slot_through_all_nodes_have_one_winner() {
         }
     }
     assert_eq!(winners, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_log_entries_and_each_gets_its_outcome() {
+    let c = TestCluster::start(21080, 3, |_| {}).await;
+    let leader = c.leader().await;
+    let node = c.node(leader).clone();
+    let before = node.status().last_log_index;
+    // All submitted before the batcher runs: they queue behind the first proposal.
+    let writes = (0..200).map(|i| {
+        let node = node.clone();
+        async move {
+            let slot = format!("batch-{}", i % 150);
+            let cmd = Cmd::Claim {
+                slot: slot.clone(),
+                owner: format!("client-{i}"),
+            };
+            (slot, i, node.write(&cmd).await.expect("write succeeds"))
+        }
+    });
+    let results = futures::future::join_all(writes).await;
+    let mut winners = BTreeSet::new();
+    let mut last = 0;
+    for (slot, i, (index, outcome)) in &results {
+        last = last.max(*index);
+        match outcome {
+            Outcome::Claimed { .. } => assert!(winners.insert(slot.clone()), "{slot} won twice"),
+            Outcome::Taken { owner } => assert_ne!(owner, &format!("client-{i}")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 150, "every slot has exactly one winner");
+    let entries = last - before;
+    assert!(
+        entries < 20,
+        "200 concurrent writes took {entries} log entries: they were not batched"
+    );
+    c.await_applied(last).await;
+    let digest = c.node(leader).state_digest();
+    for id in c.followers(leader) {
+        assert_eq!(
+            c.node(id).state_digest().sha256,
+            digest.sha256,
+            "node {id} differs"
+        );
+    }
+    assert_eq!(state_of(&c, leader).await.slots.len(), 150);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

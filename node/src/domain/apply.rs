@@ -153,7 +153,26 @@ pub struct Bookings {
     /// Public facilities websites, by tenant.
     pub sites: BTreeMap<TenantId, Site>,
     pub enquiries: BTreeMap<EnquiryId, Enquiry>,
+    /// Ids already handed out in the log entry being applied.
+    pub(super) entry_ids: EntryIds,
 }
+
+/// How many ids the commands of one log entry applied so far used. Not part of the state: an
+/// entry is applied whole or not at all, so after a restart or a snapshot install the next entry
+/// starts afresh; it compares equal whatever it holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct EntryIds {
+    index: u64,
+    used: u64,
+}
+
+impl PartialEq for EntryIds {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for EntryIds {}
 
 /// One command being applied: where ids and times come from.
 pub(super) struct Ctx<'a> {
@@ -163,8 +182,9 @@ pub(super) struct Ctx<'a> {
     next_id: u64,
 }
 
-/// Ids are the log index times this plus a sequence within the command: unique, deterministic,
-/// and exact as JSON numbers (below 2^53) for the first nine billion log entries.
+/// Ids are the log index times this plus a sequence through the entry's commands (several share
+/// an entry under load): unique, deterministic, and exact as JSON numbers (below 2^53) for the
+/// first nine billion log entries.
 pub const IDS_PER_ENTRY: u64 = 1_000_000;
 
 impl Ctx<'_> {
@@ -173,6 +193,11 @@ impl Ctx<'_> {
         let id = self.index * IDS_PER_ENTRY + self.next_id;
         self.next_id += 1;
         id
+    }
+
+    /// How many more ids this command may take.
+    pub fn ids_left(&self) -> u64 {
+        IDS_PER_ENTRY - self.next_id
     }
 }
 
@@ -558,16 +583,28 @@ impl App for Bookings {
             }
             return seen.outcome.clone();
         }
+        if self.entry_ids.index != index {
+            self.entry_ids = EntryIds { index, used: 0 };
+        }
+        if self.entry_ids.used >= IDS_PER_ENTRY / 2 {
+            // Unreachable while the cluster gives large commands an entry of their own; refused
+            // rather than risk an id of the next entry, and not remembered, so a retry can pass.
+            return Outcome::Rejected(invalid(
+                "request",
+                "too large to share a log entry with others; send it again",
+            ));
+        }
         let mut ctx = Ctx {
             index,
             time: cmd.time,
             actor: &cmd.actor,
-            next_id: 0,
+            next_id: self.entry_ids.used,
         };
         // Every handler validates before it writes, so a rejection leaves no partial change.
         let outcome = self
             .execute(&mut ctx, &cmd.op, writes)
             .unwrap_or_else(Outcome::Rejected);
+        self.entry_ids.used = ctx.next_id;
         let ttl = if cmd.request_key.starts_with("idem/") {
             IDEMPOTENCY_TTL
         } else {

@@ -442,7 +442,7 @@ impl Bookings {
         if !errors.is_empty() {
             return Err(Rejection::Rows(errors));
         }
-        if resolved.len() as u64 + 2 >= IDS_PER_ENTRY {
+        if resolved.len() as u64 + 2 >= ctx.ids_left() {
             return Err(invalid("lessons", "import at most 999,999 lessons at once"));
         }
         if replace {

@@ -262,6 +262,52 @@ fn overlaps_conflict_and_touching_or_other_rooms_do_not() {
 }
 
 #[test]
+fn commands_sharing_a_log_entry_get_distinct_ids() {
+    let (mut w, k) = World::new();
+    let a = admin(k.a);
+    let room = |name: &str| Op::CreateRoom {
+        tenant: k.a,
+        spec: room_spec(name),
+    };
+    let first = match w.run_keyed(a.clone(), room("Lab 1"), "same-entry-1") {
+        Outcome::RoomCreated(r) => r.id,
+        o => panic!("{o:?}"),
+    };
+    // The cluster batches commands under load: the next ones share the previous one's entry.
+    w.index -= 1;
+    let second = match w.run_keyed(a.clone(), room("Lab 2"), "same-entry-2") {
+        Outcome::RoomCreated(r) => r.id,
+        o => panic!("{o:?}"),
+    };
+    w.index -= 1;
+    let booking = booked(&w.run_keyed(
+        a.clone(),
+        Op::CreateBooking {
+            tenant: k.a,
+            room: first,
+            start: at("2026-03-02T09:00:00Z"),
+            end: at("2026-03-02T10:00:00Z"),
+            details: details("Meeting"),
+        },
+        "same-entry-3",
+    ));
+    let ids = BTreeSet::from([first, second, booking]);
+    assert_eq!(ids.len(), 3, "ids {first}, {second}, {booking} collide");
+    assert_eq!(w.s.rooms[&first].name, "Lab 1");
+    assert_eq!(w.s.rooms[&second].name, "Lab 2");
+    // A new entry starts its own ids.
+    let later = booked(&w.book(
+        a,
+        k.a,
+        second,
+        "2026-03-02T09:00:00Z",
+        "2026-03-02T10:00:00Z",
+    ));
+    assert!(later > booking);
+    w.check_replay();
+}
+
+#[test]
 fn tenants_cannot_see_or_touch_each_other() {
     let (mut w, k) = World::new();
     let id = booked(&w.book(
