@@ -108,11 +108,9 @@ impl Batcher {
             }));
         }
         match timeout_at(deadline, rx).await {
-            Err(_) => None,
             Ok(Ok(answer)) => Some(answer),
-            Ok(Err(_)) => Some(Err(ProposeError::Stopped {
-                reason: "the proposal batcher has stopped".into(),
-            })),
+            // The batch gave up at its deadline without an answer: the outcome is unknown.
+            Err(_) | Ok(Err(_)) => None,
         }
     }
 }
@@ -170,14 +168,27 @@ async fn propose(raft: &Raft, batch: Vec<Pending>) {
     let (commands, replies): (Vec<_>, Vec<_>) =
         batch.into_iter().map(|p| (p.command, p.reply)).unzip();
     let count = commands.len();
-    let Ok(written) = timeout_at(
+    let term = raft.metrics().borrow().current_term;
+    let write = timeout_at(
         deadline,
         raft.client_write(AppRequest(encode_entry(commands))),
-    )
-    .await
-    else {
-        // Dropping the replies tells every caller the outcome is unknown.
-        return;
+    );
+    let written = tokio::select! {
+        written = write => match written {
+            Ok(written) => written,
+            // Dropping the replies tells every caller the outcome is unknown.
+            Err(_) => return,
+        },
+        // openraft 0.9 does not always answer the writes of a leader that steps down (one that
+        // restarted believing it led, say); they would hold their slots until the deadline and
+        // stall every proposal after them. The callers retry through the new leader instead:
+        // commands are idempotent, so one that does commit is not applied twice.
+        leader = term_ended(raft, term) => {
+            for reply in replies {
+                let _ = reply.send(Err(ProposeError::NotLeader { leader }));
+            }
+            return;
+        }
     };
     let result = written
         .map_err(|e| match e {
@@ -215,6 +226,22 @@ async fn propose(raft: &Raft, batch: Vec<Pending>) {
             for reply in replies {
                 let _ = reply.send(Err(e.clone()));
             }
+        }
+    }
+}
+
+/// Resolves, with the leader then known, once this node's term is no longer `term`.
+async fn term_ended(raft: &Raft, term: u64) -> Option<u64> {
+    let mut rx = raft.metrics();
+    loop {
+        {
+            let m = rx.borrow_and_update();
+            if m.current_term != term {
+                return m.current_leader;
+            }
+        }
+        if rx.changed().await.is_err() {
+            return std::future::pending().await;
         }
     }
 }

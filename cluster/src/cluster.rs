@@ -16,6 +16,7 @@ use roomraft_ops::RaftMetrics;
 use crate::app::App;
 use crate::batch::{Batcher, ProposeError, WriteAnswer};
 use crate::config::{ClusterConfig, Timeouts};
+use crate::failover::Contact;
 use crate::log_store::LogStore;
 use crate::network::{CallError, PeerClient, PeerNetworkFactory};
 use crate::state_machine::{Shared, StateMachineStore};
@@ -74,9 +75,13 @@ pub(crate) struct Inner {
     pub(crate) id: NodeId,
     pub(crate) raft: Raft,
     batcher: Batcher,
-    peers: PeerClient,
-    timeouts: Timeouts,
+    pub(crate) peers: PeerClient,
+    pub(crate) timeouts: Timeouts,
     pub(crate) metrics: Arc<RaftMetrics>,
+    /// When a leader was last heard (see `failover`).
+    pub(crate) contact: Contact,
+    /// The Raft log, for this node's last log id.
+    pub(crate) log: sled::Tree,
 }
 
 const MEMBERSHIP_DEADLINE: Duration = Duration::from_secs(120);
@@ -488,7 +493,10 @@ impl<A: App> Cluster<A> {
             peers,
             timeouts: config.timeouts.clone(),
             metrics: metrics.clone(),
+            contact: Contact::new(),
+            log: store.log.clone(),
         });
+        store.track_endless(tokio::spawn(crate::failover::watch(inner.clone())));
         store.track_endless(tokio::spawn(observe_raft(
             inner.raft.metrics(),
             metrics.clone(),

@@ -11,6 +11,7 @@ mod batch;
 mod cluster;
 mod config;
 mod error;
+mod failover;
 mod log_store;
 mod network;
 mod peer_server;

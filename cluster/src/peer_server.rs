@@ -14,6 +14,8 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use openraft::raft::AppendEntriesResponse;
+
 use crate::cluster::{ForwardedMembership, ForwardedWrite, Inner};
 use crate::store::encode;
 use crate::tls::TlsMaterial;
@@ -39,7 +41,19 @@ fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
 
 async fn append(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     match decode_body(&body) {
-        Ok(req) => bincode_response(&inner.raft.append_entries(req).await),
+        Ok(req) => {
+            let resp = inner.raft.append_entries(req).await;
+            // Accepted from a leader (not refused for a higher vote): the leader is alive.
+            if matches!(
+                &resp,
+                Ok(AppendEntriesResponse::Success
+                    | AppendEntriesResponse::PartialSuccess(_)
+                    | AppendEntriesResponse::Conflict)
+            ) {
+                inner.contact.heard();
+            }
+            bincode_response(&resp)
+        }
         Err(r) => r,
     }
 }
@@ -53,9 +67,19 @@ async fn vote(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
 
 async fn snapshot(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     match decode_body(&body) {
-        Ok(req) => bincode_response(&inner.raft.install_snapshot(req).await),
+        Ok(req) => {
+            let resp = inner.raft.install_snapshot(req).await;
+            if resp.is_ok() {
+                inner.contact.heard();
+            }
+            bincode_response(&resp)
+        }
         Err(r) => r,
     }
+}
+
+async fn contact(State(inner): State<Arc<Inner>>) -> Response {
+    bincode_response(&crate::failover::report(&inner))
 }
 
 async fn forwarded_write(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
@@ -92,6 +116,7 @@ pub(crate) fn serve(
         .route("/cluster/write", post(forwarded_write))
         .route("/cluster/read-index", post(read_index))
         .route("/cluster/membership", post(membership))
+        .route("/cluster/contact", post(contact))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(inner);
     crate::tls::serve_tls(

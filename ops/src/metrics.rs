@@ -16,6 +16,8 @@ pub struct RaftMetrics {
     pub leader_id: IntGauge,
     pub is_leader: IntGauge,
     pub leader_changes: IntCounter,
+    /// Elections this node started because a majority had lost the leader (cluster::failover).
+    pub early_elections: IntCounter,
     /// `result`: `committed` or `failed`, proposals made on this node while it led.
     pub proposals: IntCounterVec,
     pub proposals_pending: IntGauge,
@@ -66,6 +68,13 @@ impl RaftMetrics {
                 IntCounter::new(
                     "roomraft_raft_leader_changes_total",
                     "Times this node saw the known leader change (including to none).",
+                ),
+            )?,
+            early_elections: reg(
+                r,
+                IntCounter::new(
+                    "roomraft_raft_early_elections_total",
+                    "Elections this node started as soon as a majority had lost the leader.",
                 ),
             )?,
             proposals: reg(
