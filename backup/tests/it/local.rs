@@ -14,6 +14,16 @@ fn folder() -> (tempfile::TempDir, Destination) {
     (dir, dest)
 }
 
+/// The ids of the backups `dest` lists, oldest first.
+async fn listed_ids(dest: &Destination, keys: &Keyring) -> Vec<String> {
+    list(dest, keys)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect()
+}
+
 async fn take(dest: &Destination, keys: &Keyring, when: Timestamp, index: u64) -> String {
     let id = backup_id(when, Trigger::Scheduled);
     write_backup(
@@ -197,12 +207,7 @@ async fn retention_over_seventy_simulated_days_keeps_sixty_one_and_never_the_new
                 report.kept_newest_verified.as_deref(),
                 Some(taken.last().unwrap().0.as_str())
             );
-            let left: Vec<String> = list(&dest, &keys)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|l| l.id)
-                .collect();
+            let left = listed_ids(&dest, &keys).await;
             let expected: Vec<String> = taken
                 .iter()
                 .filter(|(_, t)| *t >= now - retention)
@@ -229,12 +234,7 @@ async fn retention_over_seventy_simulated_days_keeps_sixty_one_and_never_the_new
     let report = prune(&dest, &keys, retention, later, None).await.unwrap();
     let second = &taken[taken.len() - 2].0;
     assert_eq!(report.kept_newest_verified.as_ref(), Some(second));
-    let left: Vec<String> = list(&dest, &keys)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.id)
-        .collect();
+    let left = listed_ids(&dest, &keys).await;
     assert_eq!(left, vec![second.clone()]);
 
     // With nothing that verifies, prune deletes nothing.
