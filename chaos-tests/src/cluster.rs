@@ -126,6 +126,11 @@ impl Cluster {
         Ok(c)
     }
 
+    /// The cluster CA (clients trust it; a balancer's certificate comes from it).
+    pub fn ca(&self) -> &CertificateAuthority {
+        &self.ca
+    }
+
     pub fn ports(&self, id: NodeId) -> Ports {
         let p = self.port_base;
         let id = id as u16;

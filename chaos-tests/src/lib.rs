@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod cluster;
+pub mod haproxy;
 pub mod history;
 pub mod net;
 pub mod schedule;

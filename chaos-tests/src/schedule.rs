@@ -14,9 +14,10 @@ use serde_json::json;
 
 use crate::check::{self, convergence, Failure};
 use crate::cluster::Cluster;
+use crate::haproxy::HaProxy;
 use crate::history::{History, Ret};
 use crate::net::NodeId;
-use crate::workload::{self, ts, Workload, SLOT_ZERO};
+use crate::workload::{self, ts, Balanced, Workload, SLOT_ZERO};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fault {
@@ -69,6 +70,9 @@ pub struct Plan {
     pub clients: usize,
     /// Rooms the clients contend for.
     pub rooms: usize,
+    /// How many of the clients go through a real HAProxy (docs/ops/haproxy.cfg) rather than to
+    /// the nodes; with none, no balancer is started.
+    pub balanced_clients: usize,
 }
 
 /// The seed: `CHAOS_SEED` when set (to replay a failure), else `default`.
@@ -96,6 +100,10 @@ pub struct Report {
     /// The same, by fault kind (how long a healed partition takes to be served again, etc.).
     pub recovery_by_fault: BTreeMap<Fault, Vec<Duration>>,
     pub convergence: Duration,
+    /// What the clients behind HAProxy saw.
+    pub balanced: Balanced,
+    /// Their error windows by the fault of the round in which each began.
+    pub balanced_by_fault: BTreeMap<Fault, Vec<Duration>>,
     pub failures: Vec<Failure>,
 }
 
@@ -126,6 +134,12 @@ impl fmt::Display for Report {
             )?;
             for (fault, d) in &self.recovery_by_fault {
                 writeln!(f, "    {fault:?}: {}", summary(d))?;
+            }
+        }
+        if self.balanced.attempts > 0 {
+            writeln!(f, "  through haproxy: {}", self.balanced)?;
+            for (fault, d) in &self.balanced_by_fault {
+                writeln!(f, "    error windows in {fault:?} rounds: {}", summary(d))?;
             }
         }
         writeln!(
@@ -167,12 +181,29 @@ pub async fn run(port_base: u16, plan: Plan) -> anyhow::Result<Report> {
     };
     let mut rng = StdRng::seed_from_u64(plan.seed);
     let urls: workload::Urls = Arc::new(Mutex::new(c.urls()));
+    // The balancer listens on the cluster's base port, which no node uses (ids start at 1).
+    let mut balancer = match plan.balanced_clients {
+        0 => None,
+        _ => {
+            let lb = HaProxy::start(
+                c.dir.path(),
+                c.ca(),
+                &format!("127.0.0.1:{port_base}"),
+                &client_addrs(&c),
+            )?;
+            lb.wait_ready(&c.http, READY_WITHIN).await?;
+            Some(lb)
+        }
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let clients = tokio::spawn(workload::run(
         Workload {
             clients: plan.clients,
             seed: plan.seed,
             give_up_after: Duration::from_secs(10),
+            balancer: balancer
+                .as_ref()
+                .map(|lb| (lb.url(""), plan.balanced_clients)),
         },
         c.http.clone(),
         urls.clone(),
@@ -185,6 +216,7 @@ pub async fn run(port_base: u16, plan: Plan) -> anyhow::Result<Report> {
         room: probe_room,
         n: 0,
     };
+    let mut round_starts: Vec<(Instant, Fault)> = Vec::new();
     for round in 0..plan.rounds {
         let mut fault = plan.faults[rng.gen_range(0..plan.faults.len())];
         if matches!(fault, Fault::ReplaceNode | Fault::LoseDisk)
@@ -194,10 +226,17 @@ pub async fn run(port_base: u16, plan: Plan) -> anyhow::Result<Report> {
         }
         let hold = Duration::from_millis(rng.gen_range(300..1500));
         eprintln!("seed {} round {round}: {fault:?}, held {hold:?}", plan.seed);
+        round_starts.push((Instant::now(), fault));
         inject(&mut c, fault, hold, &mut rng, &mut probe, &mut report)
             .await
             .with_context(|| format!("seed {} round {round} ({fault:?})", plan.seed))?;
         *urls.lock().unwrap() = c.urls();
+        if let Some(lb) = &mut balancer {
+            if matches!(fault, Fault::ReplaceNode | Fault::LoseDisk) {
+                // As an operator would: the balancer is pointed at the new member set.
+                lb.reload(&client_addrs(&c))?;
+            }
+        }
         *report.faults.entry(fault).or_default() += 1;
         report.rounds += 1;
         let healed = Instant::now();
@@ -223,7 +262,24 @@ pub async fn run(port_base: u16, plan: Plan) -> anyhow::Result<Report> {
     }
 
     stop_tx.send(true)?;
-    let history = clients.await?;
+    let (history, balanced) = clients.await?;
+    for (began, length) in &balanced.windows {
+        // A window that began before the first fault is counted with the first.
+        let fault = round_starts
+            .iter()
+            .rev()
+            .find(|(at, _)| at <= began)
+            .or(round_starts.first())
+            .map(|(_, f)| *f);
+        if let Some(fault) = fault {
+            report
+                .balanced_by_fault
+                .entry(fault)
+                .or_default()
+                .push(*length);
+        }
+    }
+    report.balanced = balanced;
     // A write through the leader commits every entry before it, so the final state is complete.
     probe.write(&c, None).await?;
     report.convergence = match convergence::check(&c).await {
@@ -245,6 +301,14 @@ pub async fn run(port_base: u16, plan: Plan) -> anyhow::Result<Report> {
         }
     }
     Ok(report)
+}
+
+/// The client addresses (`host:port`) of the members, for the balancer.
+fn client_addrs(c: &Cluster) -> Vec<String> {
+    c.ids()
+        .into_iter()
+        .map(|id| format!("127.0.0.1:{}", c.ports(id).client))
+        .collect()
 }
 
 fn tally(history: &History, report: &mut Report) {

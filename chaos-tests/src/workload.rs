@@ -3,6 +3,7 @@
 //! node) until it is decided or the client gives up, which is recorded as unknown, not failed.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,12 +28,49 @@ pub struct Workload {
     pub seed: u64,
     /// How long one logical operation is retried before it is recorded as unknown.
     pub give_up_after: Duration,
+    /// A load balancer's base URL, and how many clients (the first ones) go only through it.
+    pub balancer: Option<(String, usize)>,
+}
+
+/// What the clients that go through the balancer saw, attempt by attempt.
+#[derive(Debug, Default, Clone)]
+pub struct Balanced {
+    pub attempts: usize,
+    /// Attempts that failed as a client sees it: no answer, or a 5xx.
+    pub errors: usize,
+    /// Each stretch from a client's first failed answer to its next good one: when it began,
+    /// and how long it lasted.
+    pub windows: Vec<(Instant, Duration)>,
+}
+
+impl fmt::Display for Balanced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} attempts, {} client-visible errors",
+            self.attempts, self.errors
+        )?;
+        if !self.windows.is_empty() {
+            let lengths: Vec<Duration> = self.windows.iter().map(|w| w.1).collect();
+            write!(f, "; error windows {}", crate::schedule::summary(&lengths))?;
+        }
+        Ok(())
+    }
+}
+
+impl Balanced {
+    pub fn add(&mut self, other: Balanced) {
+        self.attempts += other.attempts;
+        self.errors += other.errors;
+        self.windows.extend(other.windows);
+    }
 }
 
 /// The shared, changeable list of node URLs (members come and go).
 pub type Urls = Arc<Mutex<BTreeMap<NodeId, String>>>;
 
-/// Runs clients until `stop` turns true; returns every operation they made.
+/// Runs clients until `stop` turns true; returns every operation they made, and what the
+/// clients behind the balancer saw.
 pub async fn run(
     w: Workload,
     http: reqwest::Client,
@@ -40,7 +78,7 @@ pub async fn run(
     token: String,
     rooms: Vec<u64>,
     stop: watch::Receiver<bool>,
-) -> History {
+) -> (History, Balanced) {
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for client in 0..w.clients {
@@ -54,15 +92,25 @@ pub async fn run(
             t0,
             give_up_after: w.give_up_after,
             next: 0,
+            via: w
+                .balancer
+                .as_ref()
+                .filter(|(_, n)| client < *n)
+                .map(|(url, _)| url.clone()),
+            seen: Balanced::default(),
+            failing_since: None,
         };
         tasks.push(tokio::spawn(ctx.run(stop.clone())));
     }
     let mut history = History::default();
+    let mut balanced = Balanced::default();
     for t in tasks {
-        history.ops.extend(t.await.expect("client task"));
+        let (ops, seen) = t.await.expect("client task");
+        history.ops.extend(ops);
+        balanced.add(seen);
     }
     history.ops.sort_by_key(|o| o.invoke);
-    history
+    (history, balanced)
 }
 
 struct Client {
@@ -75,6 +123,10 @@ struct Client {
     t0: Instant,
     give_up_after: Duration,
     next: u64,
+    /// The balancer this client goes through, instead of the nodes themselves.
+    via: Option<String>,
+    seen: Balanced,
+    failing_since: Option<Instant>,
 }
 
 enum Answer {
@@ -88,7 +140,7 @@ impl Client {
         self.t0.elapsed().as_nanos() as Nanos
     }
 
-    async fn run(mut self, stop: watch::Receiver<bool>) -> Vec<Op> {
+    async fn run(mut self, stop: watch::Receiver<bool>) -> (Vec<Op>, Balanced) {
         let mut ops = Vec::new();
         // Bookings this client made and has not tried to cancel: (room, id).
         let mut mine: Vec<(u64, u64)> = Vec::new();
@@ -119,7 +171,10 @@ impl Client {
             }
             ops.push(op);
         }
-        ops
+        if let Some(since) = self.failing_since.take() {
+            self.seen.windows.push((since, since.elapsed()));
+        }
+        (ops, self.seen)
     }
 
     async fn perform(&mut self, call: Call) -> Op {
@@ -130,10 +185,30 @@ impl Client {
             if Instant::now() >= deadline {
                 break Ret::Unknown;
             }
-            let urls: Vec<String> = self.urls.lock().unwrap().values().cloned().collect();
-            let base = &urls[attempt % urls.len()];
+            let base = match &self.via {
+                Some(lb) => lb.clone(),
+                None => {
+                    let urls: Vec<String> = self.urls.lock().unwrap().values().cloned().collect();
+                    urls[attempt % urls.len()].clone()
+                }
+            };
             attempt += 1;
-            match self.attempt(base, &call, deadline).await {
+            let answer = self.attempt(&base, &call, deadline).await;
+            if self.via.is_some() {
+                self.seen.attempts += 1;
+                match answer {
+                    Answer::Retry => {
+                        self.seen.errors += 1;
+                        self.failing_since.get_or_insert_with(Instant::now);
+                    }
+                    Answer::Decided(_) => {
+                        if let Some(since) = self.failing_since.take() {
+                            self.seen.windows.push((since, since.elapsed()));
+                        }
+                    }
+                }
+            }
+            match answer {
                 Answer::Decided(ret) => break ret,
                 Answer::Retry => {
                     if matches!(call, Call::Read { .. }) {

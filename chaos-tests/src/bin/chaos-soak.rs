@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use roomraft_chaos_tests::schedule::{self, all_faults, seed_or, summary, Fault, Plan};
+use roomraft_chaos_tests::workload::Balanced;
 
 /// Rounds per cluster: keeps every history small enough to check exhaustively.
 const BATCH: usize = 25;
@@ -29,6 +30,8 @@ async fn soak(rounds: usize) -> anyhow::Result<usize> {
     let mut faults: BTreeMap<Fault, usize> = BTreeMap::new();
     let (mut ops, mut acked, mut unknown, mut done) = (0, 0, 0, 0);
     let (mut failover, mut recovery, mut failures) = (Vec::new(), Vec::new(), 0);
+    let mut balanced = Balanced::default();
+    let mut balanced_by_fault: BTreeMap<Fault, Vec<std::time::Duration>> = BTreeMap::new();
     let mut batch = 0u64;
     while done < rounds {
         let plan = Plan {
@@ -37,6 +40,7 @@ async fn soak(rounds: usize) -> anyhow::Result<usize> {
             faults: all_faults(),
             clients: 6,
             rooms: 3,
+            balanced_clients: 2,
         };
         let report = schedule::run(25000, plan).await?;
         println!("{report}");
@@ -53,6 +57,10 @@ async fn soak(rounds: usize) -> anyhow::Result<usize> {
         failures += report.failures.len();
         failover.extend(report.failover);
         recovery.extend(report.recovery);
+        balanced.add(report.balanced);
+        for (k, d) in report.balanced_by_fault {
+            balanced_by_fault.entry(k).or_default().extend(d);
+        }
         batch += 1;
     }
     println!("soak from seed {first_seed}: {done} rounds in {batch} clusters");
@@ -62,6 +70,10 @@ async fn soak(rounds: usize) -> anyhow::Result<usize> {
         println!("failover: {}", summary(&failover));
     }
     println!("recovery after heal: {}", summary(&recovery));
+    println!("through haproxy: {balanced}");
+    for (k, d) in &balanced_by_fault {
+        println!("  error windows in {k:?} rounds: {}", summary(d));
+    }
     Ok(failures)
 }
 
@@ -72,6 +84,7 @@ async fn failover_figures(kills: usize) -> anyhow::Result<usize> {
         faults: vec![Fault::KillLeader],
         clients: 6,
         rooms: 3,
+        balanced_clients: 2,
     };
     let report = schedule::run(25500, plan).await?;
     println!("{report}");

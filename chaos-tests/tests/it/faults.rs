@@ -10,6 +10,7 @@ async fn run(port_base: u16, seed: u64, faults: &[schedule::Fault], rounds: usiz
         faults: faults.to_vec(),
         clients: 6,
         rooms: 3,
+        balanced_clients: 2,
     };
     let report = schedule::run(port_base, plan).await.unwrap();
     eprintln!("{report}");

@@ -1,63 +1,21 @@
 //! A real HAProxy, running docs/ops/haproxy.cfg, in front of a `roomraft dev` cluster: clients
 //! book through the balancer while a node is SIGKILLed, and every error a client sees is counted.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use roomraft_chaos_tests::haproxy::HaProxy;
 use roomraft_chaos_tests::DevCluster;
 use serde_json::{json, Value};
 
-struct HaProxy(Child);
-
-impl Drop for HaProxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start_haproxy(c: &DevCluster, bind: &str) -> HaProxy {
-    let dir = c.dir.path();
-    // The balancer's own certificate, from the cluster CA that clients already trust.
-    let ca = roomraft_node::dev::load_or_create_ca(dir).unwrap();
-    let issued = ca.issue("haproxy", &["127.0.0.1".into()]).unwrap();
-    let pem = dir.join("haproxy.pem");
-    std::fs::write(&pem, format!("{}{}", issued.cert_pem, issued.key_pem)).unwrap();
-    let cfg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ops/haproxy.cfg");
-    let node = |n: u64| format!("127.0.0.1:{}", c.port_base as u64 + n);
-    let haproxy = || {
-        let mut cmd = Command::new("haproxy");
-        cmd.env("ROOMRAFT_LB_BIND", bind)
-            .env("ROOMRAFT_LB_CERT", &pem)
-            .env("ROOMRAFT_CA", dir.join("ca.pem"))
-            .env("ROOMRAFT_NODE1", node(1))
-            .env("ROOMRAFT_NODE2", node(2))
-            .env("ROOMRAFT_NODE3", node(3));
-        cmd
-    };
-    let check = haproxy()
-        .arg("-c")
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .expect("haproxy is installed by scripts/test.sh (Debian package haproxy)");
-    assert!(
-        check.status.success(),
-        "haproxy -c: {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let child = haproxy()
-        .arg("-db")
-        .arg("-f")
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("haproxy.log")).unwrap())
-        .spawn()
-        .unwrap();
-    HaProxy(child)
+    // The balancer's certificate comes from the cluster CA that clients already trust.
+    let ca = roomraft_node::dev::load_or_create_ca(c.dir.path()).unwrap();
+    let nodes: Vec<String> = (1..=3)
+        .map(|n| format!("127.0.0.1:{}", c.port_base as u64 + n))
+        .collect();
+    HaProxy::start(c.dir.path(), &ca, bind, &nodes).unwrap()
 }
 
 #[derive(Default)]
@@ -71,24 +29,14 @@ struct Tally {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn haproxy_hides_a_killed_node_from_clients() {
     let c = DevCluster::start(27000, 3).await.unwrap();
-    let bind = "127.0.0.1:27100";
-    let _lb = start_haproxy(&c, bind);
-    let lb = |path: &str| format!("https://{bind}{path}");
+    let balancer = start_haproxy(&c, "127.0.0.1:27100");
+    let lb = |path: &str| balancer.url(path);
 
-    // Up: the balancer answers, and a node's answer says it was forwarded.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = c.http.get(lb("/health/ready")).send().await;
-        if r.as_ref().is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "haproxy never became ready ({r:?}): {}",
-            std::fs::read_to_string(c.dir.path().join("haproxy.log")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Up: the balancer answers through a ready node.
+    balancer
+        .wait_ready(&c.http, Duration::from_secs(20))
+        .await
+        .unwrap();
     let rooms: Vec<u64> = c
         .http
         .get(lb("/api/v1/rooms"))
