@@ -17,6 +17,7 @@ use crate::app::App;
 use crate::batch::{Batcher, ProposeError, WriteAnswer};
 use crate::config::{ClusterConfig, Timeouts};
 use crate::failover::Contact;
+use crate::forward::{Failed, Forwarder};
 use crate::log_store::LogStore;
 use crate::network::{CallError, PeerClient, PeerNetworkFactory};
 use crate::state_machine::{Shared, StateMachineStore};
@@ -42,6 +43,12 @@ pub(crate) struct ForwardedWrite {
     command: Vec<u8>,
     /// How long the sender still waits, in milliseconds.
     budget_ms: u64,
+}
+
+impl ForwardedWrite {
+    pub(crate) fn new(command: Vec<u8>, budget_ms: u64) -> Self {
+        Self { command, budget_ms }
+    }
 }
 
 /// A membership change forwarded to the leader.
@@ -75,6 +82,7 @@ pub(crate) struct Inner {
     pub(crate) id: NodeId,
     pub(crate) raft: Raft,
     batcher: Batcher,
+    forwarder: Forwarder,
     pub(crate) peers: PeerClient,
     pub(crate) timeouts: Timeouts,
     pub(crate) metrics: Arc<RaftMetrics>,
@@ -198,26 +206,21 @@ impl Inner {
                     Err(ForwardError::Stopped { reason }) => return Err(self.stopped(reason)),
                 },
                 Route::Remote(leader, node) => {
-                    let budget = deadline.saturating_duration_since(Instant::now());
-                    let req = ForwardedWrite {
-                        command: command.clone(),
-                        budget_ms: budget.as_millis() as u64,
-                    };
-                    let answer: Result<Result<WriteAnswer, ForwardError>, CallError> = self
-                        .peers
-                        .call(&node.peer_addr, "/cluster/write", &req, budget)
+                    let answer = self
+                        .forwarder
+                        .forward(&node.peer_addr, command.clone(), deadline)
                         .await;
                     match answer {
                         Ok(Ok(answer)) => return Ok(answer),
-                        Ok(Err(ForwardError::Timeout)) | Err(CallError::Timeout { .. }) => {
+                        Ok(Err(ForwardError::Timeout)) | Err(Failed::Timeout) => {
                             return Err(ClusterError::Timeout)
                         }
                         Ok(Err(ForwardError::Refused { reason })) => {
                             return Err(ClusterError::Membership { reason })
                         }
                         Ok(Err(ForwardError::NotLeader { .. } | ForwardError::Stopped { .. })) => {}
-                        Err(CallError::Unreachable { .. }) => {}
-                        Err(e) => {
+                        Err(Failed::Unreachable) => {}
+                        Err(Failed::Other(e)) => {
                             tracing::debug!(leader, error = %e, "forwarded write failed, retrying");
                             maybe_applied = true;
                         }
@@ -486,10 +489,13 @@ impl<A: App> Cluster<A> {
             })?;
         let (batcher, batching) = Batcher::start(raft.clone());
         store.track_endless(batching);
+        let (forwarder, forwarding) = Forwarder::start(peers.clone(), metrics.clone());
+        store.track_endless(forwarding);
         let inner = Arc::new(Inner {
             id: config.node_id,
             raft,
             batcher,
+            forwarder,
             peers,
             timeouts: config.timeouts.clone(),
             metrics: metrics.clone(),

@@ -12,6 +12,7 @@ mod cluster;
 mod config;
 mod error;
 mod failover;
+mod forward;
 mod log_store;
 mod network;
 mod peer_server;

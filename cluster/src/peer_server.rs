@@ -82,9 +82,16 @@ async fn contact(State(inner): State<Arc<Inner>>) -> Response {
     bincode_response(&crate::failover::report(&inner))
 }
 
-async fn forwarded_write(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
-    match decode_body::<ForwardedWrite>(&body) {
-        Ok(req) => bincode_response(&inner.write_as_leader(req).await),
+/// A batch of forwarded writes: proposed together, so that they share the next log entry;
+/// answered in order.
+async fn forwarded_writes(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    match decode_body::<Vec<ForwardedWrite>>(&body) {
+        Ok(reqs) => {
+            let answers =
+                futures::future::join_all(reqs.into_iter().map(|req| inner.write_as_leader(req)))
+                    .await;
+            bincode_response(&answers)
+        }
         Err(r) => r,
     }
 }
@@ -113,7 +120,7 @@ pub(crate) fn serve(
         .route("/raft/append", post(append))
         .route("/raft/vote", post(vote))
         .route("/raft/snapshot", post(snapshot))
-        .route("/cluster/write", post(forwarded_write))
+        .route(crate::forward::PATH, post(forwarded_writes))
         .route("/cluster/read-index", post(read_index))
         .route("/cluster/membership", post(membership))
         .route("/cluster/contact", post(contact))

@@ -21,6 +21,8 @@ pub struct RaftMetrics {
     /// `result`: `committed` or `failed`, proposals made on this node while it led.
     pub proposals: IntCounterVec,
     pub proposals_pending: IntGauge,
+    pub forwarded_writes: IntCounter,
+    pub forward_requests: IntCounter,
     pub entries_applied: IntCounter,
     pub last_log_index: IntGauge,
     pub applied_index: IntGauge,
@@ -92,6 +94,20 @@ impl RaftMetrics {
                 IntGauge::new(
                     "roomraft_raft_proposals_pending",
                     "Proposals waiting to commit on this node.",
+                ),
+            )?,
+            forwarded_writes: reg(
+                r,
+                IntCounter::new(
+                    "roomraft_raft_forwarded_writes_total",
+                    "Writes this node forwarded to the leader.",
+                ),
+            )?,
+            forward_requests: reg(
+                r,
+                IntCounter::new(
+                    "roomraft_raft_forward_requests_total",
+                    "Peer requests that carried them: several writes share one under load.",
                 ),
             )?,
             entries_applied: reg(

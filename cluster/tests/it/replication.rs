@@ -226,6 +226,48 @@ async fn concurrent_writes_share_log_entries_and_each_gets_its_outcome() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_to_a_follower_share_forward_requests() {
+    let c = TestCluster::start(21090, 3, |_| {}).await;
+    let leader = c.leader().await;
+    let via = c.node(c.followers(leader)[0]).clone();
+    let (requests_before, writes_before) = (
+        via.metrics().forward_requests.get(),
+        via.metrics().forwarded_writes.get(),
+    );
+    let writes = (0..200).map(|i| {
+        let via = via.clone();
+        async move {
+            let slot = format!("fwd-{}", i % 150);
+            let cmd = Cmd::Claim {
+                slot: slot.clone(),
+                owner: format!("client-{i}"),
+            };
+            (
+                slot,
+                i,
+                via.write(&cmd).await.expect("forwarded write succeeds"),
+            )
+        }
+    });
+    let results = futures::future::join_all(writes).await;
+    let mut winners = BTreeSet::new();
+    for (slot, i, (_, outcome)) in &results {
+        match outcome {
+            Outcome::Claimed { .. } => assert!(winners.insert(slot.clone()), "{slot} won twice"),
+            Outcome::Taken { owner } => assert_ne!(owner, &format!("client-{i}")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 150, "every slot has exactly one winner");
+    let requests = via.metrics().forward_requests.get() - requests_before;
+    assert_eq!(via.metrics().forwarded_writes.get() - writes_before, 200);
+    assert!(
+        requests < 50,
+        "200 concurrent forwarded writes took {requests} peer requests: they were not batched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn membership_add_learner_promote_and_remove() {
     let mut c = TestCluster::start(21060, 3, |_| {}).await;
     let leader = c.leader().await;
