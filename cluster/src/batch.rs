@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use openraft::error::{ClientWriteError, RaftError};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout_at, Instant};
 
 use crate::store::{decode, encode};
@@ -115,29 +115,56 @@ impl Batcher {
     }
 }
 
-async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>) {
-    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
-    let mut carried: Option<Pending> = None;
-    loop {
-        let first = match carried.take() {
+/// A queue drained in batches, with a bounded number of batches in flight: items that arrive
+/// while every slot is taken wait, and go together in the next batch.
+pub(crate) struct Queue<P> {
+    rx: mpsc::UnboundedReceiver<P>,
+    carried: Option<P>,
+    in_flight: Arc<Semaphore>,
+}
+
+impl<P> Queue<P> {
+    pub(crate) fn new(rx: mpsc::UnboundedReceiver<P>, in_flight: usize) -> Self {
+        Self {
+            rx,
+            carried: None,
+            in_flight: Arc::new(Semaphore::new(in_flight)),
+        }
+    }
+
+    /// The first item of the next batch and a free slot for it; `None` once every sender is gone.
+    /// Waiting for the slot is what lets the batch grow.
+    pub(crate) async fn first(&mut self) -> Option<(P, OwnedSemaphorePermit)> {
+        let first = match self.carried.take() {
             Some(p) => p,
-            None => match rx.recv().await {
-                Some(p) => p,
-                None => return,
-            },
+            None => self.rx.recv().await?,
         };
-        // Waiting for a free slot is what lets a batch grow.
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
+        let permit = self.in_flight.clone().acquire_owned().await.ok()?;
+        Some((first, permit))
+    }
+
+    /// The next item already waiting, if any.
+    pub(crate) fn waiting(&mut self) -> Option<P> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Keeps `item` (which does not fit this batch) to start the next one.
+    pub(crate) fn carry(&mut self, item: P) {
+        self.carried = Some(item);
+    }
+}
+
+async fn run(raft: Raft, rx: mpsc::UnboundedReceiver<Pending>) {
+    let mut queue = Queue::new(rx, IN_FLIGHT);
+    while let Some((first, permit)) = queue.first().await {
         let mut bytes = first.command.len();
         let mut batch = vec![first];
         if bytes <= ALONE_BYTES {
             while batch.len() < MAX_COMMANDS {
-                let Ok(p) = rx.try_recv() else { break };
+                let Some(p) = queue.waiting() else { break };
                 let n = p.command.len();
                 if n > ALONE_BYTES || bytes + n > MAX_BYTES {
-                    carried = Some(p);
+                    queue.carry(p);
                     break;
                 }
                 bytes += n;

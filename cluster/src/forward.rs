@@ -7,12 +7,12 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout_at, Instant};
 
 use roomraft_ops::RaftMetrics;
 
-use crate::batch::WriteAnswer;
+use crate::batch::{Queue, WriteAnswer};
 use crate::cluster::{ForwardError, ForwardedWrite};
 use crate::network::{CallError, PeerClient};
 
@@ -98,32 +98,16 @@ impl Forwarder {
     }
 }
 
-async fn run(
-    peers: PeerClient,
-    metrics: Arc<RaftMetrics>,
-    mut rx: mpsc::UnboundedReceiver<Pending>,
-) {
-    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
-    let mut carried: Option<Pending> = None;
-    loop {
-        let first = match carried.take() {
-            Some(p) => p,
-            None => match rx.recv().await {
-                Some(p) => p,
-                None => return,
-            },
-        };
-        // Waiting for a free slot is what lets a batch grow.
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
+async fn run(peers: PeerClient, metrics: Arc<RaftMetrics>, rx: mpsc::UnboundedReceiver<Pending>) {
+    let mut queue = Queue::new(rx, IN_FLIGHT);
+    while let Some((first, permit)) = queue.first().await {
         let mut bytes = first.command.len();
         let mut batch = vec![first];
         while batch.len() < MAX_WRITES {
-            let Ok(p) = rx.try_recv() else { break };
+            let Some(p) = queue.waiting() else { break };
             // A batch goes to one leader: a write for another (after a leader change) waits.
             if p.addr != batch[0].addr || bytes + p.command.len() > MAX_BYTES {
-                carried = Some(p);
+                queue.carry(p);
                 break;
             }
             bytes += p.command.len();
