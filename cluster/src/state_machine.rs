@@ -1,8 +1,14 @@
-//! The replicated state machine: an [`App`] held in memory, persisted in sled.
+//! The replicated state machine: an [`App`] held in memory, persisted as a snapshot plus a
+//! journal of changes in sled.
 //!
-//! Each apply batch writes the changed application records, the last applied log id and the
-//! membership in one atomic sled batch. Snapshots are the application's records, written to
-//! `snapshot.bin` (temp file, fsync, rename, fsync of the directory) before they are used.
+//! The persisted state is `snapshot.bin` (every application record as of the snapshot's log id,
+//! written with temp file, fsync, rename, fsync of the directory) and, in sled, one journal
+//! record per apply call after it: the records that call changed, keyed by the last log index it
+//! applied. Each apply writes its journal record, the last applied log id and the membership in
+//! one atomic sled batch, so the persisted state and the applied log id always agree. Writing one
+//! journal record per call, instead of every changed record into a tree, costs sled one insert
+//! per apply instead of several per command. Building a snapshot makes it the new base and drops
+//! the journal records it covers. Opening the store loads the snapshot and replays the journal.
 
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
@@ -24,9 +30,15 @@ use crate::types::{
     AppResponse, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 
+/// Application records, one per key: the layout before the journal (see [`migrate_records`]).
 const APP_PREFIX: &[u8] = b"a/";
+/// Journal records, keyed by the big-endian last log index of the apply call that wrote them.
+const JOURNAL_PREFIX: &[u8] = b"j/";
 const APPLIED: &[u8] = b"m/applied";
 const MEMBERSHIP: &[u8] = b"m/membership";
+/// Which layout the state machine is stored in; absent before the journal.
+const LAYOUT: &[u8] = b"m/layout";
+const LAYOUT_JOURNAL: u32 = 2;
 const SNAPSHOT_FILE: &str = "snapshot.bin";
 const SNAPSHOT_FORMAT: u32 = 1;
 
@@ -65,6 +77,9 @@ pub struct StateMachineStore<A: App> {
     store: Store,
     last_applied: Option<LogId>,
     membership: StoredMembership,
+    /// The log id `snapshot.bin` was taken at. Held while the file is replaced, so a build that
+    /// finishes after a newer snapshot was installed cannot put its older one back.
+    snapshot_at: Arc<tokio::sync::Mutex<Option<LogId>>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -80,47 +95,137 @@ struct SnapshotData {
     records: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-fn app_key(key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(APP_PREFIX.len() + key.len());
-    k.extend_from_slice(APP_PREFIX);
-    k.extend_from_slice(key);
+/// One apply call's changes: each key set to a value or deleted, in order.
+type JournalOps = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+fn journal_key(index: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[..2].copy_from_slice(JOURNAL_PREFIX);
+    k[2..].copy_from_slice(&index.to_be_bytes());
     k
 }
 
+fn journal_index(key: &[u8]) -> Result<u64, StoreError> {
+    key.get(JOURNAL_PREFIX.len()..)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt {
+            what: "journal key",
+            reason: format!("{key:?} is not a log index"),
+        })
+}
+
+/// Removes the journal records at or below `index` (a snapshot covers them).
+fn drop_journal_through(store: &Store, index: u64) -> Result<usize, sled::Error> {
+    let mut batch = sled::Batch::default();
+    let mut n = 0;
+    for key in store.sm.range(journal_key(0)..=journal_key(index)).keys() {
+        batch.remove(key?);
+        n += 1;
+    }
+    store.sm.apply_batch(batch)?;
+    Ok(n)
+}
+
+fn read_snapshot_file(path: &Path) -> Result<Option<SnapshotFile>, StoreError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(StoreError::SnapshotFile {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+    };
+    let file: SnapshotFile = decode("snapshot file", &bytes)?;
+    if file.format != SNAPSHOT_FORMAT {
+        return Err(StoreError::Corrupt {
+            what: "snapshot file",
+            reason: format!("unknown format {}", file.format),
+        });
+    }
+    Ok(Some(file))
+}
+
+fn decode_snapshot_data(bytes: &[u8]) -> Result<SnapshotData, StoreError> {
+    let data: SnapshotData = decode("snapshot data", bytes)?;
+    if data.format != SNAPSHOT_FORMAT {
+        return Err(StoreError::Corrupt {
+            what: "snapshot data",
+            reason: format!("unknown format {}", data.format),
+        });
+    }
+    Ok(data)
+}
+
+fn snapshot_file_bytes(meta: &SnapshotMeta, records: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<u8> {
+    encode(&SnapshotFile {
+        format: SNAPSHOT_FORMAT,
+        meta: meta.clone(),
+        data: encode(&SnapshotData {
+            format: SNAPSHOT_FORMAT,
+            records,
+        }),
+    })
+}
+
 impl<A: App> StateMachineStore<A> {
-    /// Opens the state machine persisted in `store`, loading the application records.
+    /// Opens the state machine persisted in `store`: the snapshot, then the journal after it.
     pub fn open(store: Store) -> Result<Self, StoreError> {
         let dir = store.dir.clone();
         let err = sled_err(&dir);
-        let last_applied = match store.sm.get(APPLIED).map_err(&err)? {
+        let path = dir.join(SNAPSHOT_FILE);
+        if store.sm.get(LAYOUT).map_err(&err)?.is_none() {
+            migrate_records(&store, &path)?;
+        }
+        let mut last_applied: Option<LogId> = match store.sm.get(APPLIED).map_err(&err)? {
             Some(v) => decode("applied log id", &v)?,
             None => None,
         };
-        let membership = match store.sm.get(MEMBERSHIP).map_err(&err)? {
+        let mut membership: StoredMembership = match store.sm.get(MEMBERSHIP).map_err(&err)? {
             Some(v) => decode("membership", &v)?,
             None => StoredMembership::default(),
         };
-        let mut failure = None;
-        let mut loaded = 0u64;
-        let mut records = store
-            .sm
-            .scan_prefix(APP_PREFIX)
-            .filter_map(|item| match item {
-                Ok((k, v)) => Some((k[APP_PREFIX.len()..].to_vec(), v.to_vec())),
-                Err(e) => {
-                    failure.get_or_insert(e);
-                    None
-                }
-            })
-            .inspect(|_| loaded += 1);
-        let app = A::load(&mut records).map_err(|e| StoreError::Corrupt {
+
+        let mut records = std::collections::BTreeMap::new();
+        let mut snapshot_at = None;
+        if let Some(file) = read_snapshot_file(&path)? {
+            snapshot_at = file.meta.last_log_id;
+            records.extend(decode_snapshot_data(&file.data)?.records);
+            // The snapshot is durable before it is used, the journal's newest records may not
+            // be: after a crash the snapshot can be newer than the applied id in sled.
+            if file.meta.last_log_id > last_applied {
+                last_applied = file.meta.last_log_id;
+            }
+            if file.meta.last_membership.log_id() > membership.log_id() {
+                membership = file.meta.last_membership;
+            }
+        }
+        let covered = snapshot_at.map_or(0, |l| l.index);
+        let mut stale = false;
+        for item in store.sm.scan_prefix(JOURNAL_PREFIX) {
+            let (key, value) = item.map_err(&err)?;
+            if journal_index(&key)? <= covered && snapshot_at.is_some() {
+                stale = true;
+                continue;
+            }
+            let ops: JournalOps = decode("journal record", &value)?;
+            for (k, v) in ops {
+                match v {
+                    Some(v) => records.insert(k, v),
+                    None => records.remove(&k),
+                };
+            }
+        }
+        if stale {
+            drop_journal_through(&store, covered).map_err(&err)?;
+        }
+        let loaded = records.len() as u64;
+        let app = A::load(&mut records.into_iter()).map_err(|e| StoreError::Corrupt {
             what: "application record",
             reason: e.to_string(),
         })?;
-        drop(records);
-        if let Some(e) = failure {
-            return Err(err(e));
-        }
         Ok(Self {
             shared: Arc::new(Shared {
                 app: RwLock::new(app),
@@ -131,33 +236,74 @@ impl<A: App> StateMachineStore<A> {
             store,
             last_applied,
             membership,
+            snapshot_at: Arc::new(tokio::sync::Mutex::new(snapshot_at)),
         })
     }
 
     fn snapshot_path(&self) -> PathBuf {
         self.store.dir.join(SNAPSHOT_FILE)
     }
+}
 
-    fn read_snapshot_file(path: &Path) -> Result<Option<SnapshotFile>, StoreError> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(StoreError::SnapshotFile {
-                    path: path.display().to_string(),
-                    source,
-                })
-            }
-        };
-        let file: SnapshotFile = decode("snapshot file", &bytes)?;
-        if file.format != SNAPSHOT_FORMAT {
-            return Err(StoreError::Corrupt {
-                what: "snapshot file",
-                reason: format!("unknown format {}", file.format),
-            });
-        }
-        Ok(Some(file))
+/// Moves a state machine stored in the layout before the journal (every application record
+/// under `a/`, the applied log id beside them) to the journal layout: the records become the
+/// snapshot at the applied log id, then the old records are removed. A store without `a/`
+/// records (a new one) is only marked. Safe to repeat after a crash at any point: the mark is
+/// written, durably, only once the snapshot is.
+fn migrate_records(store: &Store, path: &Path) -> Result<(), StoreError> {
+    let err = sled_err(&store.dir);
+    let mut records = Vec::new();
+    for item in store.sm.scan_prefix(APP_PREFIX) {
+        let (k, v) = item.map_err(&err)?;
+        records.push((k[APP_PREFIX.len()..].to_vec(), v.to_vec()));
     }
+    if !records.is_empty() {
+        let last_log_id: Option<LogId> = match store.sm.get(APPLIED).map_err(&err)? {
+            Some(v) => decode("applied log id", &v)?,
+            None => None,
+        };
+        let last_membership: StoredMembership = match store.sm.get(MEMBERSHIP).map_err(&err)? {
+            Some(v) => decode("membership", &v)?,
+            None => StoredMembership::default(),
+        };
+        let meta = SnapshotMeta {
+            snapshot_id: format!("migrated-{}", last_log_id.map_or(0, |l| l.index)),
+            last_log_id,
+            last_membership,
+        };
+        let count = records.len();
+        write_durably(path, &snapshot_file_bytes(&meta, records)).map_err(|source| {
+            StoreError::SnapshotFile {
+                path: path.display().to_string(),
+                source,
+            }
+        })?;
+        tracing::info!(records = count, "state machine moved to the journal layout");
+    }
+    store
+        .sm
+        .insert(LAYOUT, encode(&LAYOUT_JOURNAL))
+        .map_err(&err)?;
+    store.db.flush().map_err(&err)?;
+    loop {
+        let keys: Vec<_> = store
+            .sm
+            .scan_prefix(APP_PREFIX)
+            .keys()
+            .take(10_000)
+            .collect::<Result<_, _>>()
+            .map_err(&err)?;
+        if keys.is_empty() {
+            break;
+        }
+        let mut batch = sled::Batch::default();
+        for k in keys {
+            batch.remove(k);
+        }
+        store.sm.apply_batch(batch).map_err(&err)?;
+    }
+    store.db.flush().map_err(&err)?;
+    Ok(())
 }
 
 /// Writes `bytes` to `path` durably: temp file, fsync, rename, fsync of the directory.
@@ -193,19 +339,31 @@ pub struct SnapshotBuilder<A: App> {
     app: Option<A>,
     last_applied: Option<LogId>,
     membership: StoredMembership,
-    dir: PathBuf,
+    /// Taken by the build, and dropped as soon as its file and journal work is done: a builder
+    /// must not keep the database open after the node shut down.
+    store: Option<Store>,
+    snapshot_at: Arc<tokio::sync::Mutex<Option<LogId>>>,
     metrics: Arc<RaftMetrics>,
     records: Arc<AtomicU64>,
 }
 
 impl<A: App> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<A> {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let app = self.app.take().ok_or_else(|| {
+        let (app, store) = self.app.take().zip(self.store.take()).ok_or_else(|| {
             StorageIOError::read_state_machine(&StoreError::Corrupt {
                 what: "snapshot builder",
                 reason: "a builder builds one snapshot".into(),
             })
         })?;
+        let snapshot_id = match self.last_applied {
+            Some(l) => format!("{}-{}-{}", l.leader_id.term, l.index, rand::random::<u32>()),
+            None => format!("0-0-{}", rand::random::<u32>()),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: self.last_applied,
+            last_membership: self.membership.clone(),
+            snapshot_id,
+        };
         let (data, records) = tokio::task::spawn_blocking(move || {
             let records = app.records();
             let n = records.len() as u64;
@@ -217,36 +375,46 @@ impl<A: App> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<A> {
         })
         .await
         .map_err(|e| StorageIOError::read_state_machine(&e))?;
-        let snapshot_id = match self.last_applied {
-            Some(l) => format!("{}-{}-{}", l.leader_id.term, l.index, rand::random::<u32>()),
-            None => format!("0-0-{}", rand::random::<u32>()),
-        };
-        let meta = SnapshotMeta {
-            last_log_id: self.last_applied,
-            last_membership: self.membership.clone(),
-            snapshot_id,
-        };
-        let file = SnapshotFile {
+        let mut file = SnapshotFile {
             format: SNAPSHOT_FORMAT,
             meta: meta.clone(),
             data,
         };
-        let path = self.dir.join(SNAPSHOT_FILE);
-        let bytes = encode(&file);
-        tokio::task::spawn_blocking(move || write_durably(&path, &bytes))
-            .await
-            .map_err(|e| io_snapshot_err(&meta, e))?
-            .map_err(|e| io_snapshot_err(&meta, e))?;
-        self.metrics.snapshot_builds.inc();
-        self.records.store(records, Ordering::Relaxed);
-        tracing::info!(snapshot = %meta.snapshot_id, bytes = file.data.len(), records, "snapshot built");
+
+        let mut on_disk = self.snapshot_at.lock().await;
+        // A newer snapshot installed while this one was built stays: openraft keeps the newer.
+        if *on_disk < meta.last_log_id {
+            let path = store.dir.join(SNAPSHOT_FILE);
+            let covered = meta.last_log_id.map_or(0, |l| l.index);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let tracked = store.clone();
+            // Tracked, so that shutting the node down waits for it and its database handle.
+            tracked.track(tokio::task::spawn_blocking(move || {
+                let written = write_durably_with(&path, |w| {
+                    bincode::serialize_into(w, &file).map_err(std::io::Error::other)
+                })
+                // The snapshot is the new base: the journal records it covers are not needed.
+                .and_then(|()| {
+                    drop_journal_through(&store, covered).map_err(std::io::Error::other)
+                });
+                drop(store);
+                let _ = tx.send((file, written));
+            }));
+            drop(tracked);
+            let (back, written) = rx.await.map_err(|e| io_snapshot_err(&meta, e))?;
+            written.map_err(|e| io_snapshot_err(&meta, e))?;
+            file = back;
+            *on_disk = meta.last_log_id;
+            self.metrics.snapshot_builds.inc();
+            self.records.store(records, Ordering::Relaxed);
+            tracing::info!(snapshot = %meta.snapshot_id, bytes = file.data.len(), records, "snapshot built");
+        }
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(file.data)),
         })
     }
 }
-
 impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
     type SnapshotBuilder = SnapshotBuilder<A>;
 
@@ -303,11 +471,9 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
             self.shared.set_applied(self.last_applied);
         }
         let mut batch = sled::Batch::default();
-        for (k, v) in writes.ops {
-            match v {
-                Some(v) => batch.insert(app_key(&k), v),
-                None => batch.remove(app_key(&k)),
-            }
+        if !writes.ops.is_empty() {
+            let index = self.last_applied.map_or(0, |l| l.index);
+            batch.insert(&journal_key(index), encode(&writes.ops));
         }
         batch.insert(APPLIED, encode(&self.last_applied));
         if membership_changed {
@@ -323,16 +489,12 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        // Make the persisted state machine at least as new as the snapshot, so that purging the
-        // log behind the snapshot can never leave a restarted node without entries to replay.
-        if let Err(e) = self.store.db.flush_async().await {
-            tracing::error!(error = %e, "flush before snapshot failed");
-        }
         SnapshotBuilder {
             app: Some(self.shared.app.read().clone()),
             last_applied: self.last_applied,
             membership: self.membership.clone(),
-            dir: self.store.dir.clone(),
+            store: Some(self.store.clone()),
+            snapshot_at: self.snapshot_at.clone(),
             metrics: self.store.metrics.clone(),
             records: self.shared.snapshot_records.clone(),
         }
@@ -348,39 +510,34 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let bytes = snapshot.into_inner();
-        let data: SnapshotData =
-            decode("snapshot data", &bytes).map_err(|e| io_snapshot_err(meta, e))?;
-        if data.format != SNAPSHOT_FORMAT {
-            let e = StoreError::Corrupt {
-                what: "snapshot data",
-                reason: format!("unknown format {}", data.format),
-            };
-            return Err(io_snapshot_err(meta, e));
-        }
-        let app =
-            A::load(&mut data.records.iter().cloned()).map_err(|e| io_snapshot_err(meta, e))?;
+        let data = decode_snapshot_data(&bytes).map_err(|e| io_snapshot_err(meta, e))?;
         let records = data.records.len() as u64;
+        let app = A::load(&mut data.records.into_iter()).map_err(|e| io_snapshot_err(meta, e))?;
 
-        // Keep the received snapshot first, so it can be served onwards and survives a crash.
+        // The snapshot becomes the persisted state: the file first, durably, then the applied
+        // log id and membership beside an emptied journal. A crash between the two leaves a
+        // snapshot newer than the applied id, which `open` prefers.
+        let mut on_disk = self.snapshot_at.lock().await;
         let file = SnapshotFile {
             format: SNAPSHOT_FORMAT,
             meta: meta.clone(),
             data: bytes,
         };
         let path = self.snapshot_path();
-        let file_bytes = encode(&file);
-        tokio::task::spawn_blocking(move || write_durably(&path, &file_bytes))
-            .await
-            .map_err(|e| io_snapshot_err(meta, e))?
-            .map_err(|e| io_snapshot_err(meta, e))?;
+        tokio::task::spawn_blocking(move || {
+            write_durably_with(&path, |w| {
+                bincode::serialize_into(w, &file).map_err(std::io::Error::other)
+            })
+        })
+        .await
+        .map_err(|e| io_snapshot_err(meta, e))?
+        .map_err(|e| io_snapshot_err(meta, e))?;
+        *on_disk = meta.last_log_id;
+        drop(on_disk);
 
-        // Replace the state machine in one atomic batch.
         let mut batch = sled::Batch::default();
-        for item in self.store.sm.scan_prefix(APP_PREFIX).keys() {
-            batch.remove(item.map_err(|e| StorageIOError::write_state_machine(&e))?);
-        }
-        for (k, v) in data.records {
-            batch.insert(app_key(&k), v);
+        for key in self.store.sm.scan_prefix(JOURNAL_PREFIX).keys() {
+            batch.remove(key.map_err(|e| StorageIOError::write_state_machine(&e))?);
         }
         batch.insert(APPLIED, encode(&meta.last_log_id));
         batch.insert(MEMBERSHIP, encode(&meta.last_membership));
@@ -410,7 +567,7 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
-        let file = Self::read_snapshot_file(&self.snapshot_path())
+        let file = read_snapshot_file(&self.snapshot_path())
             .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
         Ok(file.map(|f| Snapshot {
             meta: f.meta,
@@ -429,21 +586,9 @@ pub(crate) fn write_restored(
     records: Vec<(Vec<u8>, Vec<u8>)>,
 ) -> Result<(), StoreError> {
     let err = sled_err(&store.dir);
-    // In bounded batches: one batch of millions of records needs several times their size in
-    // memory. The folder is not a usable store until the applied log id is written, last.
-    for chunk in records.chunks(10_000) {
-        let mut batch = sled::Batch::default();
-        for (k, v) in chunk {
-            batch.insert(app_key(k), v.as_slice());
-        }
-        store.sm.apply_batch(batch).map_err(&err)?;
-    }
-    let mut batch = sled::Batch::default();
-    batch.insert(APPLIED, encode(&Some(log_id)));
-    batch.insert(MEMBERSHIP, encode(&membership));
     let meta = SnapshotMeta {
         last_log_id: Some(log_id),
-        last_membership: membership,
+        last_membership: membership.clone(),
         snapshot_id: format!("restore-{}", log_id.index),
     };
     let file = SnapshotFile {
@@ -463,5 +608,204 @@ pub(crate) fn write_restored(
         path: path.display().to_string(),
         source,
     })?;
+    // The folder is not a usable store until the applied log id is written, last.
+    let mut batch = sled::Batch::default();
+    batch.insert(LAYOUT, encode(&LAYOUT_JOURNAL));
+    batch.insert(APPLIED, encode(&Some(log_id)));
+    batch.insert(MEMBERSHIP, encode(&membership));
     store.sm.apply_batch(batch).map_err(&err)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    use super::*;
+    use crate::app::LoadError;
+    use crate::batch::encode_entry;
+    use crate::types::AppRequest;
+
+    /// A key-value map: `Some(v)` sets the key, `None` deletes it.
+    #[derive(Clone, Default, Debug, PartialEq)]
+    struct Map(BTreeMap<Vec<u8>, Vec<u8>>);
+
+    impl App for Map {
+        type Command = (Vec<u8>, Option<Vec<u8>>);
+        type Outcome = ();
+
+        fn apply(&mut self, _: u64, (k, v): Self::Command, writes: &mut WriteSet) {
+            match v {
+                Some(v) => {
+                    writes.put(k.clone(), v.clone());
+                    self.0.insert(k, v);
+                }
+                None => {
+                    writes.delete(k.clone());
+                    self.0.remove(&k);
+                }
+            }
+        }
+
+        fn load(records: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<Self, LoadError> {
+            Ok(Map(records.collect()))
+        }
+
+        fn records(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+            self.0.clone().into_iter().collect()
+        }
+    }
+
+    fn log_id(index: u64) -> LogId {
+        LogId::new(CommittedLeaderId::new(1, 1), index)
+    }
+
+    /// One entry per command, at the given indexes.
+    fn entries(first: u64, commands: &[(&str, Option<&str>)]) -> Vec<Entry> {
+        commands
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| {
+                let cmd = (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec()));
+                Entry {
+                    log_id: log_id(first + i as u64),
+                    payload: EntryPayload::Normal(AppRequest(encode_entry(vec![
+                        bincode::serialize(&cmd).unwrap(),
+                    ]))),
+                }
+            })
+            .collect()
+    }
+
+    fn open(dir: &Path) -> StateMachineStore<Map> {
+        StateMachineStore::open(Store::open(dir).unwrap()).unwrap()
+    }
+
+    fn state(sm: &StateMachineStore<Map>) -> (u64, Map) {
+        (sm.shared.applied_index(), sm.shared.app.read().clone())
+    }
+
+    fn journal_indexes(sm: &StateMachineStore<Map>) -> Vec<u64> {
+        sm.store
+            .sm
+            .scan_prefix(JOURNAL_PREFIX)
+            .keys()
+            .map(|k| journal_index(&k.unwrap()).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_reopened_state_machine_replays_its_journal_after_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sm = open(dir.path());
+        sm.apply(entries(1, &[("a", Some("1")), ("b", Some("2"))]))
+            .await
+            .unwrap();
+        sm.apply(entries(3, &[("a", None), ("c", Some("3"))]))
+            .await
+            .unwrap();
+        assert_eq!(
+            journal_indexes(&sm),
+            vec![2, 4],
+            "one record per apply call"
+        );
+        let before = state(&sm);
+        sm.store.flush().await.unwrap();
+        drop(sm);
+
+        let mut sm = open(dir.path());
+        assert_eq!(state(&sm), before, "the journal alone rebuilds the state");
+        assert_eq!(before.0, 4);
+
+        // A snapshot becomes the base and drops the journal it covers.
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        assert_eq!(journal_indexes(&sm), Vec::<u64>::new());
+        sm.apply(entries(5, &[("b", Some("20")), ("d", Some("4"))]))
+            .await
+            .unwrap();
+        let before = state(&sm);
+        sm.store.flush().await.unwrap();
+        drop(sm);
+
+        let sm = open(dir.path());
+        assert_eq!(state(&sm), before, "snapshot, then the journal after it");
+        let want: BTreeMap<_, _> = [("b", "20"), ("c", "3"), ("d", "4")]
+            .into_iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(before.1, Map(want));
+        assert_eq!(before.0, 6);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_newer_than_the_journal_wins_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sm = open(dir.path());
+        sm.apply(entries(1, &[("a", Some("1")), ("b", Some("2"))]))
+            .await
+            .unwrap();
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        let at_snapshot = state(&sm);
+        // As if the node crashed with the snapshot on disk but sled's applied id and journal
+        // still older: an older journal record, and the applied id before the snapshot.
+        let mut batch = sled::Batch::default();
+        batch.insert(
+            &journal_key(1),
+            encode(&vec![(b"a".to_vec(), Some(b"old".to_vec()))]),
+        );
+        batch.insert(APPLIED, encode(&Some(log_id(1))));
+        sm.store.sm.apply_batch(batch).unwrap();
+        sm.store.flush().await.unwrap();
+        drop(sm);
+
+        let sm = open(dir.path());
+        assert_eq!(state(&sm), at_snapshot);
+        assert_eq!(
+            journal_indexes(&sm),
+            Vec::<u64>::new(),
+            "stale records dropped"
+        );
+    }
+
+    #[tokio::test]
+    async fn records_stored_before_the_journal_move_into_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // The layout before the journal: every record under `a/`, no layout mark.
+            let store = Store::open(dir.path()).unwrap();
+            let mut batch = sled::Batch::default();
+            for (k, v) in [("a", "1"), ("b", "2")] {
+                batch.insert([APP_PREFIX, k.as_bytes()].concat(), v.as_bytes());
+            }
+            batch.insert(APPLIED, encode(&Some(log_id(7))));
+            store.sm.apply_batch(batch).unwrap();
+            store.flush().await.unwrap();
+        }
+        let mut sm = open(dir.path());
+        let want: BTreeMap<_, _> = [("a", "1"), ("b", "2")]
+            .into_iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(state(&sm), (7, Map(want.clone())));
+        assert_eq!(sm.store.sm.scan_prefix(APP_PREFIX).count(), 0);
+        let snapshot = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(snapshot.meta.last_log_id, Some(log_id(7)));
+
+        sm.apply(entries(8, &[("c", Some("3"))])).await.unwrap();
+        sm.store.flush().await.unwrap();
+        drop(sm);
+        let sm = open(dir.path());
+        let mut want = want;
+        want.insert(b"c".to_vec(), b"3".to_vec());
+        assert_eq!(state(&sm), (8, Map(want)));
+    }
 }

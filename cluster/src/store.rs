@@ -134,8 +134,10 @@ fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
             .flush_every_ms(None)
             .open()
         {
+            // sled reports the lock held as `ErrorKind::Other` with this message.
             Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock
+                if (e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().starts_with("could not acquire lock"))
                     && std::time::Instant::now() < deadline =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(20));

@@ -60,10 +60,26 @@ pub struct BenchArgs {
     site: String,
 }
 
+/// 2100-01-01T00:00:00Z: where the bench's bookings start.
+const BOOKING_BASE: i64 = 4_102_444_800;
+
 struct Report {
     ok: u64,
     errors: u64,
+    /// Errors by kind: the HTTP status, or what went wrong before one came back.
+    kinds: std::collections::BTreeMap<String, u64>,
     hist: Histogram<u64>,
+}
+
+impl Report {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Report {
+            ok: 0,
+            errors: 0,
+            kinds: Default::default(),
+            hist: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+        })
+    }
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -150,14 +166,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let day = day.clone();
         let site = args.site.clone();
         tasks.push(tokio::spawn(async move {
-            let mut r = Report { ok: 0, errors: 0, hist: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds") };
+            let mut r = Report::new().expect("histogram bounds");
             let mut n: i64 = 0;
             while Instant::now() < end {
                 n += 1;
                 let req = match (target, room) {
                     (Target::Roomraft, Some(room)) => {
-                        let s = jiff::Timestamp::from_second(1_800_000_000 + n * 3600).expect("in range");
-                        let e = jiff::Timestamp::from_second(1_800_000_000 + n * 3600 + 1800).expect("in range");
+                        // From 2100 on: past every term date and closure the seeded calendar
+                        // has, so a fast run's slots never land in a holiday.
+                        let s = jiff::Timestamp::from_second(BOOKING_BASE + n * 3600).expect("in range");
+                        let e = jiff::Timestamp::from_second(BOOKING_BASE + n * 3600 + 1800).expect("in range");
                         http.post(format!("{url}/api/v1/bookings"))
                             .bearer_auth(token.as_str())
                             .json(&json!({"room_id": room, "start": s.to_string(), "end": e.to_string(), "title": "bench"}))
@@ -183,29 +201,47 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     }
                 };
                 let t0 = Instant::now();
-                let ok = matches!(req.send().await, Ok(resp) if resp.status().is_success());
+                let failed = match req.send().await {
+                    Ok(resp) if resp.status().is_success() => None,
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let body = resp.text().await.unwrap_or_default();
+                        let code = serde_json::from_str::<serde_json::Value>(&body)
+                            .ok()
+                            .and_then(|v| v["code"].as_str().map(str::to_string));
+                        Some(match code {
+                            Some(code) => format!("{status} {code}"),
+                            None => status.to_string(),
+                        })
+                    }
+                    Err(e) if e.is_timeout() => Some("timeout".to_string()),
+                    Err(_) => Some("no answer".to_string()),
+                };
                 let took = t0.elapsed();
                 if t0 >= start + warmup {
-                    if ok {
-                        r.ok += 1;
-                        let _ = r.hist.record(took.as_micros() as u64);
-                    } else {
-                        r.errors += 1;
+                    match failed {
+                        None => {
+                            r.ok += 1;
+                            let _ = r.hist.record(took.as_micros() as u64);
+                        }
+                        Some(kind) => {
+                            r.errors += 1;
+                            *r.kinds.entry(kind).or_default() += 1;
+                        }
                     }
                 }
             }
             r
         }));
     }
-    let mut total = Report {
-        ok: 0,
-        errors: 0,
-        hist: Histogram::new_with_bounds(1, 60_000_000, 3)?,
-    };
+    let mut total = Report::new()?;
     for t in tasks {
         let r = t.await?;
         total.ok += r.ok;
         total.errors += r.errors;
+        for (kind, n) in r.kinds {
+            *total.kinds.entry(kind).or_default() += n;
+        }
         total.hist.add(&r.hist)?;
     }
     let secs = args.duration as f64;
@@ -229,6 +265,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ms(0.99),
         total.hist.max() as f64 / 1000.0
     );
+    if !total.kinds.is_empty() {
+        let kinds: Vec<String> = total
+            .kinds
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        println!("errors by kind: {}", kinds.join(", "));
+    }
     Ok(())
 }
 
