@@ -36,7 +36,8 @@ pub struct RaftMetrics {
     pub peer_certificates_refused: IntCounter,
     /// One fsync of the Raft log (a group commit, a vote, a truncation or purge).
     pub log_fsync_seconds: Histogram,
-    /// Applying one batch of committed entries to the state machine, fsync included.
+    /// Applying one batch of committed entries to the state machine and writing its journal
+    /// record (not fsynced: it reaches disk with the next log flush).
     pub apply_seconds: Histogram,
 }
 
