@@ -4,7 +4,7 @@
 //! The persisted state is `snapshot.bin` (every application record as of the snapshot's log id,
 //! written with temp file, fsync, rename, fsync of the directory) and, in sled, one journal
 //! record per apply call after it: the records that call changed, keyed by the last log index it
-//! applied. Each apply writes its journal record, the last applied log id and the membership in
+//! applied (and cut into chunks of a few KiB, see [`JOURNAL_CHUNK_BYTES`]). Each apply writes its journal record, the last applied log id and the membership in
 //! one atomic sled batch, so the persisted state and the applied log id always agree. Writing one
 //! journal record per call, instead of every changed record into a tree, costs sled one insert
 //! per apply instead of several per command. Building a snapshot makes it the new base and drops
@@ -98,15 +98,42 @@ struct SnapshotData {
 /// One apply call's changes: each key set to a value or deleted, in order.
 type JournalOps = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
-fn journal_key(index: u64) -> [u8; 10] {
-    let mut k = [0u8; 10];
+/// A journal record is cut into chunks of about this many bytes. sled writes a tree node larger
+/// than a quarter of its 512 KiB segment as a separate blob file, and a leaf holds up to 17
+/// records: chunks this small keep every journal leaf inline.
+const JOURNAL_CHUNK_BYTES: usize = 4 << 10;
+
+/// `j/`, the big-endian log index, the big-endian chunk number.
+fn journal_key(index: u64, chunk: u32) -> [u8; 14] {
+    let mut k = [0u8; 14];
     k[..2].copy_from_slice(JOURNAL_PREFIX);
-    k[2..].copy_from_slice(&index.to_be_bytes());
+    k[2..10].copy_from_slice(&index.to_be_bytes());
+    k[10..].copy_from_slice(&chunk.to_be_bytes());
     k
 }
 
+/// Adds one apply call's `ops` to `batch` as journal chunks at `index`, in order.
+fn journal_chunks(index: u64, ops: JournalOps, batch: &mut sled::Batch) {
+    let mut chunk = Vec::new();
+    let mut bytes = 0;
+    let mut n = 0u32;
+    for op in ops {
+        bytes += op.0.len() + op.1.as_ref().map_or(0, Vec::len) + 16;
+        chunk.push(op);
+        if bytes >= JOURNAL_CHUNK_BYTES {
+            batch.insert(&journal_key(index, n), encode(&chunk));
+            chunk.clear();
+            bytes = 0;
+            n += 1;
+        }
+    }
+    if !chunk.is_empty() {
+        batch.insert(&journal_key(index, n), encode(&chunk));
+    }
+}
+
 fn journal_index(key: &[u8]) -> Result<u64, StoreError> {
-    key.get(JOURNAL_PREFIX.len()..)
+    key.get(JOURNAL_PREFIX.len()..JOURNAL_PREFIX.len() + 8)
         .and_then(|b| <[u8; 8]>::try_from(b).ok())
         .map(u64::from_be_bytes)
         .ok_or_else(|| StoreError::Corrupt {
@@ -119,7 +146,11 @@ fn journal_index(key: &[u8]) -> Result<u64, StoreError> {
 fn drop_journal_through(store: &Store, index: u64) -> Result<usize, sled::Error> {
     let mut batch = sled::Batch::default();
     let mut n = 0;
-    for key in store.sm.range(journal_key(0)..=journal_key(index)).keys() {
+    for key in store
+        .sm
+        .range(journal_key(0, 0)..journal_key(index.saturating_add(1), 0))
+        .keys()
+    {
         batch.remove(key?);
         n += 1;
     }
@@ -473,7 +504,7 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
         let mut batch = sled::Batch::default();
         if !writes.ops.is_empty() {
             let index = self.last_applied.map_or(0, |l| l.index);
-            batch.insert(&journal_key(index), encode(&writes.ops));
+            journal_chunks(index, writes.ops, &mut batch);
         }
         batch.insert(APPLIED, encode(&self.last_applied));
         if membership_changed {
@@ -743,6 +774,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_large_apply_is_journalled_in_chunks_and_replayed_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sm = open(dir.path());
+        let big = "x".repeat(3000);
+        let more = "y".repeat(3000);
+        // Five commands of 3 KB in one call, the first key written twice: three chunks.
+        sm.apply(entries(
+            1,
+            &[
+                ("a", Some(&big)),
+                ("b", Some(&big)),
+                ("a", Some(&more)),
+                ("c", Some(&big)),
+                ("b", None),
+            ],
+        ))
+        .await
+        .unwrap();
+        assert_eq!(journal_indexes(&sm), vec![5, 5, 5]);
+        let before = state(&sm);
+        sm.store.flush().await.unwrap();
+        drop(sm);
+        let sm = open(dir.path());
+        assert_eq!(state(&sm), before);
+        let keys: Vec<_> = before.1 .0.keys().cloned().collect();
+        assert_eq!(keys, vec![b"a".to_vec(), b"c".to_vec()]);
+        assert_eq!(before.1 .0[&b"a".to_vec()], more.as_bytes());
+    }
+
+    #[tokio::test]
     async fn a_snapshot_newer_than_the_journal_wins_after_a_crash() {
         let dir = tempfile::tempdir().unwrap();
         let mut sm = open(dir.path());
@@ -759,7 +820,7 @@ mod tests {
         // still older: an older journal record, and the applied id before the snapshot.
         let mut batch = sled::Batch::default();
         batch.insert(
-            &journal_key(1),
+            &journal_key(1, 0),
             encode(&vec![(b"a".to_vec(), Some(b"old".to_vec()))]),
         );
         batch.insert(APPLIED, encode(&Some(log_id(1))));
