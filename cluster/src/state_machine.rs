@@ -10,7 +10,7 @@
 //! per apply instead of several per command. Building a snapshot makes it the new base and drops
 //! the journal records it covers. Opening the store loads the snapshot and replays the journal.
 
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -190,15 +190,38 @@ fn decode_snapshot_data(bytes: &[u8]) -> Result<SnapshotData, StoreError> {
     Ok(data)
 }
 
-fn snapshot_file_bytes(meta: &SnapshotMeta, records: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<u8> {
-    encode(&SnapshotFile {
-        format: SNAPSHOT_FORMAT,
-        meta: meta.clone(),
-        data: encode(&SnapshotData {
+impl SnapshotFile {
+    fn new(meta: SnapshotMeta, records: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
+        Self {
             format: SNAPSHOT_FORMAT,
-            records,
-        }),
-    })
+            meta,
+            data: encode(&SnapshotData {
+                format: SNAPSHOT_FORMAT,
+                records,
+            }),
+        }
+    }
+
+    /// Writes the file durably at `path`, streamed: a snapshot is as large as the state.
+    fn write(&self, path: &Path) -> std::io::Result<()> {
+        write_durably_with(path, |w| {
+            bincode::serialize_into(w, self).map_err(std::io::Error::other)
+        })
+    }
+}
+
+/// The applied log id and membership recorded beside the journal.
+fn read_applied(store: &Store) -> Result<(Option<LogId>, StoredMembership), StoreError> {
+    let err = sled_err(&store.dir);
+    let applied = match store.sm.get(APPLIED).map_err(&err)? {
+        Some(v) => decode("applied log id", &v)?,
+        None => None,
+    };
+    let membership = match store.sm.get(MEMBERSHIP).map_err(&err)? {
+        Some(v) => decode("membership", &v)?,
+        None => StoredMembership::default(),
+    };
+    Ok((applied, membership))
 }
 
 impl<A: App> StateMachineStore<A> {
@@ -210,14 +233,7 @@ impl<A: App> StateMachineStore<A> {
         if store.sm.get(LAYOUT).map_err(&err)?.is_none() {
             migrate_records(&store, &path)?;
         }
-        let mut last_applied: Option<LogId> = match store.sm.get(APPLIED).map_err(&err)? {
-            Some(v) => decode("applied log id", &v)?,
-            None => None,
-        };
-        let mut membership: StoredMembership = match store.sm.get(MEMBERSHIP).map_err(&err)? {
-            Some(v) => decode("membership", &v)?,
-            None => StoredMembership::default(),
-        };
+        let (mut last_applied, mut membership) = read_applied(&store)?;
 
         let mut records = std::collections::BTreeMap::new();
         let mut snapshot_at = None;
@@ -289,26 +305,19 @@ fn migrate_records(store: &Store, path: &Path) -> Result<(), StoreError> {
         records.push((k[APP_PREFIX.len()..].to_vec(), v.to_vec()));
     }
     if !records.is_empty() {
-        let last_log_id: Option<LogId> = match store.sm.get(APPLIED).map_err(&err)? {
-            Some(v) => decode("applied log id", &v)?,
-            None => None,
-        };
-        let last_membership: StoredMembership = match store.sm.get(MEMBERSHIP).map_err(&err)? {
-            Some(v) => decode("membership", &v)?,
-            None => StoredMembership::default(),
-        };
+        let (last_log_id, last_membership) = read_applied(store)?;
         let meta = SnapshotMeta {
             snapshot_id: format!("migrated-{}", last_log_id.map_or(0, |l| l.index)),
             last_log_id,
             last_membership,
         };
         let count = records.len();
-        write_durably(path, &snapshot_file_bytes(&meta, records)).map_err(|source| {
-            StoreError::SnapshotFile {
+        SnapshotFile::new(meta, records)
+            .write(path)
+            .map_err(|source| StoreError::SnapshotFile {
                 path: path.display().to_string(),
                 source,
-            }
-        })?;
+            })?;
         tracing::info!(records = count, "state machine moved to the journal layout");
     }
     store
@@ -337,12 +346,7 @@ fn migrate_records(store: &Store, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` durably: temp file, fsync, rename, fsync of the directory.
-pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    write_durably_with(path, |w| w.write_all(bytes))
-}
-
-/// As [`write_durably`], with the contents written by `write`.
+/// Writes to `path` durably what `write` writes: temp file, fsync, rename, fsync of the directory.
 pub(crate) fn write_durably_with(
     path: &Path,
     write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
@@ -395,22 +399,16 @@ impl<A: App> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<A> {
             last_membership: self.membership.clone(),
             snapshot_id,
         };
-        let (data, records) = tokio::task::spawn_blocking(move || {
-            let records = app.records();
-            let n = records.len() as u64;
-            let data = encode(&SnapshotData {
-                format: SNAPSHOT_FORMAT,
-                records,
-            });
-            (data, n)
+        let (mut file, records) = tokio::task::spawn_blocking({
+            let meta = meta.clone();
+            move || {
+                let records = app.records();
+                let n = records.len() as u64;
+                (SnapshotFile::new(meta, records), n)
+            }
         })
         .await
         .map_err(|e| StorageIOError::read_state_machine(&e))?;
-        let mut file = SnapshotFile {
-            format: SNAPSHOT_FORMAT,
-            meta: meta.clone(),
-            data,
-        };
 
         let mut on_disk = self.snapshot_at.lock().await;
         // A newer snapshot installed while this one was built stays: openraft keeps the newer.
@@ -421,13 +419,12 @@ impl<A: App> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<A> {
             let tracked = store.clone();
             // Tracked, so that shutting the node down waits for it and its database handle.
             tracked.track(tokio::task::spawn_blocking(move || {
-                let written = write_durably_with(&path, |w| {
-                    bincode::serialize_into(w, &file).map_err(std::io::Error::other)
-                })
-                // The snapshot is the new base: the journal records it covers are not needed.
-                .and_then(|()| {
-                    drop_journal_through(&store, covered).map_err(std::io::Error::other)
-                });
+                let written = file
+                    .write(&path)
+                    // The snapshot is the new base: the journal records it covers are not needed.
+                    .and_then(|()| {
+                        drop_journal_through(&store, covered).map_err(std::io::Error::other)
+                    });
                 drop(store);
                 let _ = tx.send((file, written));
             }));
@@ -555,14 +552,10 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
             data: bytes,
         };
         let path = self.snapshot_path();
-        tokio::task::spawn_blocking(move || {
-            write_durably_with(&path, |w| {
-                bincode::serialize_into(w, &file).map_err(std::io::Error::other)
-            })
-        })
-        .await
-        .map_err(|e| io_snapshot_err(meta, e))?
-        .map_err(|e| io_snapshot_err(meta, e))?;
+        tokio::task::spawn_blocking(move || file.write(&path))
+            .await
+            .map_err(|e| io_snapshot_err(meta, e))?
+            .map_err(|e| io_snapshot_err(meta, e))?;
         *on_disk = meta.last_log_id;
         drop(on_disk);
 
@@ -622,23 +615,13 @@ pub(crate) fn write_restored(
         last_membership: membership.clone(),
         snapshot_id: format!("restore-{}", log_id.index),
     };
-    let file = SnapshotFile {
-        format: SNAPSHOT_FORMAT,
-        meta,
-        data: encode(&SnapshotData {
-            format: SNAPSHOT_FORMAT,
-            records,
-        }),
-    };
     let path = store.dir.join(SNAPSHOT_FILE);
-    // Streamed to the file: the snapshot is as large as the state.
-    write_durably_with(&path, |w| {
-        bincode::serialize_into(w, &file).map_err(std::io::Error::other)
-    })
-    .map_err(|source| StoreError::SnapshotFile {
-        path: path.display().to_string(),
-        source,
-    })?;
+    SnapshotFile::new(meta, records)
+        .write(&path)
+        .map_err(|source| StoreError::SnapshotFile {
+            path: path.display().to_string(),
+            source,
+        })?;
     // The folder is not a usable store until the applied log id is written, last.
     let mut batch = sled::Batch::default();
     batch.insert(LAYOUT, encode(&LAYOUT_JOURNAL));
