@@ -12,6 +12,8 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot set up journal compression: {source}")]
+    Compression { source: std::io::Error },
 }
 
 /// Errors a cluster member returns to its callers.

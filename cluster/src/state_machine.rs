@@ -3,12 +3,15 @@
 //!
 //! The persisted state is `snapshot.bin` (every application record as of the snapshot's log id,
 //! written with temp file, fsync, rename, fsync of the directory) and, in sled, one journal
-//! record per apply call after it: the records that call changed, keyed by the last log index it
-//! applied (and cut into chunks of a few KiB, see [`JOURNAL_CHUNK_BYTES`]). Each apply writes its journal record, the last applied log id and the membership in
-//! one atomic sled batch, so the persisted state and the applied log id always agree. Writing one
-//! journal record per call, instead of every changed record into a tree, costs sled one insert
-//! per apply instead of several per command. Building a snapshot makes it the new base and drops
-//! the journal records it covers. Opening the store loads the snapshot and replays the journal.
+//! record per apply call after it: the records that call changed, zstd-compressed, keyed by the
+//! last log index it applied (and cut into chunks of a few KiB, see [`JOURNAL_CHUNK_BYTES`]).
+//! Each apply writes its journal record, the last applied log id and the membership in one atomic
+//! sled batch, so the persisted state and the applied log id always agree. Writing one journal
+//! record per call, instead of every changed record into a tree, costs sled one insert per apply
+//! instead of several per command; compressing it cuts what sled writes for the state machine
+//! about sixfold (records repeat their keys, times and names). Building a snapshot makes it the
+//! new base and drops the journal records it covers. Opening the store loads the snapshot and
+//! replays the journal.
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -38,7 +41,13 @@ const APPLIED: &[u8] = b"m/applied";
 const MEMBERSHIP: &[u8] = b"m/membership";
 /// Which layout the state machine is stored in; absent before the journal.
 const LAYOUT: &[u8] = b"m/layout";
-const LAYOUT_JOURNAL: u32 = 2;
+/// Journal records stored plain, each chunk decodable alone: read only, to move to the current
+/// layout (see [`StateMachineStore::open`]).
+const LAYOUT_PLAIN_JOURNAL: u32 = 2;
+/// Journal records compressed, the chunks of one record concatenated before decompression.
+const LAYOUT_JOURNAL: u32 = 3;
+/// zstd's fastest level: a record is compressed on every node for every apply call.
+const JOURNAL_ZSTD_LEVEL: i32 = 1;
 const SNAPSHOT_FILE: &str = "snapshot.bin";
 const SNAPSHOT_FORMAT: u32 = 1;
 
@@ -80,6 +89,8 @@ pub struct StateMachineStore<A: App> {
     /// The log id `snapshot.bin` was taken at. Held while the file is replaced, so a build that
     /// finishes after a newer snapshot was installed cannot put its older one back.
     snapshot_at: Arc<tokio::sync::Mutex<Option<LogId>>>,
+    /// Compresses journal records; kept, so each apply does not set up a new context.
+    compressor: zstd::bulk::Compressor<'static>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -98,9 +109,9 @@ struct SnapshotData {
 /// One apply call's changes: each key set to a value or deleted, in order.
 type JournalOps = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
-/// A journal record is cut into chunks of about this many bytes. sled writes a tree node larger
-/// than a quarter of its 512 KiB segment as a separate blob file, and a leaf holds up to 17
-/// records: chunks this small keep every journal leaf inline.
+/// A compressed journal record is cut into chunks of at most this many bytes. sled writes a tree
+/// node larger than a quarter of its 512 KiB segment as a separate blob file, and a leaf holds up
+/// to 17 records: chunks this small keep every journal leaf inline.
 const JOURNAL_CHUNK_BYTES: usize = 4 << 10;
 
 /// `j/`, the big-endian log index, the big-endian chunk number.
@@ -112,24 +123,67 @@ fn journal_key(index: u64, chunk: u32) -> [u8; 14] {
     k
 }
 
-/// Adds one apply call's `ops` to `batch` as journal chunks at `index`, in order.
-fn journal_chunks(index: u64, ops: JournalOps, batch: &mut sled::Batch) {
-    let mut chunk = Vec::new();
-    let mut bytes = 0;
-    let mut n = 0u32;
-    for op in ops {
-        bytes += op.0.len() + op.1.as_ref().map_or(0, Vec::len) + 16;
-        chunk.push(op);
-        if bytes >= JOURNAL_CHUNK_BYTES {
-            batch.insert(&journal_key(index, n), encode(&chunk));
-            chunk.clear();
-            bytes = 0;
-            n += 1;
+/// Adds one apply call's `ops` to `batch` as a compressed journal record at `index`, in chunks.
+fn journal_chunks(
+    index: u64,
+    ops: &JournalOps,
+    compressor: &mut zstd::bulk::Compressor<'static>,
+    batch: &mut sled::Batch,
+) -> std::io::Result<()> {
+    let packed = compressor.compress(&encode(ops))?;
+    for (n, piece) in packed.chunks(JOURNAL_CHUNK_BYTES).enumerate() {
+        let n = u32::try_from(n).map_err(std::io::Error::other)?;
+        batch.insert(&journal_key(index, n), piece);
+    }
+    Ok(())
+}
+
+/// The changes in journal record `index`, from its chunks' bytes.
+fn unpack((index, packed): (u64, Vec<u8>)) -> Result<JournalOps, StoreError> {
+    let plain = zstd::stream::decode_all(&packed[..]).map_err(|e| StoreError::Corrupt {
+        what: "journal record",
+        reason: format!("record {index} does not decompress: {e}"),
+    })?;
+    decode("journal record", &plain)
+}
+
+/// Calls `replay` with the changes of each journal record after `covered` (the snapshot's log
+/// index, if there is a snapshot), in order, as written in `layout`. Says whether it met records
+/// the snapshot covers, which a crash can leave behind.
+fn read_journal(
+    store: &Store,
+    layout: u32,
+    covered: Option<u64>,
+    mut replay: impl FnMut(JournalOps),
+) -> Result<bool, StoreError> {
+    let err = sled_err(&store.dir);
+    let mut stale = false;
+    // The chunks of the record being read: its index and their bytes so far.
+    let mut record: Option<(u64, Vec<u8>)> = None;
+    for item in store.sm.scan_prefix(JOURNAL_PREFIX) {
+        let (key, value) = item.map_err(&err)?;
+        let index = journal_index(&key)?;
+        if covered.is_some_and(|c| index <= c) {
+            stale = true;
+            continue;
+        }
+        if layout == LAYOUT_PLAIN_JOURNAL {
+            replay(decode("journal record", &value)?);
+            continue;
+        }
+        match &mut record {
+            Some((at, bytes)) if *at == index => bytes.extend_from_slice(&value),
+            _ => {
+                if let Some(done) = record.replace((index, value.to_vec())) {
+                    replay(unpack(done)?);
+                }
+            }
         }
     }
-    if !chunk.is_empty() {
-        batch.insert(&journal_key(index, n), encode(&chunk));
+    if let Some(done) = record {
+        replay(unpack(done)?);
     }
+    Ok(stale)
 }
 
 fn journal_index(key: &[u8]) -> Result<u64, StoreError> {
@@ -230,9 +284,24 @@ impl<A: App> StateMachineStore<A> {
         let dir = store.dir.clone();
         let err = sled_err(&dir);
         let path = dir.join(SNAPSHOT_FILE);
-        if store.sm.get(LAYOUT).map_err(&err)?.is_none() {
-            migrate_records(&store, &path)?;
-        }
+        let layout = match store.sm.get(LAYOUT).map_err(&err)? {
+            None => {
+                migrate_records(&store, &path)?;
+                LAYOUT_JOURNAL
+            }
+            Some(v) => match decode("state machine layout", &v)? {
+                l @ (LAYOUT_PLAIN_JOURNAL | LAYOUT_JOURNAL) => l,
+                other => {
+                    return Err(StoreError::Corrupt {
+                        what: "state machine layout",
+                        reason: format!(
+                            "layout {other} is unknown to this version; was the data directory \
+                             written by a newer Roomraft?"
+                        ),
+                    })
+                }
+            },
+        };
         let (mut last_applied, mut membership) = read_applied(&store)?;
 
         let mut records = std::collections::BTreeMap::new();
@@ -249,24 +318,33 @@ impl<A: App> StateMachineStore<A> {
                 membership = file.meta.last_membership;
             }
         }
-        let covered = snapshot_at.map_or(0, |l| l.index);
-        let mut stale = false;
-        for item in store.sm.scan_prefix(JOURNAL_PREFIX) {
-            let (key, value) = item.map_err(&err)?;
-            if journal_index(&key)? <= covered && snapshot_at.is_some() {
-                stale = true;
-                continue;
-            }
-            let ops: JournalOps = decode("journal record", &value)?;
+        let covered = snapshot_at.map(|l| l.index);
+        let stale = read_journal(&store, layout, covered, |ops| {
             for (k, v) in ops {
                 match v {
                     Some(v) => records.insert(k, v),
                     None => records.remove(&k),
                 };
             }
-        }
-        if stale {
-            drop_journal_through(&store, covered).map_err(&err)?;
+        })?;
+        if layout == LAYOUT_PLAIN_JOURNAL {
+            // The plain journal becomes a snapshot, then the journal starts again compressed.
+            let meta = SnapshotMeta {
+                snapshot_id: format!("migrated-{}", last_applied.map_or(0, |l| l.index)),
+                last_log_id: last_applied,
+                last_membership: membership.clone(),
+            };
+            let all = records
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            rebase(&store, &path, meta, all)?;
+            drop_journal_through(&store, u64::MAX).map_err(&err)?;
+            store.db.flush().map_err(&err)?;
+            snapshot_at = last_applied;
+            tracing::info!("state machine journal moved to the compressed layout");
+        } else if stale {
+            drop_journal_through(&store, covered.unwrap_or(0)).map_err(&err)?;
         }
         let loaded = records.len() as u64;
         let app = A::load(&mut records.into_iter()).map_err(|e| StoreError::Corrupt {
@@ -284,6 +362,8 @@ impl<A: App> StateMachineStore<A> {
             last_applied,
             membership,
             snapshot_at: Arc::new(tokio::sync::Mutex::new(snapshot_at)),
+            compressor: zstd::bulk::Compressor::new(JOURNAL_ZSTD_LEVEL)
+                .map_err(|source| StoreError::Compression { source })?,
         })
     }
 
@@ -304,27 +384,23 @@ fn migrate_records(store: &Store, path: &Path) -> Result<(), StoreError> {
         let (k, v) = item.map_err(&err)?;
         records.push((k[APP_PREFIX.len()..].to_vec(), v.to_vec()));
     }
-    if !records.is_empty() {
-        let (last_log_id, last_membership) = read_applied(store)?;
-        let meta = SnapshotMeta {
-            snapshot_id: format!("migrated-{}", last_log_id.map_or(0, |l| l.index)),
-            last_log_id,
-            last_membership,
-        };
-        let count = records.len();
-        SnapshotFile::new(meta, records)
-            .write(path)
-            .map_err(|source| StoreError::SnapshotFile {
-                path: path.display().to_string(),
-                source,
-            })?;
-        tracing::info!(records = count, "state machine moved to the journal layout");
+    if records.is_empty() {
+        store
+            .sm
+            .insert(LAYOUT, encode(&LAYOUT_JOURNAL))
+            .map_err(&err)?;
+        store.db.flush().map_err(&err)?;
+        return Ok(());
     }
-    store
-        .sm
-        .insert(LAYOUT, encode(&LAYOUT_JOURNAL))
-        .map_err(&err)?;
-    store.db.flush().map_err(&err)?;
+    let (last_log_id, last_membership) = read_applied(store)?;
+    let meta = SnapshotMeta {
+        snapshot_id: format!("migrated-{}", last_log_id.map_or(0, |l| l.index)),
+        last_log_id,
+        last_membership,
+    };
+    let count = records.len();
+    rebase(store, path, meta, records)?;
+    tracing::info!(records = count, "state machine moved to the journal layout");
     loop {
         let keys: Vec<_> = store
             .sm
@@ -342,6 +418,30 @@ fn migrate_records(store: &Store, path: &Path) -> Result<(), StoreError> {
         }
         store.sm.apply_batch(batch).map_err(&err)?;
     }
+    store.db.flush().map_err(&err)?;
+    Ok(())
+}
+
+/// The first half of a layout move: `records`, the whole state at `meta`'s log id, become the
+/// snapshot, durably, and only then is the store marked as in the current layout, durably. The
+/// caller removes what the old layout kept afterwards; a crash before the mark repeats the move.
+fn rebase(
+    store: &Store,
+    path: &Path,
+    meta: SnapshotMeta,
+    records: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<(), StoreError> {
+    let err = sled_err(&store.dir);
+    SnapshotFile::new(meta, records)
+        .write(path)
+        .map_err(|source| StoreError::SnapshotFile {
+            path: path.display().to_string(),
+            source,
+        })?;
+    store
+        .sm
+        .insert(LAYOUT, encode(&LAYOUT_JOURNAL))
+        .map_err(&err)?;
     store.db.flush().map_err(&err)?;
     Ok(())
 }
@@ -501,7 +601,8 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
         let mut batch = sled::Batch::default();
         if !writes.ops.is_empty() {
             let index = self.last_applied.map_or(0, |l| l.index);
-            journal_chunks(index, writes.ops, &mut batch);
+            journal_chunks(index, &writes.ops, &mut self.compressor, &mut batch)
+                .map_err(|e| StorageIOError::write_state_machine(&e))?;
         }
         batch.insert(APPLIED, encode(&self.last_applied));
         if membership_changed {
@@ -760,9 +861,14 @@ mod tests {
     async fn a_large_apply_is_journalled_in_chunks_and_replayed_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let mut sm = open(dir.path());
-        let big = "x".repeat(3000);
-        let more = "y".repeat(3000);
-        // Five commands of 3 KB in one call, the first key written twice: three chunks.
+        // Random hex compresses to about half: five commands of 6,000 characters in one call
+        // (the first key written twice) make a record of several chunks.
+        let noise = || -> String {
+            (0..3000)
+                .map(|_| format!("{:02x}", rand::random::<u8>()))
+                .collect()
+        };
+        let (big, more) = (noise(), noise());
         sm.apply(entries(
             1,
             &[
@@ -775,7 +881,9 @@ mod tests {
         ))
         .await
         .unwrap();
-        assert_eq!(journal_indexes(&sm), vec![5, 5, 5]);
+        let indexes = journal_indexes(&sm);
+        assert!(indexes.len() > 1, "{indexes:?}: one chunk");
+        assert!(indexes.iter().all(|&i| i == 5), "{indexes:?}");
         let before = state(&sm);
         sm.store.flush().await.unwrap();
         drop(sm);
@@ -802,10 +910,8 @@ mod tests {
         // As if the node crashed with the snapshot on disk but sled's applied id and journal
         // still older: an older journal record, and the applied id before the snapshot.
         let mut batch = sled::Batch::default();
-        batch.insert(
-            &journal_key(1, 0),
-            encode(&vec![(b"a".to_vec(), Some(b"old".to_vec()))]),
-        );
+        let old = vec![(b"a".to_vec(), Some(b"old".to_vec()))];
+        journal_chunks(1, &old, &mut sm.compressor, &mut batch).unwrap();
         batch.insert(APPLIED, encode(&Some(log_id(1))));
         sm.store.sm.apply_batch(batch).unwrap();
         sm.store.flush().await.unwrap();
@@ -851,5 +957,54 @@ mod tests {
         let mut want = want;
         want.insert(b"c".to_vec(), b"3".to_vec());
         assert_eq!(state(&sm), (8, Map(want)));
+    }
+
+    #[tokio::test]
+    async fn a_plain_journal_moves_into_a_snapshot_and_the_journal_restarts_compressed() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // The layout before compression: a snapshot at 2, then plain records at 3 and 5.
+            let store = Store::open(dir.path()).unwrap();
+            let meta = SnapshotMeta {
+                snapshot_id: "old".into(),
+                last_log_id: Some(log_id(2)),
+                last_membership: StoredMembership::default(),
+            };
+            let records = vec![
+                (b"a".to_vec(), b"1".to_vec()),
+                (b"b".to_vec(), b"2".to_vec()),
+            ];
+            SnapshotFile::new(meta, records)
+                .write(&dir.path().join(SNAPSHOT_FILE))
+                .unwrap();
+            let mut batch = sled::Batch::default();
+            batch.insert(LAYOUT, encode(&LAYOUT_PLAIN_JOURNAL));
+            let at3: JournalOps = vec![(b"a".to_vec(), None), (b"c".to_vec(), Some(b"3".to_vec()))];
+            let at5: JournalOps = vec![(b"b".to_vec(), Some(b"5".to_vec()))];
+            batch.insert(&journal_key(3, 0), encode(&at3));
+            batch.insert(&journal_key(5, 0), encode(&at5));
+            batch.insert(APPLIED, encode(&Some(log_id(5))));
+            store.sm.apply_batch(batch).unwrap();
+            store.flush().await.unwrap();
+        }
+        let want = |pairs: &[(&str, &str)]| {
+            Map(pairs
+                .iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect())
+        };
+        let mut sm = open(dir.path());
+        assert_eq!(state(&sm), (5, want(&[("b", "5"), ("c", "3")])));
+        assert_eq!(journal_indexes(&sm), Vec::<u64>::new());
+        let layout: u32 = decode("layout", &sm.store.sm.get(LAYOUT).unwrap().unwrap()).unwrap();
+        assert_eq!(layout, LAYOUT_JOURNAL);
+        let snapshot = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(snapshot.meta.last_log_id, Some(log_id(5)));
+
+        sm.apply(entries(6, &[("d", Some("6"))])).await.unwrap();
+        sm.store.flush().await.unwrap();
+        drop(sm);
+        let sm = open(dir.path());
+        assert_eq!(state(&sm), (6, want(&[("b", "5"), ("c", "3"), ("d", "6")])));
     }
 }
