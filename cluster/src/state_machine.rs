@@ -797,6 +797,27 @@ mod tests {
         StateMachineStore::open(Store::open(dir).unwrap()).unwrap()
     }
 
+    /// The map holding `pairs`.
+    fn map(pairs: &[(&str, &str)]) -> Map {
+        Map(pairs
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect())
+    }
+
+    /// Applies `commands` from log index `first`, flushes, and opens the store again.
+    async fn apply_and_reopen(
+        mut sm: StateMachineStore<Map>,
+        dir: &Path,
+        first: u64,
+        commands: &[(&str, Option<&str>)],
+    ) -> StateMachineStore<Map> {
+        sm.apply(entries(first, commands)).await.unwrap();
+        sm.store.flush().await.unwrap();
+        drop(sm);
+        open(dir)
+    }
+
     fn state(sm: &StateMachineStore<Map>) -> (u64, Map) {
         (sm.shared.applied_index(), sm.shared.app.read().clone())
     }
@@ -849,11 +870,7 @@ mod tests {
 
         let sm = open(dir.path());
         assert_eq!(state(&sm), before, "snapshot, then the journal after it");
-        let want: BTreeMap<_, _> = [("b", "20"), ("c", "3"), ("d", "4")]
-            .into_iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect();
-        assert_eq!(before.1, Map(want));
+        assert_eq!(before.1, map(&[("b", "20"), ("c", "3"), ("d", "4")]));
         assert_eq!(before.0, 6);
     }
 
@@ -941,22 +958,13 @@ mod tests {
             store.flush().await.unwrap();
         }
         let mut sm = open(dir.path());
-        let want: BTreeMap<_, _> = [("a", "1"), ("b", "2")]
-            .into_iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect();
-        assert_eq!(state(&sm), (7, Map(want.clone())));
+        assert_eq!(state(&sm), (7, map(&[("a", "1"), ("b", "2")])));
         assert_eq!(sm.store.sm.scan_prefix(APP_PREFIX).count(), 0);
         let snapshot = sm.get_current_snapshot().await.unwrap().unwrap();
         assert_eq!(snapshot.meta.last_log_id, Some(log_id(7)));
 
-        sm.apply(entries(8, &[("c", Some("3"))])).await.unwrap();
-        sm.store.flush().await.unwrap();
-        drop(sm);
-        let sm = open(dir.path());
-        let mut want = want;
-        want.insert(b"c".to_vec(), b"3".to_vec());
-        assert_eq!(state(&sm), (8, Map(want)));
+        let sm = apply_and_reopen(sm, dir.path(), 8, &[("c", Some("3"))]).await;
+        assert_eq!(state(&sm), (8, map(&[("a", "1"), ("b", "2"), ("c", "3")])));
     }
 
     #[tokio::test]
@@ -987,24 +995,15 @@ mod tests {
             store.sm.apply_batch(batch).unwrap();
             store.flush().await.unwrap();
         }
-        let want = |pairs: &[(&str, &str)]| {
-            Map(pairs
-                .iter()
-                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-                .collect())
-        };
         let mut sm = open(dir.path());
-        assert_eq!(state(&sm), (5, want(&[("b", "5"), ("c", "3")])));
+        assert_eq!(state(&sm), (5, map(&[("b", "5"), ("c", "3")])));
         assert_eq!(journal_indexes(&sm), Vec::<u64>::new());
         let layout: u32 = decode("layout", &sm.store.sm.get(LAYOUT).unwrap().unwrap()).unwrap();
         assert_eq!(layout, LAYOUT_JOURNAL);
         let snapshot = sm.get_current_snapshot().await.unwrap().unwrap();
         assert_eq!(snapshot.meta.last_log_id, Some(log_id(5)));
 
-        sm.apply(entries(6, &[("d", Some("6"))])).await.unwrap();
-        sm.store.flush().await.unwrap();
-        drop(sm);
-        let sm = open(dir.path());
-        assert_eq!(state(&sm), (6, want(&[("b", "5"), ("c", "3"), ("d", "6")])));
+        let sm = apply_and_reopen(sm, dir.path(), 6, &[("d", Some("6"))]).await;
+        assert_eq!(state(&sm), (6, map(&[("b", "5"), ("c", "3"), ("d", "6")])));
     }
 }
