@@ -202,7 +202,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 };
                 let t0 = Instant::now();
                 let failed = match req.send().await {
-                    Ok(resp) if resp.status().is_success() => None,
+                    // The answer is read to its end, as a real client does. Dropping it unread
+                    // made the HTTP/2 client reset each stream early; after 1,024 such resets on
+                    // a connection it closed it ("too_many_internal_resets"), failing every
+                    // request in flight on it, and HTTP/1.1 connections could not be reused.
+                    Ok(resp) if resp.status().is_success() => match resp.bytes().await {
+                        Ok(_) => None,
+                        Err(e) => Some(format!("no answer ({})", root_cause(&e))),
+                    },
                     Ok(resp) => {
                         let status = resp.status().as_u16();
                         let body = resp.text().await.unwrap_or_default();
@@ -215,7 +222,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                         })
                     }
                     Err(e) if e.is_timeout() => Some("timeout".to_string()),
-                    Err(_) => Some("no answer".to_string()),
+                    Err(e) => Some(format!("no answer ({})", root_cause(&e))),
                 };
                 let took = t0.elapsed();
                 if t0 >= start + warmup {
@@ -274,6 +281,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("errors by kind: {}", kinds.join(", "));
     }
     Ok(())
+}
+
+/// The innermost error behind `e` (for a failed request: why the connection gave no answer).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = e;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    inner.to_string()
 }
 
 /// A Wednesday in the second week of this academic year's autumn term (the seed's calendar).
