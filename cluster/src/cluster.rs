@@ -632,22 +632,31 @@ impl<A: App> Cluster<A> {
     /// ([`App::backup_records`], in key order) with the
     /// log index and term they were applied up to, and their digest. With
     /// [`Consistency::Linearizable`] it includes every write acknowledged before the call.
-    /// Writers wait only while the state is cloned; the records are encoded afterwards.
+    /// Writers wait only while the state is cloned (on a blocking thread, logged with how long it
+    /// took); the records are encoded afterwards.
     pub async fn backup_state(
         &self,
         consistency: Consistency,
     ) -> Result<AppliedState, ClusterError> {
-        let (app, index, term) = self.read(consistency, |_| ()).await.map(|()| {
-            let app = self.shared.app.read();
-            (
-                app.clone(),
-                self.shared.applied_index(),
-                self.shared.applied_term(),
-            )
-        })?;
+        self.read(consistency, |_| ()).await?;
+        let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let (app, index, term) = {
+                let app = shared.app.read();
+                (app.clone(), shared.applied_index(), shared.applied_term())
+            };
+            let copied = started.elapsed();
             let mut records = app.backup_records();
+            drop(app);
             let sha256 = crate::restore::records_digest(&mut records);
+            tracing::info!(
+                index,
+                records = records.len(),
+                copy_ms = copied.as_millis() as u64,
+                encode_ms = (started.elapsed() - copied).as_millis() as u64,
+                "state copied for a backup (writes waited for the copy)"
+            );
             AppliedState {
                 index,
                 term,
