@@ -223,7 +223,7 @@ pub(super) async fn get_booking(
             st.bookings
                 .get(&id)
                 .filter(|b| b.tenant == tenant)
-                .map(booking_json)
+                .map(|b| booking_json(b))
         })
         .await?;
     b.map(Json)
@@ -331,7 +331,7 @@ pub(super) async fn approvals(
             st.bookings
                 .values()
                 .filter(|b| b.tenant == tenant && b.status == BookingStatus::Pending)
-                .map(booking_json)
+                .map(|b| booking_json(b))
                 .collect::<Vec<_>>()
         })
         .await?;

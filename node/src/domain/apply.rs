@@ -2,6 +2,7 @@
 //! Each family of operations lives in its own module (`people`, `school`, `booking`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use roomraft_cluster::{App, LoadError, WriteSet};
@@ -120,13 +121,16 @@ impl Record {
 pub struct Bookings {
     pub tenants: BTreeMap<TenantId, Tenant>,
     pub rooms: BTreeMap<RoomId, Room>,
-    pub bookings: BTreeMap<BookingId, Booking>,
+    /// Shared, as below: a change stores a new booking rather than editing one in place.
+    pub bookings: BTreeMap<BookingId, Arc<Booking>>,
     pub users: BTreeMap<UserId, User>,
     pub departments: BTreeMap<DepartmentId, Department>,
     pub calendars: BTreeMap<TenantId, Calendar>,
     pub lessons: BTreeMap<LessonId, Lesson>,
     pub series: BTreeMap<SeriesId, Series>,
-    pub audit: BTreeMap<u64, AuditEntry>,
+    /// Entries and request-key records never change once written: shared, so copying the state
+    /// (for a backup or a snapshot, while writes wait) copies a pointer, not their strings.
+    pub audit: BTreeMap<u64, Arc<AuditEntry>>,
     /// By SHA-256 of the secret.
     pub tokens: HashMap<String, ApiToken>,
     pub sessions: HashMap<String, Session>,
@@ -138,7 +142,7 @@ pub struct Bookings {
     /// (tenant, lowercase username or email) → user.
     pub(super) logins: HashMap<(TenantId, String), UserId>,
     pub(super) slugs: HashMap<String, TenantId>,
-    dedup: HashMap<String, Dedup>,
+    dedup: HashMap<String, Arc<Dedup>>,
     dedup_expiry: BTreeSet<(Timestamp, String)>,
     session_expiry: BTreeSet<(Timestamp, String)>,
     /// The latest command time applied; drives expiry deterministically.
@@ -304,7 +308,7 @@ impl Bookings {
                 if let Some(u) = b.user {
                     self.user_bookings.entry(u).or_default().insert(b.id);
                 }
-                self.bookings.insert(b.id, b);
+                self.bookings.insert(b.id, Arc::new(b));
             }
             Record::Token(t) => {
                 self.tokens.insert(t.sha256.clone(), t);
@@ -314,7 +318,7 @@ impl Bookings {
                     self.dedup_expiry.remove(&(old.expires_at, k.clone()));
                 }
                 self.dedup_expiry.insert((d.expires_at, k.clone()));
-                self.dedup.insert(k, d);
+                self.dedup.insert(k, Arc::new(d));
             }
             Record::Clock(c) => self.clock = c,
             Record::User(u) => {
@@ -351,7 +355,7 @@ impl Bookings {
                 self.feeds.insert(f.sha256.clone(), f);
             }
             Record::Audit(a) => {
-                self.audit.insert(a.id, a);
+                self.audit.insert(a.id, Arc::new(a));
             }
             Record::Identity(i) => self.identity = Some(i),
             Record::BackupSlot(b) => {
@@ -438,7 +442,7 @@ impl Bookings {
             if at > self.clock {
                 break;
             }
-            let d = self.dedup[&k].clone();
+            let d = Dedup::clone(&self.dedup[&k]);
             self.discard(Record::Dedup(k, d), writes);
         }
         while let Some((at, k)) = self.session_expiry.first().cloned() {
@@ -640,12 +644,16 @@ impl App for Bookings {
         all.push(Record::Clock(self.clock));
         all.extend(self.tenants.values().cloned().map(Record::Tenant));
         all.extend(self.rooms.values().cloned().map(Record::Room));
-        all.extend(self.bookings.values().cloned().map(Record::Booking));
+        all.extend(
+            self.bookings
+                .values()
+                .map(|b| Record::Booking(Booking::clone(b))),
+        );
         all.extend(self.tokens.values().cloned().map(Record::Token));
         all.extend(
             self.dedup
                 .iter()
-                .map(|(k, d)| Record::Dedup(k.clone(), d.clone())),
+                .map(|(k, d)| Record::Dedup(k.clone(), Dedup::clone(d))),
         );
         all.extend(self.users.values().cloned().map(Record::User));
         all.extend(self.departments.values().cloned().map(Record::Department));
@@ -658,7 +666,11 @@ impl App for Bookings {
         all.extend(self.lessons.values().cloned().map(Record::Lesson));
         all.extend(self.series.values().cloned().map(Record::Series));
         all.extend(self.feeds.values().cloned().map(Record::Feed));
-        all.extend(self.audit.values().cloned().map(Record::Audit));
+        all.extend(
+            self.audit
+                .values()
+                .map(|a| Record::Audit(AuditEntry::clone(a))),
+        );
         all.extend(self.identity.clone().map(Record::Identity));
         all.extend(self.backups.values().cloned().map(Record::BackupSlot));
         all.extend(

@@ -28,14 +28,14 @@ impl Bookings {
         // The one booking starting before `from` may still run into the window.
         if let Some(((_, id), end)) = schedule.range(..(from, 0)).next_back() {
             if *end > from {
-                out.push(&self.bookings[id]);
+                out.push(&*self.bookings[id]);
             }
         }
         for ((start, id), _) in schedule.range((from, 0)..) {
             if *start >= to {
                 break;
             }
-            out.push(&self.bookings[id]);
+            out.push(&*self.bookings[id]);
         }
         out
     }
@@ -476,7 +476,7 @@ impl Bookings {
             .bookings
             .get(&id)
             .filter(|b| b.tenant == tenant)
-            .cloned()
+            .map(|b| Booking::clone(b))
             .ok_or_else(|| not_found("booking", id))?;
         let own = (b.user.is_some() && b.user == ctx.actor.user) || b.created_by == ctx.actor.name;
         if !own && ctx.actor.role != Role::Admin {
@@ -494,7 +494,7 @@ impl Bookings {
             (scope, Some(series)) => series
                 .occurrences
                 .iter()
-                .map(|o| &self.bookings[o])
+                .map(|o| &*self.bookings[o])
                 .filter(|o| o.status.holds_slot())
                 .filter(|o| match scope {
                     CancelScope::ThisAndFollowing => o.start >= b.start,
@@ -530,7 +530,7 @@ impl Bookings {
             .bookings
             .get(&id)
             .filter(|b| b.tenant == tenant)
-            .cloned()
+            .map(|b| Booking::clone(b))
             .ok_or_else(|| not_found("booking", id))?;
         if b.status != BookingStatus::Pending {
             return Err(Rejection::NotPending { booking: id });

@@ -129,6 +129,7 @@ impl Bookings {
             .filter(|a| object.is_none_or(|(k, id)| a.object == k && a.object_id == id))
             .filter(|a| user.is_none_or(|u| a.user == Some(u)))
             .take(limit)
+            .map(|a| &**a)
             .collect()
     }
 
@@ -139,7 +140,7 @@ impl Bookings {
             .get(&user)
             .into_iter()
             .flatten()
-            .map(|id| &self.bookings[id])
+            .map(|id| &*self.bookings[id])
             .filter(|b| b.end > from)
             .collect();
         out.sort_by_key(|b| (b.start, b.id));

@@ -320,6 +320,7 @@ pub async fn approvals(v: Viewer, Query(q): Query<DoneQuery>) -> Result<Response
                 .bookings
                 .values()
                 .filter(|b| b.tenant == t && b.status == BookingStatus::Pending)
+                .map(|b| &**b)
                 .collect();
             list.sort_by_key(|b| b.start);
             list.into_iter()

@@ -1305,7 +1305,7 @@ proptest! {
         }
         let t = w.s.tenants[&k.a].clone();
         for room in rooms {
-            let mut held: Vec<&Booking> = w.s.bookings.values().filter(|b| b.room == room && b.status.holds_slot()).collect();
+            let mut held: Vec<&Booking> = w.s.bookings.values().filter(|b| b.room == room && b.status.holds_slot()).map(|b| &**b).collect();
             held.sort_by_key(|b| b.start);
             for pair in held.windows(2) {
                 prop_assert!(pair[0].end <= pair[1].start, "overlap: {:?} {:?}", pair[0], pair[1]);
