@@ -1006,4 +1006,53 @@ mod tests {
         let sm = apply_and_reopen(sm, dir.path(), 6, &[("d", Some("6"))]).await;
         assert_eq!(state(&sm), (6, map(&[("b", "5"), ("c", "3"), ("d", "6")])));
     }
+
+    #[tokio::test]
+    async fn a_move_interrupted_after_the_mark_drops_the_old_records_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // As a crash leaves it: the new snapshot at 5 and the layout mark written, the plain
+            // records it replaced (undecodable in the new layout) not yet removed.
+            let store = Store::open(dir.path()).unwrap();
+            let meta = SnapshotMeta {
+                snapshot_id: "migrated-5".into(),
+                last_log_id: Some(log_id(5)),
+                last_membership: StoredMembership::default(),
+            };
+            SnapshotFile::new(meta, vec![(b"c".to_vec(), b"3".to_vec())])
+                .write(&dir.path().join(SNAPSHOT_FILE))
+                .unwrap();
+            let mut batch = sled::Batch::default();
+            batch.insert(LAYOUT, encode(&LAYOUT_JOURNAL));
+            let plain: JournalOps = vec![(b"c".to_vec(), Some(b"3".to_vec()))];
+            batch.insert(&journal_key(3, 0), encode(&plain));
+            batch.insert(&journal_key(5, 0), encode(&plain));
+            batch.insert(APPLIED, encode(&Some(log_id(5))));
+            store.sm.apply_batch(batch).unwrap();
+            store.flush().await.unwrap();
+        }
+        let sm = open(dir.path());
+        assert_eq!(state(&sm), (5, map(&[("c", "3")])));
+        assert_eq!(journal_indexes(&sm), Vec::<u64>::new());
+        let sm = apply_and_reopen(sm, dir.path(), 6, &[("d", Some("6"))]).await;
+        assert_eq!(state(&sm), (6, map(&[("c", "3"), ("d", "6")])));
+    }
+
+    #[tokio::test]
+    async fn a_journal_record_that_does_not_decompress_stops_the_open_with_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let sm = open(dir.path());
+            let mut batch = sled::Batch::default();
+            batch.insert(&journal_key(7, 0), b"not zstd".as_slice());
+            batch.insert(APPLIED, encode(&Some(log_id(7))));
+            sm.store.sm.apply_batch(batch).unwrap();
+            sm.store.flush().await.unwrap();
+        }
+        let err = StateMachineStore::<Map>::open(Store::open(dir.path()).unwrap())
+            .err()
+            .expect("a corrupt record is an error, not a skipped change");
+        let text = err.to_string();
+        assert!(text.contains("record 7 does not decompress"), "{text}");
+    }
 }
