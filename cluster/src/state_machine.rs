@@ -818,6 +818,36 @@ mod tests {
         open(dir)
     }
 
+    /// Writes a store as an older version, or a crash, left it: a snapshot at `snapshot_at`
+    /// holding `snapshot`, the layout mark `layout`, plain (uncompressed) journal records, and
+    /// the applied log id `applied`.
+    async fn seed_store(
+        dir: &Path,
+        (snapshot_at, snapshot): (u64, &[(&str, &str)]),
+        layout: u32,
+        plain: &[(u64, JournalOps)],
+        applied: u64,
+    ) {
+        let store = Store::open(dir).unwrap();
+        let meta = SnapshotMeta {
+            snapshot_id: format!("seeded-{snapshot_at}"),
+            last_log_id: Some(log_id(snapshot_at)),
+            last_membership: StoredMembership::default(),
+        };
+        let records = map(snapshot).0.into_iter().collect();
+        SnapshotFile::new(meta, records)
+            .write(&dir.join(SNAPSHOT_FILE))
+            .unwrap();
+        let mut batch = sled::Batch::default();
+        batch.insert(LAYOUT, encode(&layout));
+        for (index, ops) in plain {
+            batch.insert(&journal_key(*index, 0), encode(ops));
+        }
+        batch.insert(APPLIED, encode(&Some(log_id(applied))));
+        store.sm.apply_batch(batch).unwrap();
+        store.flush().await.unwrap();
+    }
+
     fn state(sm: &StateMachineStore<Map>) -> (u64, Map) {
         (sm.shared.applied_index(), sm.shared.app.read().clone())
     }
@@ -970,31 +1000,18 @@ mod tests {
     #[tokio::test]
     async fn a_plain_journal_moves_into_a_snapshot_and_the_journal_restarts_compressed() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            // The layout before compression: a snapshot at 2, then plain records at 3 and 5.
-            let store = Store::open(dir.path()).unwrap();
-            let meta = SnapshotMeta {
-                snapshot_id: "old".into(),
-                last_log_id: Some(log_id(2)),
-                last_membership: StoredMembership::default(),
-            };
-            let records = vec![
-                (b"a".to_vec(), b"1".to_vec()),
-                (b"b".to_vec(), b"2".to_vec()),
-            ];
-            SnapshotFile::new(meta, records)
-                .write(&dir.path().join(SNAPSHOT_FILE))
-                .unwrap();
-            let mut batch = sled::Batch::default();
-            batch.insert(LAYOUT, encode(&LAYOUT_PLAIN_JOURNAL));
-            let at3: JournalOps = vec![(b"a".to_vec(), None), (b"c".to_vec(), Some(b"3".to_vec()))];
-            let at5: JournalOps = vec![(b"b".to_vec(), Some(b"5".to_vec()))];
-            batch.insert(&journal_key(3, 0), encode(&at3));
-            batch.insert(&journal_key(5, 0), encode(&at5));
-            batch.insert(APPLIED, encode(&Some(log_id(5))));
-            store.sm.apply_batch(batch).unwrap();
-            store.flush().await.unwrap();
-        }
+        // The layout before compression: a snapshot at 2, then plain records at 3 and 5.
+        let at3: JournalOps = vec![(b"a".to_vec(), None), (b"c".to_vec(), Some(b"3".to_vec()))];
+        let at5: JournalOps = vec![(b"b".to_vec(), Some(b"5".to_vec()))];
+        let snapshot: &[(&str, &str)] = &[("a", "1"), ("b", "2")];
+        seed_store(
+            dir.path(),
+            (2, snapshot),
+            LAYOUT_PLAIN_JOURNAL,
+            &[(3, at3), (5, at5)],
+            5,
+        )
+        .await;
         let mut sm = open(dir.path());
         assert_eq!(state(&sm), (5, map(&[("b", "5"), ("c", "3")])));
         assert_eq!(journal_indexes(&sm), Vec::<u64>::new());
@@ -1010,27 +1027,11 @@ mod tests {
     #[tokio::test]
     async fn a_move_interrupted_after_the_mark_drops_the_old_records_unread() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            // As a crash leaves it: the new snapshot at 5 and the layout mark written, the plain
-            // records it replaced (undecodable in the new layout) not yet removed.
-            let store = Store::open(dir.path()).unwrap();
-            let meta = SnapshotMeta {
-                snapshot_id: "migrated-5".into(),
-                last_log_id: Some(log_id(5)),
-                last_membership: StoredMembership::default(),
-            };
-            SnapshotFile::new(meta, vec![(b"c".to_vec(), b"3".to_vec())])
-                .write(&dir.path().join(SNAPSHOT_FILE))
-                .unwrap();
-            let mut batch = sled::Batch::default();
-            batch.insert(LAYOUT, encode(&LAYOUT_JOURNAL));
-            let plain: JournalOps = vec![(b"c".to_vec(), Some(b"3".to_vec()))];
-            batch.insert(&journal_key(3, 0), encode(&plain));
-            batch.insert(&journal_key(5, 0), encode(&plain));
-            batch.insert(APPLIED, encode(&Some(log_id(5))));
-            store.sm.apply_batch(batch).unwrap();
-            store.flush().await.unwrap();
-        }
+        // As a crash leaves it: the new snapshot at 5 and the layout mark written, the plain
+        // records it replaced (undecodable in the new layout) not yet removed.
+        let plain: JournalOps = vec![(b"c".to_vec(), Some(b"3".to_vec()))];
+        let old = [(3, plain.clone()), (5, plain)];
+        seed_store(dir.path(), (5, &[("c", "3")]), LAYOUT_JOURNAL, &old, 5).await;
         let sm = open(dir.path());
         assert_eq!(state(&sm), (5, map(&[("c", "3")])));
         assert_eq!(journal_indexes(&sm), Vec::<u64>::new());
