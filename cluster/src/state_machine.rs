@@ -196,20 +196,27 @@ fn journal_index(key: &[u8]) -> Result<u64, StoreError> {
         })
 }
 
-/// Removes the journal records at or below `index` (a snapshot covers them).
-fn drop_journal_through(store: &Store, index: u64) -> Result<usize, sled::Error> {
-    let mut batch = sled::Batch::default();
-    let mut n = 0;
+/// Adds to `batch` the removal of every journal record at or below `index`.
+fn remove_journal_through(
+    store: &Store,
+    index: u64,
+    batch: &mut sled::Batch,
+) -> Result<(), sled::Error> {
     for key in store
         .sm
-        .range(journal_key(0, 0)..journal_key(index.saturating_add(1), 0))
+        .range(journal_key(0, 0)..=journal_key(index, u32::MAX))
         .keys()
     {
         batch.remove(key?);
-        n += 1;
     }
-    store.sm.apply_batch(batch)?;
-    Ok(n)
+    Ok(())
+}
+
+/// Removes the journal records at or below `index` (a snapshot covers them).
+fn drop_journal_through(store: &Store, index: u64) -> Result<(), sled::Error> {
+    let mut batch = sled::Batch::default();
+    remove_journal_through(store, index, &mut batch)?;
+    store.sm.apply_batch(batch)
 }
 
 fn read_snapshot_file(path: &Path) -> Result<Option<SnapshotFile>, StoreError> {
@@ -661,9 +668,8 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
         drop(on_disk);
 
         let mut batch = sled::Batch::default();
-        for key in self.store.sm.scan_prefix(JOURNAL_PREFIX).keys() {
-            batch.remove(key.map_err(|e| StorageIOError::write_state_machine(&e))?);
-        }
+        remove_journal_through(&self.store, u64::MAX, &mut batch)
+            .map_err(|e| StorageIOError::write_state_machine(&e))?;
         batch.insert(APPLIED, encode(&meta.last_log_id));
         batch.insert(MEMBERSHIP, encode(&meta.last_membership));
         self.store
