@@ -208,7 +208,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     // request in flight on it, and HTTP/1.1 connections could not be reused.
                     Ok(resp) if resp.status().is_success() => match resp.bytes().await {
                         Ok(_) => None,
-                        Err(e) => Some(format!("no answer ({})", root_cause(&e))),
+                        Err(e) => Some(no_answer(&e)),
                     },
                     Ok(resp) => {
                         let status = resp.status().as_u16();
@@ -222,7 +222,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                         })
                     }
                     Err(e) if e.is_timeout() => Some("timeout".to_string()),
-                    Err(e) => Some(format!("no answer ({})", root_cause(&e))),
+                    Err(e) => Some(no_answer(&e)),
                 };
                 let took = t0.elapsed();
                 if t0 >= start + warmup {
@@ -283,13 +283,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The innermost error behind `e` (for a failed request: why the connection gave no answer).
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+/// The error kind of a request that got no (whole) answer, with the innermost error behind it:
+/// why the connection gave none.
+fn no_answer(e: &(dyn std::error::Error + 'static)) -> String {
     let mut inner = e;
     while let Some(next) = inner.source() {
         inner = next;
     }
-    inner.to_string()
+    format!("no answer ({inner})")
 }
 
 /// A Wednesday in the second week of this academic year's autumn term (the seed's calendar).
