@@ -665,7 +665,7 @@ impl<A: App> Cluster<A> {
             }
         })
         .await
-        .map_err(|e| self.inner.stopped(&format!("backup copy failed: {e}")))
+        .map_err(|e| self.inner.stopped(format!("backup copy failed: {e}")))
     }
 
     /// The Raft and storage metrics this node records.

@@ -57,6 +57,8 @@ impl LogStore {
         })
     }
 
+    // openraft's storage traits return its `StorageError`; this helper hands it on unchanged.
+    #[allow(clippy::result_large_err)]
     fn meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
         match self
             .store

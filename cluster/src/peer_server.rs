@@ -29,6 +29,8 @@ fn bincode_response<T: Serialize>(value: &T) -> Response {
         .into_response()
 }
 
+// The error is the 400 answer itself, returned once per refused request.
+#[allow(clippy::result_large_err)]
 fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
     bincode::deserialize(body).map_err(|e| {
         (
