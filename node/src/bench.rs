@@ -58,6 +58,11 @@ pub struct BenchArgs {
     /// The school whose public pages get the views (page-views target).
     #[arg(long, default_value = "demo")]
     site: String,
+    /// Also write every measured request to this file, one line each: when it started
+    /// (microseconds after warm-up), its latency (microseconds) and the client's number.
+    /// Clients go to the URLs round robin, so client `c` used URL `c % len`. For finding stalls.
+    #[arg(long)]
+    latency_log: Option<PathBuf>,
 }
 
 /// 2100-01-01T00:00:00Z: where the bench's bookings start.
@@ -69,6 +74,8 @@ struct Report {
     /// Errors by kind: the HTTP status, or what went wrong before one came back.
     kinds: std::collections::BTreeMap<String, u64>,
     hist: Histogram<u64>,
+    /// (start after warm-up, latency, client) of each success, if `--latency-log` asks for them.
+    log: Vec<(u64, u64, usize)>,
 }
 
 impl Report {
@@ -78,6 +85,7 @@ impl Report {
             errors: 0,
             kinds: Default::default(),
             hist: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+            log: Vec::new(),
         })
     }
 }
@@ -165,6 +173,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let room = rooms.get(c).copied();
         let day = day.clone();
         let site = args.site.clone();
+        let keep_log = args.latency_log.is_some();
         tasks.push(tokio::spawn(async move {
             let mut r = Report::new().expect("histogram bounds");
             let mut n: i64 = 0;
@@ -230,6 +239,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                         None => {
                             r.ok += 1;
                             let _ = r.hist.record(took.as_micros() as u64);
+                            if keep_log {
+                                let at = (t0 - start - warmup).as_micros() as u64;
+                                r.log.push((at, took.as_micros() as u64, c));
+                            }
                         }
                         Some(kind) => {
                             r.errors += 1;
@@ -250,6 +263,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             *total.kinds.entry(kind).or_default() += n;
         }
         total.hist.add(&r.hist)?;
+        total.log.extend(r.log);
+    }
+    if let Some(path) = &args.latency_log {
+        write_latency_log(path, &mut total.log)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let secs = args.duration as f64;
     let ms = |q: f64| total.hist.value_at_quantile(q) as f64 / 1000.0;
@@ -281,6 +299,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("errors by kind: {}", kinds.join(", "));
     }
     Ok(())
+}
+
+/// Writes `log` in start order, one `start_us latency_us client` line per request.
+fn write_latency_log(path: &std::path::Path, log: &mut [(u64, u64, usize)]) -> std::io::Result<()> {
+    use std::io::Write;
+    log.sort_unstable();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for (at, took, client) in log.iter() {
+        writeln!(out, "{at} {took} {client}")?;
+    }
+    out.flush()
 }
 
 /// The error kind of a request that got no (whole) answer, with the innermost error behind it:
