@@ -4,7 +4,7 @@
 # Usage: scripts/bench.sh [runs] [seconds] [clients]. Results go to stdout; see docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${1:-3}
+runs=${1:-5}
 secs=${2:-10}
 clients=${3:-64}
 work=$(mktemp -d /tmp/roomraft-bench.XXXXXX)

@@ -99,6 +99,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .split(',')
         .map(|u| u.trim().trim_end_matches('/').to_string())
         .collect();
+    // Opened now, so a path that cannot be written fails before the run rather than after it.
+    let latency_log =
+        match &args.latency_log {
+            Some(path) => Some(std::fs::File::create(path).with_context(|| {
+                format!("cannot create {}; check --latency-log", path.display())
+            })?),
+            None => None,
+        };
     let mut week_room = 0;
     let (http, token) = match args.target {
         Target::DayGrid | Target::FreeRoom | Target::WeekPage => {
@@ -265,8 +273,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         total.hist.add(&r.hist)?;
         total.log.extend(r.log);
     }
-    if let Some(path) = &args.latency_log {
-        write_latency_log(path, &mut total.log)
+    if let (Some(file), Some(path)) = (latency_log, &args.latency_log) {
+        write_latency_log(file, &mut total.log)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let secs = args.duration as f64;
@@ -302,10 +310,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 /// Writes `log` in start order, one `start_us latency_us client` line per request.
-fn write_latency_log(path: &std::path::Path, log: &mut [(u64, u64, usize)]) -> std::io::Result<()> {
+fn write_latency_log(file: std::fs::File, log: &mut [(u64, u64, usize)]) -> std::io::Result<()> {
     use std::io::Write;
     log.sort_unstable();
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut out = std::io::BufWriter::new(file);
     for (at, took, client) in log.iter() {
         writeln!(out, "{at} {took} {client}")?;
     }
