@@ -12,6 +12,11 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot make {path} durable (fsync): {source}")]
+    Sync {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot set up journal compression: {source}")]
     Compression { source: std::io::Error },
 }

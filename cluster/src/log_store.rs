@@ -15,8 +15,7 @@ use tokio::sync::mpsc;
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{LogState, OptionalSend, RaftLogReader, StorageIOError};
 
-use roomraft_ops::RaftMetrics;
-
+use crate::error::StoreError;
 use crate::store::{decode, encode, Store};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
@@ -47,11 +46,7 @@ impl LogStore {
     fn flusher(&self) -> &mpsc::UnboundedSender<LogFlushed<TypeConfig>> {
         self.flusher.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            let task = tokio::spawn(group_commit(
-                self.store.db.clone(),
-                self.store.metrics.clone(),
-                rx,
-            ));
+            let task = tokio::spawn(group_commit(self.store.clone(), rx));
             self.store.track_endless(task);
             tx
         })
@@ -75,16 +70,16 @@ impl LogStore {
 
     async fn flush(
         &self,
-        on_err: fn(&sled::Error) -> StorageIOError<u64>,
+        on_err: fn(&StoreError) -> StorageIOError<u64>,
     ) -> Result<(), StorageError> {
         let timer = self.store.metrics.log_fsync_seconds.start_timer();
-        self.store.db.flush_async().await.map_err(|e| on_err(&e))?;
+        self.store.flush().await.map_err(|e| on_err(&e))?;
         timer.observe_duration();
         Ok(())
     }
 }
 
-fn io_result(flushed: &sled::Result<usize>) -> Result<(), std::io::Error> {
+fn io_result(flushed: &Result<(), StoreError>) -> Result<(), std::io::Error> {
     flushed
         .as_ref()
         .map(|_| ())
@@ -93,15 +88,11 @@ fn io_result(flushed: &sled::Result<usize>) -> Result<(), std::io::Error> {
 
 /// Flushes sled once for every batch of waiting appends, then completes their callbacks.
 /// An append's entries were written before its callback was queued, so the flush covers them.
-async fn group_commit(
-    db: sled::Db,
-    metrics: Arc<RaftMetrics>,
-    mut rx: mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>,
-) {
+async fn group_commit(store: Store, mut rx: mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>) {
     let mut waiting = Vec::new();
     while rx.recv_many(&mut waiting, 4096).await > 0 {
-        let timer = metrics.log_fsync_seconds.start_timer();
-        let flushed = db.flush_async().await;
+        let timer = store.metrics.log_fsync_seconds.start_timer();
+        let flushed = store.flush().await;
         timer.observe_duration();
         if let Err(e) = &flushed {
             tracing::error!(error = %e, "flushing the Raft log failed");
@@ -231,7 +222,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         if let Err(mpsc::error::SendError(callback)) = self.flusher().send(callback) {
             // The flusher only ends when every sender is gone, which cannot be while `self` lives;
             // flush here rather than ever acknowledge an unflushed entry.
-            let flushed = self.store.db.flush_async().await;
+            let flushed = self.store.flush().await;
             callback.log_io_completed(io_result(&flushed));
             flushed.map_err(|e| StorageIOError::write_logs(&e))?;
         }

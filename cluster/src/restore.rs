@@ -61,7 +61,7 @@ pub fn restore_data_dir<A: App>(
     meta.insert(COMMITTED, encode(&Some(log_id)));
     meta.insert(LAST_PURGED, encode(&log_id));
     store.raft_meta.apply_batch(meta).map_err(&err)?;
-    store.db.flush().map_err(&err)?;
+    store.flush_blocking()?;
     Ok(digest)
 }
 

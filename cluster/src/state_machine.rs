@@ -347,7 +347,7 @@ impl<A: App> StateMachineStore<A> {
                 .collect();
             rebase(&store, &path, meta, all)?;
             drop_journal_through(&store, u64::MAX).map_err(&err)?;
-            store.db.flush().map_err(&err)?;
+            store.flush_blocking()?;
             snapshot_at = last_applied;
             tracing::info!("state machine journal moved to the compressed layout");
         } else if stale {
@@ -396,7 +396,7 @@ fn migrate_records(store: &Store, path: &Path) -> Result<(), StoreError> {
             .sm
             .insert(LAYOUT, encode(&LAYOUT_JOURNAL))
             .map_err(&err)?;
-        store.db.flush().map_err(&err)?;
+        store.flush_blocking()?;
         return Ok(());
     }
     let (last_log_id, last_membership) = read_applied(store)?;
@@ -425,7 +425,7 @@ fn migrate_records(store: &Store, path: &Path) -> Result<(), StoreError> {
         }
         store.sm.apply_batch(batch).map_err(&err)?;
     }
-    store.db.flush().map_err(&err)?;
+    store.flush_blocking()?;
     Ok(())
 }
 
@@ -449,7 +449,7 @@ fn rebase(
         .sm
         .insert(LAYOUT, encode(&LAYOUT_JOURNAL))
         .map_err(&err)?;
-    store.db.flush().map_err(&err)?;
+    store.flush_blocking()?;
     Ok(())
 }
 
@@ -677,8 +677,7 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
             .apply_batch(batch)
             .map_err(|e| StorageIOError::write_state_machine(&e))?;
         self.store
-            .db
-            .flush_async()
+            .flush()
             .await
             .map_err(|e| StorageIOError::write_state_machine(&e))?;
 
