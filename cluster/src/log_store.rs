@@ -210,14 +210,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut batch = sled::Batch::default();
+        // One insert per entry, in index order, not a sled batch: sled recovers a prefix of its
+        // writes, so a crash leaves a prefix of these entries (and none is reported durable
+        // before the flush), while every `apply_batch` makes sled write and sync its I/O buffer
+        // twice on its thread pool.
         for entry in entries {
-            batch.insert(&key(entry.log_id.index), encode(&entry));
+            self.store
+                .log
+                .insert(key(entry.log_id.index), encode(&entry))
+                .map_err(|e| StorageIOError::write_logs(&e))?;
         }
-        self.store
-            .log
-            .apply_batch(batch)
-            .map_err(|e| StorageIOError::write_logs(&e))?;
         // The entries are in sled (visible to readers); the flusher reports them once on disk.
         if let Err(mpsc::error::SendError(callback)) = self.flusher().send(callback) {
             // The flusher only ends when every sender is gone, which cannot be while `self` lives;

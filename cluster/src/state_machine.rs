@@ -5,8 +5,15 @@
 //! written with temp file, fsync, rename, fsync of the directory) and, in sled, one journal
 //! record per apply call after it: the records that call changed, zstd-compressed, keyed by the
 //! last log index it applied (and cut into chunks of a few KiB, see [`JOURNAL_CHUNK_BYTES`]).
-//! Each apply writes its journal record, the last applied log id and the membership in one atomic
-//! sled batch, so the persisted state and the applied log id always agree. Writing one journal
+//! Each apply inserts its journal record's chunks, then the last applied log id, which commits the
+//! record: sled recovers a prefix of its writes, so an applied id on disk means every chunk
+//! before it is too, and opening drops any journal record beyond the applied id (a crash can leave
+//! one, whole or in part; openraft applies those entries again from the log). The persisted state
+//! and the applied log id therefore always agree. Plain inserts, not a sled batch: each
+//! `apply_batch` makes sled seal and write its I/O buffer twice (a `pwrite` and a
+//! `sync_file_range` on its thread pool, each waking all of the pool's idle threads), which cost
+//! more than the whole apply. An apply that changes the membership writes it, the record and the
+//! applied id in one batch, since the membership must never be ahead of the applied id. Writing one journal
 //! record per call, instead of every changed record into a tree, costs sled one insert per apply
 //! instead of several per command; compressing it cuts what sled writes for the state machine
 //! about sixfold (records repeat their keys, times and names). Building a snapshot makes it the
@@ -123,19 +130,19 @@ fn journal_key(index: u64, chunk: u32) -> [u8; 14] {
     k
 }
 
-/// Adds one apply call's `ops` to `batch` as a compressed journal record at `index`, in chunks.
-fn journal_chunks(
-    index: u64,
+/// One apply call's `ops`, compressed: the journal record's bytes (see [`journal_chunks`]).
+fn pack_journal(
     ops: &JournalOps,
     compressor: &mut zstd::bulk::Compressor<'static>,
-    batch: &mut sled::Batch,
-) -> std::io::Result<()> {
-    let packed = compressor.compress(&encode(ops))?;
-    for (n, piece) in packed.chunks(JOURNAL_CHUNK_BYTES).enumerate() {
-        let n = u32::try_from(n).map_err(std::io::Error::other)?;
-        batch.insert(&journal_key(index, n), piece);
-    }
-    Ok(())
+) -> std::io::Result<Vec<u8>> {
+    compressor.compress(&encode(ops))
+}
+
+/// The keys and bytes of journal record `index`'s chunks, in order.
+fn journal_chunks(index: u64, packed: &[u8]) -> impl Iterator<Item = ([u8; 14], &[u8])> {
+    (0u32..)
+        .zip(packed.chunks(JOURNAL_CHUNK_BYTES))
+        .map(move |(n, piece)| (journal_key(index, n), piece))
 }
 
 /// The changes in journal record `index`, from its chunks' bytes.
@@ -147,24 +154,38 @@ fn unpack((index, packed): (u64, Vec<u8>)) -> Result<JournalOps, StoreError> {
     decode("journal record", &plain)
 }
 
+/// What [`read_journal`] met that a crash can leave behind, and opening drops.
+#[derive(Default)]
+struct Leftovers {
+    /// Records the snapshot covers.
+    covered: bool,
+    /// Records beyond the applied log id: written, not committed by the applied id.
+    beyond: bool,
+}
+
 /// Calls `replay` with the changes of each journal record after `covered` (the snapshot's log
-/// index, if there is a snapshot), in order, as written in `layout`. Says whether it met records
-/// the snapshot covers, which a crash can leave behind.
+/// index, if there is a snapshot) and up to `applied` (the last applied log index), in order, as
+/// written in `layout`.
 fn read_journal(
     store: &Store,
     layout: u32,
     covered: Option<u64>,
+    applied: u64,
     mut replay: impl FnMut(JournalOps),
-) -> Result<bool, StoreError> {
+) -> Result<Leftovers, StoreError> {
     let err = sled_err(&store.dir);
-    let mut stale = false;
+    let mut leftovers = Leftovers::default();
     // The chunks of the record being read: its index and their bytes so far.
     let mut record: Option<(u64, Vec<u8>)> = None;
     for item in store.sm.scan_prefix(JOURNAL_PREFIX) {
         let (key, value) = item.map_err(&err)?;
         let index = journal_index(&key)?;
         if covered.is_some_and(|c| index <= c) {
-            stale = true;
+            leftovers.covered = true;
+            continue;
+        }
+        if index > applied {
+            leftovers.beyond = true;
             continue;
         }
         if layout == LAYOUT_PLAIN_JOURNAL {
@@ -183,7 +204,7 @@ fn read_journal(
     if let Some(done) = record {
         replay(unpack(done)?);
     }
-    Ok(stale)
+    Ok(leftovers)
 }
 
 fn journal_index(key: &[u8]) -> Result<u64, StoreError> {
@@ -216,6 +237,22 @@ fn remove_journal_through(
 fn drop_journal_through(store: &Store, index: u64) -> Result<(), sled::Error> {
     let mut batch = sled::Batch::default();
     remove_journal_through(store, index, &mut batch)?;
+    store.sm.apply_batch(batch)
+}
+
+/// Removes the journal records after `index` (beyond the applied log id).
+fn drop_journal_after(store: &Store, index: u64) -> Result<(), sled::Error> {
+    let mut batch = sled::Batch::default();
+    let Some(next) = index.checked_add(1) else {
+        return Ok(());
+    };
+    for key in store
+        .sm
+        .range(journal_key(next, 0)..=journal_key(u64::MAX, u32::MAX))
+        .keys()
+    {
+        batch.remove(key?);
+    }
     store.sm.apply_batch(batch)
 }
 
@@ -326,7 +363,8 @@ impl<A: App> StateMachineStore<A> {
             }
         }
         let covered = snapshot_at.map(|l| l.index);
-        let stale = read_journal(&store, layout, covered, |ops| {
+        let applied = last_applied.map_or(0, |l| l.index);
+        let leftovers = read_journal(&store, layout, covered, applied, |ops| {
             for (k, v) in ops {
                 match v {
                     Some(v) => records.insert(k, v),
@@ -350,8 +388,17 @@ impl<A: App> StateMachineStore<A> {
             store.flush_blocking()?;
             snapshot_at = last_applied;
             tracing::info!("state machine journal moved to the compressed layout");
-        } else if stale {
-            drop_journal_through(&store, covered.unwrap_or(0)).map_err(&err)?;
+        } else {
+            if leftovers.covered {
+                drop_journal_through(&store, covered.unwrap_or(0)).map_err(&err)?;
+            }
+            if leftovers.beyond {
+                // Durably, before this node applies those entries again: the next apply call may
+                // end at another index and leave the old record to be read as committed later.
+                drop_journal_after(&store, applied).map_err(&err)?;
+                store.flush_blocking()?;
+                tracing::info!(applied, "dropped journal records beyond the applied log id");
+            }
         }
         let loaded = records.len() as u64;
         let app = A::load(&mut records.into_iter()).map_err(|e| StoreError::Corrupt {
@@ -605,20 +652,29 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
             }
             self.shared.set_applied(self.last_applied);
         }
-        let mut batch = sled::Batch::default();
-        if !writes.ops.is_empty() {
-            let index = self.last_applied.map_or(0, |l| l.index);
-            journal_chunks(index, &writes.ops, &mut self.compressor, &mut batch)
-                .map_err(|e| StorageIOError::write_state_machine(&e))?;
-        }
-        batch.insert(APPLIED, encode(&self.last_applied));
-        if membership_changed {
+        let packed = if writes.ops.is_empty() {
+            Vec::new()
+        } else {
+            pack_journal(&writes.ops, &mut self.compressor)
+                .map_err(|e| StorageIOError::write_state_machine(&e))?
+        };
+        let index = self.last_applied.map_or(0, |l| l.index);
+        let applied_id = encode(&self.last_applied);
+        let written = if membership_changed {
+            let mut batch = sled::Batch::default();
+            for (key, chunk) in journal_chunks(index, &packed) {
+                batch.insert(&key, chunk);
+            }
+            batch.insert(APPLIED, applied_id);
             batch.insert(MEMBERSHIP, encode(&self.membership));
-        }
-        self.store
-            .sm
-            .apply_batch(batch)
-            .map_err(|e| StorageIOError::write_state_machine(&e))?;
+            self.store.sm.apply_batch(batch)
+        } else {
+            // The chunks, then the applied id that commits them (see the module's comment).
+            journal_chunks(index, &packed)
+                .try_for_each(|(key, chunk)| self.store.sm.insert(key, chunk).map(drop))
+                .and_then(|()| self.store.sm.insert(APPLIED, applied_id).map(drop))
+        };
+        written.map_err(|e| StorageIOError::write_state_machine(&e))?;
         timer.observe_duration();
         self.store.metrics.entries_applied.inc_by(applied);
         Ok(responses)
@@ -947,6 +1003,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_journal_record_beyond_the_applied_id_is_dropped_and_never_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let sm = open(dir.path());
+        let mut sm = apply_and_reopen(sm, dir.path(), 1, &[("a", Some("1"))]).await;
+        // As if the node crashed inside an apply call ending at index 4: its record's chunks
+        // reached sled, the applied id that commits them did not.
+        let torn = vec![(b"b".to_vec(), Some(b"torn".to_vec()))];
+        let packed = pack_journal(&torn, &mut sm.compressor).unwrap();
+        for (key, chunk) in journal_chunks(4, &packed) {
+            sm.store.sm.insert(key, chunk).unwrap();
+        }
+        sm.store.flush().await.unwrap();
+        drop(sm);
+
+        let sm = open(dir.path());
+        assert_eq!(state(&sm), (1, map(&[("a", "1")])));
+        assert_eq!(journal_indexes(&sm), vec![1], "the torn record is gone");
+        // openraft applies entries 2 to 5 again, in calls that need not end at index 4.
+        let sm = apply_and_reopen(sm, dir.path(), 2, &[("c", Some("3")), ("d", Some("4"))]).await;
+        let sm = apply_and_reopen(sm, dir.path(), 4, &[("e", Some("5")), ("f", Some("6"))]).await;
+        assert_eq!(
+            state(&sm),
+            (
+                5,
+                map(&[("a", "1"), ("c", "3"), ("d", "4"), ("e", "5"), ("f", "6")])
+            )
+        );
+    }
+
+    #[tokio::test]
     async fn a_snapshot_newer_than_the_journal_wins_after_a_crash() {
         let dir = tempfile::tempdir().unwrap();
         let mut sm = open(dir.path());
@@ -963,7 +1049,10 @@ mod tests {
         // still older: an older journal record, and the applied id before the snapshot.
         let mut batch = sled::Batch::default();
         let old = vec![(b"a".to_vec(), Some(b"old".to_vec()))];
-        journal_chunks(1, &old, &mut sm.compressor, &mut batch).unwrap();
+        let packed = pack_journal(&old, &mut sm.compressor).unwrap();
+        for (key, chunk) in journal_chunks(1, &packed) {
+            batch.insert(&key, chunk);
+        }
         batch.insert(APPLIED, encode(&Some(log_id(1))));
         sm.store.sm.apply_batch(batch).unwrap();
         sm.store.flush().await.unwrap();
