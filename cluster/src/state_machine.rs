@@ -13,12 +13,13 @@
 //! `apply_batch` makes sled seal and write its I/O buffer twice (a `pwrite` and a
 //! `sync_file_range` on its thread pool, each waking all of the pool's idle threads), which cost
 //! more than the whole apply. An apply that changes the membership writes it, the record and the
-//! applied id in one batch, since the membership must never be ahead of the applied id. Writing one journal
-//! record per call, instead of every changed record into a tree, costs sled one insert per apply
-//! instead of several per command; compressing it cuts what sled writes for the state machine
-//! about sixfold (records repeat their keys, times and names). Building a snapshot makes it the
-//! new base and drops the journal records it covers. Opening the store loads the snapshot and
-//! replays the journal.
+//! applied id in one batch, since the membership must never be ahead of the applied id.
+//!
+//! Writing one journal record per call, instead of every changed record into a tree, costs sled
+//! one insert per apply instead of several per command; compressing it cuts what sled writes for
+//! the state machine about sixfold (records repeat their keys, times and names). Building a
+//! snapshot makes it the new base and drops the journal records it covers. Opening the store
+//! loads the snapshot and replays the journal.
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -217,42 +218,24 @@ fn journal_index(key: &[u8]) -> Result<u64, StoreError> {
         })
 }
 
-/// Adds to `batch` the removal of every journal record at or below `index`.
-fn remove_journal_through(
+/// Adds to `batch` the removal of every journal record whose index is in `indexes`.
+fn remove_journal(
     store: &Store,
-    index: u64,
+    indexes: std::ops::RangeInclusive<u64>,
     batch: &mut sled::Batch,
 ) -> Result<(), sled::Error> {
-    for key in store
-        .sm
-        .range(journal_key(0, 0)..=journal_key(index, u32::MAX))
-        .keys()
-    {
+    let keys = journal_key(*indexes.start(), 0)..=journal_key(*indexes.end(), u32::MAX);
+    for key in store.sm.range(keys).keys() {
         batch.remove(key?);
     }
     Ok(())
 }
 
-/// Removes the journal records at or below `index` (a snapshot covers them).
-fn drop_journal_through(store: &Store, index: u64) -> Result<(), sled::Error> {
+/// Removes the journal records whose index is in `indexes`: at or below a snapshot, which covers
+/// them, or beyond the applied log id, which does not commit them.
+fn drop_journal(store: &Store, indexes: std::ops::RangeInclusive<u64>) -> Result<(), sled::Error> {
     let mut batch = sled::Batch::default();
-    remove_journal_through(store, index, &mut batch)?;
-    store.sm.apply_batch(batch)
-}
-
-/// Removes the journal records after `index` (beyond the applied log id).
-fn drop_journal_after(store: &Store, index: u64) -> Result<(), sled::Error> {
-    let mut batch = sled::Batch::default();
-    let Some(next) = index.checked_add(1) else {
-        return Ok(());
-    };
-    for key in store
-        .sm
-        .range(journal_key(next, 0)..=journal_key(u64::MAX, u32::MAX))
-        .keys()
-    {
-        batch.remove(key?);
-    }
+    remove_journal(store, indexes, &mut batch)?;
     store.sm.apply_batch(batch)
 }
 
@@ -384,18 +367,18 @@ impl<A: App> StateMachineStore<A> {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             rebase(&store, &path, meta, all)?;
-            drop_journal_through(&store, u64::MAX).map_err(&err)?;
+            drop_journal(&store, 0..=u64::MAX).map_err(&err)?;
             store.flush_blocking()?;
             snapshot_at = last_applied;
             tracing::info!("state machine journal moved to the compressed layout");
         } else {
             if leftovers.covered {
-                drop_journal_through(&store, covered.unwrap_or(0)).map_err(&err)?;
+                drop_journal(&store, 0..=covered.unwrap_or(0)).map_err(&err)?;
             }
             if leftovers.beyond {
                 // Durably, before this node applies those entries again: the next apply call may
                 // end at another index and leave the old record to be read as committed later.
-                drop_journal_after(&store, applied).map_err(&err)?;
+                drop_journal(&store, applied.saturating_add(1)..=u64::MAX).map_err(&err)?;
                 store.flush_blocking()?;
                 tracing::info!(applied, "dropped journal records beyond the applied log id");
             }
@@ -577,7 +560,7 @@ impl<A: App> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<A> {
                     .write(&path)
                     // The snapshot is the new base: the journal records it covers are not needed.
                     .and_then(|()| {
-                        drop_journal_through(&store, covered).map_err(std::io::Error::other)
+                        drop_journal(&store, 0..=covered).map_err(std::io::Error::other)
                     });
                 drop(store);
                 let _ = tx.send((file, written));
@@ -724,7 +707,7 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
         drop(on_disk);
 
         let mut batch = sled::Batch::default();
-        remove_journal_through(&self.store, u64::MAX, &mut batch)
+        remove_journal(&self.store, 0..=u64::MAX, &mut batch)
             .map_err(|e| StorageIOError::write_state_machine(&e))?;
         batch.insert(APPLIED, encode(&meta.last_log_id));
         batch.insert(MEMBERSHIP, encode(&meta.last_membership));

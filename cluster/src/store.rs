@@ -87,7 +87,6 @@ impl Store {
         Ok(self.raft_meta.get(b"vote").map_err(&err)?.is_none() && self.log.is_empty())
     }
 
-    /// Flushes every tree to disk.
     /// Tracks finite background work that uses the database.
     pub(crate) fn track(&self, task: JoinHandle<()>) {
         let mut b = self.background.lock();
