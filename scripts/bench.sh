@@ -51,6 +51,7 @@ backed_up || { echo "bench: the first backup was not taken" >&2; exit 1; }
 if ! command -v etcd >/dev/null; then
     $(command -v sudo || true) env DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server >/dev/null
 fi
+etcd_pids=()
 cluster="e1=http://127.0.0.1:12380,e2=http://127.0.0.1:12480,e3=http://127.0.0.1:12580"
 for i in 1 2 3; do
     peer=$((12280 + i * 100)); client=$((12279 + i * 100))
@@ -59,11 +60,15 @@ for i in 1 2 3; do
         --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
         --initial-cluster "$cluster" --initial-cluster-state new >"$work/etcd$i.log" 2>&1 &
     pids+=($!)
+    etcd_pids+=($!)
 done
 wait_for "etcd" curl -sf http://127.0.0.1:12379/health
 eurls=http://127.0.0.1:12379,http://127.0.0.1:12479,http://127.0.0.1:12579
+# Each run also reports the CPU each server process and the load generator spent per write.
+node_pids=$(for i in 1 2 3; do cat "$work/roomraft/node$i/pid"; echo; done | paste -sd,)
+etcd_pid_list=$(IFS=,; echo "${etcd_pids[*]}")
 for r in $(seq 1 "$runs"); do
     "$bin" bench --urls "$urls" --ca "$work/roomraft/ca.pem" --token-file "$work/roomraft/admin.token" \
-        --clients "$clients" --duration "$secs"
-    "$bin" bench --target etcd --urls "$eurls" --clients "$clients" --duration "$secs"
+        --clients "$clients" --duration "$secs" --cpu-of "$node_pids"
+    "$bin" bench --target etcd --urls "$eurls" --clients "$clients" --duration "$secs" --cpu-of "$etcd_pid_list"
 done

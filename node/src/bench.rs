@@ -63,6 +63,12 @@ pub struct BenchArgs {
     /// Clients go to the URLs round robin, so client `c` used URL `c % len`. For finding stalls.
     #[arg(long)]
     latency_log: Option<PathBuf>,
+    /// Comma-separated process ids of the servers under test (Linux). The run then also reports
+    /// the CPU time (user and system) each of them, and this load generator, spent per
+    /// successful request over the measured seconds: on a saturated machine, throughput is the
+    /// inverse of their sum.
+    #[arg(long, value_delimiter = ',')]
+    cpu_of: Vec<u32>,
 }
 
 /// 2100-01-01T00:00:00Z: where the bench's bookings start.
@@ -262,6 +268,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             r
         }));
     }
+    let mut cpu_before = None;
+    if !args.cpu_of.is_empty() {
+        tokio::time::sleep_until((start + warmup).into()).await;
+        cpu_before = Some(cpu_ticks(&args.cpu_of)?);
+    }
     let mut total = Report::new()?;
     for t in tasks {
         let r = t.await?;
@@ -273,6 +284,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         total.hist.add(&r.hist)?;
         total.log.extend(r.log);
     }
+    let cpu_after = match cpu_before {
+        Some(_) => Some(cpu_ticks(&args.cpu_of)?),
+        None => None,
+    };
     if let (Some(file), Some(path)) = (latency_log, &args.latency_log) {
         write_latency_log(file, &mut total.log)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -306,7 +321,53 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .collect();
         println!("errors by kind: {}", kinds.join(", "));
     }
+    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+        println!("{}", cpu_line(&args.cpu_of, &before, &after, total.ok));
+    }
     Ok(())
+}
+
+/// CPU time (user plus system, in clock ticks) of each process in `pids`, then of this one.
+fn cpu_ticks(pids: &[u32]) -> anyhow::Result<Vec<u64>> {
+    let read = |what: String| -> anyhow::Result<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{what}/stat"))
+            .with_context(|| format!("cannot read /proc/{what}/stat; check --cpu-of"))?;
+        proc_stat_cpu(&stat).with_context(|| format!("cannot parse /proc/{what}/stat"))
+    };
+    let mut ticks = pids
+        .iter()
+        .map(|p| read(p.to_string()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    ticks.push(read("self".to_string())?);
+    Ok(ticks)
+}
+
+/// utime + stime from a `/proc/PID/stat` line. The command name (field 2) is in parentheses and
+/// may hold spaces, so the fields are counted from the last `)`.
+fn proc_stat_cpu(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11); // field 3 is the first after ')'
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// "cpu per request: servers 450 us (pid 10: 160 us, ...), load generator 95 us".
+fn cpu_line(pids: &[u32], before: &[u64], after: &[u64], ok: u64) -> String {
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let per = |i: usize| (after[i] - before[i]) as f64 / hz * 1e6 / ok.max(1) as f64;
+    let servers: Vec<String> = pids
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("pid {p}: {:.0} us", per(i)))
+        .collect();
+    let sum: f64 = (0..pids.len()).map(per).sum();
+    format!(
+        "cpu per request: servers {sum:.0} us ({}), load generator {:.0} us",
+        servers.join(", "),
+        per(pids.len())
+    )
 }
 
 /// Writes `log` in start order, one `start_us latency_us client` line per request.
@@ -442,4 +503,37 @@ async fn seed_big_school(
         started.elapsed().as_secs_f64()
     );
     Ok((slug, admin))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_stat_cpu_counts_fields_after_the_command_name() {
+        // A command name with a space and a parenthesis, as `/proc/PID/stat` may show one.
+        let stat = "4242 (tokio (rt) x) S 1 4242 4242 0 -1 4194560 500 0 0 0 731 269 0 0 20 0 9 0";
+        assert_eq!(proc_stat_cpu(stat), Some(1000));
+        assert_eq!(proc_stat_cpu("4242 (x) S 1"), None);
+    }
+
+    #[test]
+    fn the_cpu_line_splits_each_server_and_the_load_generator() {
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        // 1,000 requests; the first server spent one second, the second half, this process a tenth.
+        let line = cpu_line(&[7, 8], &[0, 0, 0], &[hz, hz / 2, hz / 10], 1000);
+        assert_eq!(
+            line,
+            "cpu per request: servers 1500 us (pid 7: 1000 us, pid 8: 500 us), load generator 100 us"
+        );
+    }
+
+    #[test]
+    fn cpu_ticks_reads_this_process_and_names_a_missing_one() {
+        let own = std::process::id();
+        let ticks = cpu_ticks(&[own]).expect("this process has a stat file");
+        assert_eq!(ticks.len(), 2);
+        let err = cpu_ticks(&[u32::MAX]).unwrap_err();
+        assert!(format!("{err:#}").contains("--cpu-of"), "{err:#}");
+    }
 }
