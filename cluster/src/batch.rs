@@ -18,6 +18,7 @@ use tokio::time::{timeout_at, Instant};
 
 use crate::store::{decode, encode};
 use crate::types::{AppRequest, Raft};
+use crate::wire::ByteStrings;
 
 /// Marks an entry holding several commands. A single command is stored bare, as it always was;
 /// an application's command encoding must not begin with these bytes (bincode of an enum begins
@@ -43,14 +44,14 @@ pub(crate) fn encode_entry(mut commands: Vec<Vec<u8>>) -> Vec<u8> {
         return commands.pop().expect("one command");
     }
     let mut out = BATCH_TAG.to_vec();
-    out.extend(encode(&commands));
+    out.extend(encode(&ByteStrings(commands)));
     out
 }
 
 /// The commands of a log entry's payload.
 pub(crate) fn decode_entry(payload: Vec<u8>) -> Result<Vec<Vec<u8>>, crate::error::StoreError> {
     match payload.strip_prefix(BATCH_TAG) {
-        Some(rest) => decode("command batch", rest),
+        Some(rest) => decode("command batch", rest).map(|b: ByteStrings| b.0),
         None => Ok(vec![payload]),
     }
 }
@@ -59,6 +60,7 @@ pub(crate) fn decode_entry(payload: Vec<u8>) -> Result<Vec<Vec<u8>>, crate::erro
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct WriteAnswer {
     pub(crate) index: u64,
+    #[serde(with = "serde_bytes")]
     pub(crate) outcome: Vec<u8>,
 }
 
@@ -235,7 +237,7 @@ async fn propose(raft: &Raft, batch: Vec<Pending>) {
             },
         })
         .and_then(|resp| {
-            let outcomes: Vec<Vec<u8>> =
+            let ByteStrings(outcomes) =
                 decode("batch outcomes", &resp.data.0).map_err(|e| ProposeError::Stopped {
                     reason: e.to_string(),
                 })?;

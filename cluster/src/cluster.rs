@@ -40,6 +40,7 @@ pub enum Consistency {
 /// A write forwarded to the leader.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ForwardedWrite {
+    #[serde(with = "serde_bytes")]
     command: Vec<u8>,
     /// How long the sender still waits, in milliseconds.
     budget_ms: u64,

@@ -21,6 +21,7 @@ mod state_machine;
 mod store;
 pub mod tls;
 mod types;
+mod wire;
 
 pub use app::{App, LoadError, WriteSet};
 pub use cluster::{AppliedState, Cluster, ClusterStatus, Consistency, MemberStatus, StateDigest};

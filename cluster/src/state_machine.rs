@@ -40,6 +40,7 @@ use crate::store::{decode, encode, sled_err, Store};
 use crate::types::{
     AppResponse, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
+use crate::wire::{ByteStrings, Changes, ChangesRef};
 
 /// Application records, one per key: the layout before the journal (see [`migrate_records`]).
 const APP_PREFIX: &[u8] = b"a/";
@@ -105,12 +106,14 @@ pub struct StateMachineStore<A: App> {
 struct SnapshotFile {
     format: u32,
     meta: SnapshotMeta,
+    #[serde(with = "serde_bytes")]
     data: Vec<u8>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct SnapshotData {
     format: u32,
+    #[serde(with = "crate::wire::byte_pairs")]
     records: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -136,7 +139,7 @@ fn pack_journal(
     ops: &JournalOps,
     compressor: &mut zstd::bulk::Compressor<'static>,
 ) -> std::io::Result<Vec<u8>> {
-    compressor.compress(&encode(ops))
+    compressor.compress(&encode(&ChangesRef(ops)))
 }
 
 /// The keys and bytes of journal record `index`'s chunks, in order.
@@ -152,7 +155,7 @@ fn unpack((index, packed): (u64, Vec<u8>)) -> Result<JournalOps, StoreError> {
         what: "journal record",
         reason: format!("record {index} does not decompress: {e}"),
     })?;
-    decode("journal record", &plain)
+    decode("journal record", &plain).map(|c: Changes| c.0)
 }
 
 /// What [`read_journal`] met that a crash can leave behind, and opening drops.
@@ -190,7 +193,7 @@ fn read_journal(
             continue;
         }
         if layout == LAYOUT_PLAIN_JOURNAL {
-            replay(decode("journal record", &value)?);
+            replay(decode("journal record", &value).map(|c: Changes| c.0)?);
             continue;
         }
         match &mut record {
@@ -629,7 +632,7 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
                             let outcome = app.apply(entry.log_id.index, command, &mut writes);
                             outcomes.push(encode(&outcome));
                         }
-                        responses.push(AppResponse(encode(&outcomes)));
+                        responses.push(AppResponse(encode(&ByteStrings(outcomes))));
                     }
                 }
             }

@@ -22,11 +22,11 @@ impl std::fmt::Display for NodeInfo {
 
 /// An application command, encoded by the application's `Command` type (opaque to Raft).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppRequest(pub Vec<u8>);
+pub struct AppRequest(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
 /// An application outcome, encoded; empty for blank and membership entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppResponse(pub Vec<u8>);
+pub struct AppResponse(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
 openraft::declare_raft_types!(
     /// Roomraft's Raft type configuration.
