@@ -118,7 +118,7 @@ struct SnapshotData {
 }
 
 /// One apply call's changes: each key set to a value or deleted, in order.
-type JournalOps = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+type JournalOps = crate::wire::ChangeList;
 
 /// A compressed journal record is cut into chunks of at most this many bytes. sled writes a tree
 /// node larger than a quarter of its 512 KiB segment as a separate blob file, and a leaf holds up

@@ -9,6 +9,11 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_bytes::{ByteBuf, Bytes};
 
+/// Records: each key with its value.
+pub(crate) type Records = Vec<(Vec<u8>, Vec<u8>)>;
+/// Changes: each key set to a value, or deleted.
+pub(crate) type ChangeList = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 /// `with` for a `Vec<Vec<u8>>`.
 pub(crate) mod byte_strings {
     use super::*;
@@ -34,9 +39,7 @@ pub(crate) mod byte_pairs {
         s.collect_seq(v.iter().map(|(k, v)| (Bytes::new(k), Bytes::new(v))))
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Records, D::Error> {
         let v = Vec::<(ByteBuf, ByteBuf)>::deserialize(d)?;
         Ok(v.into_iter()
             .map(|(k, v)| (k.into_vec(), v.into_vec()))
@@ -58,9 +61,7 @@ pub(crate) mod byte_changes {
         )
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ChangeList, D::Error> {
         let v = Vec::<(ByteBuf, Option<ByteBuf>)>::deserialize(d)?;
         Ok(v.into_iter()
             .map(|(k, v)| (k.into_vec(), v.map(ByteBuf::into_vec)))
