@@ -553,7 +553,7 @@ pub async fn choose(
         .rev()
         .filter(|l| l.archive_present)
         .filter_map(|l| l.manifest)
-        .find(|m| before.map_or(true, |b| m.created < b))
+        .find(|m| before.is_none_or(|b| m.created < b))
         .ok_or_else(|| {
             BackupError::NotFound(match before {
                 Some(b) => format!("any readable backup taken before {b}"),

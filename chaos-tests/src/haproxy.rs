@@ -122,12 +122,11 @@ impl Files {
         if let Some(pid) = replaces {
             cmd.arg("-sf").arg(pid.to_string());
         }
-        Ok(cmd
-            .stdin(Stdio::null())
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .context("starting haproxy")?)
+            .context("starting haproxy")
     }
 }
 

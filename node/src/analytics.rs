@@ -218,10 +218,10 @@ async fn next_batch(
             dropped += 1;
             continue;
         }
-        if !salts.contains_key(&day) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = salts.entry(day) {
             match salt(cluster, day).await {
                 Ok(s) => {
-                    salts.insert(day, s);
+                    slot.insert(s);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, %day, "no analytics salt; page views dropped");

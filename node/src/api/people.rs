@@ -22,7 +22,7 @@ const MAX_PASSWORD: usize = 256;
 
 pub(crate) fn check_password(field: &str, p: &str) -> Result<(), ApiError> {
     let n = p.chars().count();
-    if n < MIN_PASSWORD || n > MAX_PASSWORD {
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&n) {
         return Err(ApiError::invalid(
             field,
             format!("must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"),

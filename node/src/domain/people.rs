@@ -193,12 +193,7 @@ impl Bookings {
 
     fn check_department(&self, tenant: TenantId, d: Option<DepartmentId>) -> Result<(), Rejection> {
         match d {
-            Some(id)
-                if !self
-                    .departments
-                    .get(&id)
-                    .is_some_and(|d| d.tenant == tenant) =>
-            {
+            Some(id) if self.departments.get(&id).is_none_or(|d| d.tenant != tenant) => {
                 Err(invalid("department_id", format!("no department {id}")))
             }
             _ => Ok(()),
@@ -430,7 +425,7 @@ impl Bookings {
         writes: &mut WriteSet,
     ) -> Res {
         self.admin(ctx, tenant)?;
-        if !self.users.get(&user).is_some_and(|u| u.tenant == tenant) {
+        if self.users.get(&user).is_none_or(|u| u.tenant != tenant) {
             return Err(not_found("user", user));
         }
         self.end_sessions_of(user, None, writes);
@@ -523,12 +518,12 @@ impl Bookings {
         self.member(ctx, tenant)?;
         match target {
             FeedTarget::Room(r) => {
-                if !self.rooms.get(&r).is_some_and(|x| x.tenant == tenant) {
+                if self.rooms.get(&r).is_none_or(|x| x.tenant != tenant) {
                     return Err(not_found("room", r));
                 }
             }
             FeedTarget::User(u) => {
-                if !self.users.get(&u).is_some_and(|x| x.tenant == tenant) {
+                if self.users.get(&u).is_none_or(|x| x.tenant != tenant) {
                     return Err(not_found("user", u));
                 }
                 if ctx.actor.user != Some(u) && ctx.actor.role != Role::Admin {

@@ -62,7 +62,7 @@ impl Bookings {
             return Err(invalid("allowed_roles", "use admin or staff"));
         }
         for d in &spec.allowed_departments {
-            if !self.departments.get(d).is_some_and(|x| x.tenant == tenant) {
+            if self.departments.get(d).is_none_or(|x| x.tenant != tenant) {
                 return Err(invalid("allowed_departments", format!("no department {d}")));
             }
         }
@@ -336,7 +336,7 @@ impl Bookings {
         writes: &mut WriteSet,
     ) -> Res {
         self.admin(ctx, tenant)?;
-        if !self.rooms.get(&room).is_some_and(|r| r.tenant == tenant) {
+        if self.rooms.get(&room).is_none_or(|r| r.tenant != tenant) {
             return Err(invalid("room_id", format!("no room {room}")));
         }
         check_lesson(spec)?;

@@ -73,7 +73,7 @@ impl Bookings {
             ));
         }
         for (i, r) in spec.hire_rooms.iter().enumerate() {
-            if !self.rooms.get(r).is_some_and(|x| x.tenant == tenant) {
+            if self.rooms.get(r).is_none_or(|x| x.tenant != tenant) {
                 return Err(not_found("room", r));
             }
             if spec.hire_rooms[..i].contains(r) {

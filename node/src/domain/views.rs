@@ -78,7 +78,7 @@ impl Bookings {
     /// The tenant's rooms in name order.
     pub fn rooms_of(&self, tenant: TenantId) -> Vec<&Room> {
         let mut rooms: Vec<&Room> = self.rooms.values().filter(|r| r.tenant == tenant).collect();
-        rooms.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        rooms.sort_by_key(|a| a.name.to_lowercase());
         rooms
     }
 
