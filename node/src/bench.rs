@@ -113,6 +113,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             })?),
             None => None,
         };
+    // Read once now, so a pid that is not running fails before the run rather than after it.
+    if !args.cpu_of.is_empty() {
+        cpu_ticks(&args.cpu_of)?;
+    }
     let mut week_room = 0;
     let (http, token) = match args.target {
         Target::DayGrid | Target::FreeRoom | Target::WeekPage => {
@@ -284,10 +288,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         total.hist.add(&r.hist)?;
         total.log.extend(r.log);
     }
-    let cpu_after = match cpu_before {
-        Some(_) => Some(cpu_ticks(&args.cpu_of)?),
-        None => None,
-    };
+    // A server that ended during the run costs the CPU figures, not the report.
+    let cpu_after = cpu_before.as_ref().map(|_| cpu_ticks(&args.cpu_of));
     if let (Some(file), Some(path)) = (latency_log, &args.latency_log) {
         write_latency_log(file, &mut total.log)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -321,10 +323,27 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .collect();
         println!("errors by kind: {}", kinds.join(", "));
     }
-    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
-        println!("{}", cpu_line(&args.cpu_of, &before, &after, total.ok));
+    match (cpu_before, cpu_after) {
+        (Some(before), Some(Ok(after))) => println!(
+            "{}",
+            cpu_line(
+                &args.cpu_of,
+                &before,
+                &after,
+                total.ok,
+                clock_ticks_per_second()
+            )
+        ),
+        (_, Some(Err(e))) => println!("cpu per request: not measured: {e:#}"),
+        _ => {}
     }
     Ok(())
+}
+
+/// The clock ticks a second that `/proc/PID/stat` counts CPU time in.
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf only reads a configuration value.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64
 }
 
 /// CPU time (user plus system, in clock ticks) of each process in `pids`, then of this one.
@@ -353,10 +372,9 @@ fn proc_stat_cpu(stat: &str) -> Option<u64> {
 }
 
 /// "cpu per request: servers 450 us (pid 10: 160 us, ...), load generator 95 us".
-fn cpu_line(pids: &[u32], before: &[u64], after: &[u64], ok: u64) -> String {
-    // SAFETY: sysconf only reads a configuration value.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let per = |i: usize| (after[i] - before[i]) as f64 / hz * 1e6 / ok.max(1) as f64;
+/// `hz` is the clock ticks a second that `before` and `after` count in.
+fn cpu_line(pids: &[u32], before: &[u64], after: &[u64], ok: u64, hz: f64) -> String {
+    let per = |i: usize| after[i].saturating_sub(before[i]) as f64 / hz * 1e6 / ok.max(1) as f64;
     let servers: Vec<String> = pids
         .iter()
         .enumerate()
@@ -519,9 +537,8 @@ mod tests {
 
     #[test]
     fn the_cpu_line_splits_each_server_and_the_load_generator() {
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
         // 1,000 requests; the first server spent one second, the second half, this process a tenth.
-        let line = cpu_line(&[7, 8], &[0, 0, 0], &[hz, hz / 2, hz / 10], 1000);
+        let line = cpu_line(&[7, 8], &[0, 0, 0], &[100, 50, 10], 1000, 100.0);
         assert_eq!(
             line,
             "cpu per request: servers 1500 us (pid 7: 1000 us, pid 8: 500 us), load generator 100 us"
