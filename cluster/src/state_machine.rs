@@ -155,7 +155,12 @@ fn unpack((index, packed): (u64, Vec<u8>)) -> Result<JournalOps, StoreError> {
         what: "journal record",
         reason: format!("record {index} does not decompress: {e}"),
     })?;
-    decode("journal record", &plain).map(|c: Changes| c.0)
+    decode_changes(&plain)
+}
+
+/// The changes of one plain (uncompressed) journal record.
+fn decode_changes(bytes: &[u8]) -> Result<JournalOps, StoreError> {
+    decode("journal record", bytes).map(|c: Changes| c.0)
 }
 
 /// What [`read_journal`] met that a crash can leave behind, and opening drops.
@@ -193,7 +198,7 @@ fn read_journal(
             continue;
         }
         if layout == LAYOUT_PLAIN_JOURNAL {
-            replay(decode("journal record", &value).map(|c: Changes| c.0)?);
+            replay(decode_changes(&value)?);
             continue;
         }
         match &mut record {
