@@ -179,8 +179,10 @@ impl Cluster {
             limits: roomraft_node::dev::dev_limits(),
             max_body_bytes: 1 << 20,
             max_concurrent_requests: 4096,
+            connections: roomraft_node::dev::dev_connections(),
             log_json: false,
             session: Default::default(),
+            password_min_length: 15,
             analytics: Default::default(),
             backup: None,
             cluster: ClusterConfig {

@@ -15,8 +15,9 @@ use tokio::sync::watch;
 use crate::history::{Call, History, Nanos, Op, Ret, Seen};
 use crate::net::NodeId;
 
-/// The first slot: a Monday morning in 2027; slots are half-hour steps from it.
-pub const SLOT_ZERO: i64 = 1_800_000_000;
+/// The first slot: Monday 5 January 2037, 08:00 UTC (bookings must not be in the past); slots
+/// are half-hour steps from it.
+pub const SLOT_ZERO: i64 = 2_114_755_200;
 const STEP: i64 = 1800;
 /// Slot starts per room: few, so clients collide often.
 const SLOTS: i64 = 12;

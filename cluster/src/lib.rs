@@ -13,6 +13,7 @@ mod config;
 mod error;
 mod failover;
 mod forward;
+pub mod listener;
 mod log_store;
 mod network;
 mod peer_server;

@@ -128,12 +128,13 @@ pub(crate) fn serve(
         .route("/cluster/contact", post(contact))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(inner);
-    crate::tls::serve_tls(
+    crate::listener::serve_tls(
         listen,
         tls.peer_listener_config(refused)?,
         router,
         handle,
         "peer",
+        crate::listener::ConnectionLimits::unlimited(),
     )?;
     Ok(())
 }

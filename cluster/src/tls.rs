@@ -13,7 +13,6 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use std::net::SocketAddr;
 
 use crate::ClusterError;
 
@@ -302,40 +301,4 @@ impl CertificateAuthority {
             issued.key_pem.into_bytes(),
         ))
     }
-}
-
-/// Binds `listen` and serves `router` over TLS with `config` until `handle` shuts it down.
-/// Returns the bound address. `what` names the listener in logs.
-pub fn serve_tls(
-    listen: SocketAddr,
-    config: ServerConfig,
-    router: axum::Router,
-    handle: axum_server::Handle,
-    what: &'static str,
-) -> Result<SocketAddr, ClusterError> {
-    let bind_err = |source| ClusterError::Bind {
-        addr: listen.to_string(),
-        source,
-    };
-    let listener = std::net::TcpListener::bind(listen).map_err(bind_err)?;
-    listener.set_nonblocking(true).map_err(bind_err)?;
-    let local = listener.local_addr().map_err(bind_err)?;
-    let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
-    // TCP_NODELAY: an answer goes out as several small TLS records (HTTP/2 headers, then data).
-    // With Nagle's algorithm the later ones wait for the peer to acknowledge the first, and the
-    // peer delays that acknowledgement by up to 40 ms: a stalled append answer stalls every
-    // commit behind it (a whole cluster idle for 30–40 ms every half second under load).
-    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
-        .acceptor(axum_server::accept::NoDelayAcceptor::new());
-    let server = axum_server::from_tcp(listener)
-        .acceptor(acceptor)
-        .handle(handle);
-    tokio::spawn(async move {
-        // Connection info lets handlers see the client's socket address (rate limits, logs).
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(e) = server.serve(service).await {
-            tracing::error!(listener = what, error = %e, "listener stopped");
-        }
-    });
-    Ok(local)
 }

@@ -54,7 +54,7 @@ fn main() -> anyhow::Result<()> {
     for i in 0..n {
         analytics
             .page_view(
-                1,
+                Some(1),
                 address(i % 10_000),
                 &headers,
                 "/v/oak/hall?utm_source=x",
@@ -105,7 +105,7 @@ fn main() -> anyhow::Result<()> {
     let mut index = 1;
     let mut tenants = Vec::new();
     for i in 0..20 {
-        let cmd = LogCommand::V1(Command {
+        let cmd = LogCommand::current(Command {
             time: Timestamp::now(),
             actor: system.clone(),
             request_key: format!("t{i}"),
@@ -132,7 +132,7 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut records = 0;
     for (b, batch) in views.chunks(2_000).enumerate() {
-        let cmd = LogCommand::V1(Command {
+        let cmd = LogCommand::current(Command {
             time: Timestamp::now(),
             actor: system.clone(),
             request_key: format!("batch{b}"),

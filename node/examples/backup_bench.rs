@@ -44,7 +44,7 @@ fn build_state(n: u64) -> Bookings {
     let mut index = 1;
     let start = Timestamp::from_second(1_800_000_000).unwrap();
     let mut apply = |s: &mut Bookings, time: Timestamp, actor: Actor, op: Op| {
-        let cmd = LogCommand::V1(Command {
+        let cmd = LogCommand::current(Command {
             time,
             actor,
             request_key: format!("req/{index}"),

@@ -66,9 +66,12 @@ impl Analytics {
     /// check and a queue push; the address and user agent stay in this node's memory until the
     /// next batch hashes them away. `referrer` overrides the request's `Referer` (a page that
     /// reports its own view passes the referrer it was reached from).
+    ///
+    /// A view of no school's public site (`tenant` is `None`) spends the client's rate limit
+    /// like any other and is ignored, so the answer never tells which school names exist.
     pub fn page_view(
         &self,
-        tenant: TenantId,
+        tenant: Option<TenantId>,
         client: IpAddr,
         headers: &HeaderMap,
         path: &str,
@@ -77,6 +80,13 @@ impl Analytics {
         if !self.config.enabled {
             return Ok(Recorded::Ignored);
         }
+        if let Err(r) = self.collector.admit(client) {
+            self.count("rate_limited", 1);
+            return Err(r);
+        }
+        let Some(tenant) = tenant else {
+            return Ok(Recorded::Ignored);
+        };
         let text = |name: header::HeaderName| {
             headers
                 .get(name)
@@ -98,7 +108,7 @@ impl Analytics {
                 .map(|r| clip(&r, 2048)),
             host: text(header::HOST),
         };
-        match self.collector.record(hit) {
+        match self.collector.enqueue(hit) {
             Ok(()) => Ok(Recorded::Queued),
             Err(NotQueued::RateLimited(r)) => {
                 self.count("rate_limited", 1);
@@ -163,7 +173,7 @@ pub async fn run(cluster: Cluster<Bookings>, analytics: Arc<Analytics>) {
         let Some(mut batch) = pending.take() else {
             continue;
         };
-        let cmd = LogCommand::V1(Command {
+        let cmd = LogCommand::current(Command {
             time: Timestamp::now(),
             actor: system_actor(cluster.id()),
             request_key: batch.key.clone(),

@@ -152,7 +152,7 @@ pub(crate) fn system_actor(node: u64) -> Actor {
 }
 
 pub(crate) async fn propose(cluster: &Cluster<Bookings>, op: Op) -> Result<Outcome, ClusterError> {
-    let cmd = LogCommand::V1(Command {
+    let cmd = LogCommand::current(Command {
         time: Timestamp::now(),
         actor: system_actor(cluster.id()),
         request_key: format!("sys/{:032x}", rand::random::<u128>()),

@@ -40,8 +40,16 @@ pub struct ClusterArgs {
 
 #[derive(clap::Subcommand)]
 enum ClusterCmd {
-    /// Show what the node knows: leader, term, indexes, members.
+    /// Show what the node knows: leader, term, indexes, members (with the operator token; without
+    /// it, only the node's role and the leader).
     Status,
+    /// Show the per-school quotas, or change some: `--set lessons=30000 --set rooms=3000`.
+    Quotas {
+        /// `kind=number`, for rooms, users, departments, lessons, bookings, api_tokens, feeds
+        /// or enquiries; repeat for several.
+        #[arg(long = "set", value_name = "KIND=N")]
+        set: Vec<String>,
+    },
     /// Add a node: first as a learner (it catches up), then as a voter.
     AddNode {
         /// The new node's id; never reuse an id, not even of a removed node.
@@ -120,7 +128,41 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             .to_string())
     };
     let status = match &args.command {
-        ClusterCmd::Status => call(client.get(format!("{url}/api/v1/cluster"))).await?,
+        ClusterCmd::Status => {
+            let mut req = client.get(format!("{url}/api/v1/cluster"));
+            if let Ok(t) = token() {
+                req = req.bearer_auth(t);
+            }
+            call(req).await?
+        }
+        ClusterCmd::Quotas { set } => {
+            let t = token()?;
+            let path = format!("{url}/api/v1/cluster/quotas");
+            if set.is_empty() {
+                call(client.get(&path).bearer_auth(&t)).await?
+            } else {
+                let mut q = call(client.get(&path).bearer_auth(&t)).await?;
+                for kv in set {
+                    let (k, v) = kv.split_once('=').with_context(|| {
+                        format!("--set {kv}: use kind=number, like lessons=30000")
+                    })?;
+                    let n: u64 = v
+                        .trim()
+                        .parse()
+                        .with_context(|| format!("--set {kv}: {v:?} is not a whole number"))?;
+                    if q.get(k.trim()).is_none() {
+                        anyhow::bail!(
+                            "--set {kv}: no quota {k:?}; use one of {}",
+                            q.as_object()
+                                .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
+                                .unwrap_or_default()
+                        );
+                    }
+                    q[k.trim()] = json!(n);
+                }
+                call(client.put(&path).bearer_auth(&t).json(&q)).await?
+            }
+        }
         ClusterCmd::AddNode {
             id,
             peer_addr,

@@ -32,12 +32,19 @@ pub struct Config {
     /// Most client requests served at once; more wait.
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent_requests: usize,
+    /// Deadlines and caps for client connections: slow or idle clients are dropped.
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
     /// Log as JSON lines instead of text.
     #[serde(default)]
     pub log_json: bool,
     /// Sign-in session lifetimes.
     #[serde(default)]
     pub session: SessionConfig,
+    /// Shortest new password accepted; NIST SP 800-63B-4 asks for 15 where a password alone
+    /// signs in. New passwords are also checked against common and easily guessed ones.
+    #[serde(default = "default_password_min")]
+    pub password_min_length: usize,
     /// Encrypted backups (destination, keys, schedule, retention); none when absent.
     #[serde(default)]
     pub backup: Option<crate::backup::BackupConfig>,
@@ -46,6 +53,38 @@ pub struct Config {
     pub analytics: AnalyticsConfig,
     /// Raft membership, storage and timing.
     pub cluster: ClusterConfig,
+}
+
+/// How long a client may take, and how many connections one address may hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionsConfig {
+    /// The TLS handshake must finish within this many seconds.
+    pub handshake_seconds: u64,
+    /// HTTP/1: a request's line and headers must all arrive within this many seconds (this
+    /// also closes an HTTP/1 keep-alive connection idle for that long).
+    pub header_read_seconds: u64,
+    /// A request's whole body must arrive within this many seconds of its headers.
+    pub body_read_seconds: u64,
+    /// A connection with no request in flight for this many seconds is closed (HTTP/1 and
+    /// HTTP/2).
+    pub idle_seconds: u64,
+    /// Most connections open at once from one address; 0 for no cap. Trusted proxies
+    /// (`[limits] trusted_proxies`) are exempt: they carry many clients and cap them themselves.
+    /// A school behind one NAT address shares this, so it is generous.
+    pub per_address: usize,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        ConnectionsConfig {
+            handshake_seconds: 10,
+            header_read_seconds: 10,
+            body_read_seconds: 30,
+            idle_seconds: 60,
+            per_address: 256,
+        }
+    }
 }
 
 /// How long a sign-in lasts.
@@ -74,6 +113,10 @@ fn default_idle() -> u64 {
 }
 fn default_absolute() -> u64 {
     12
+}
+
+fn default_password_min() -> usize {
+    15
 }
 
 fn default_max_body() -> usize {

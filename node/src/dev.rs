@@ -14,7 +14,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::client::{call, https_client};
-use crate::config::{AnalyticsConfig, Config, LimitsConfig, TlsPaths};
+use crate::config::{AnalyticsConfig, Config, ConnectionsConfig, LimitsConfig, TlsPaths};
 
 #[derive(clap::Args)]
 pub struct DevArgs {
@@ -99,8 +99,10 @@ pub fn prepare_node(
         limits: dev_limits(),
         max_body_bytes: 1024 * 1024,
         max_concurrent_requests: 4096,
+        connections: dev_connections(),
         log_json: false,
         session: Default::default(),
+        password_min_length: 15,
         analytics: dev_analytics(),
         // Hourly encrypted backups to a folder beside the nodes, like production's offsite ones.
         backup: Some(crate::backup::BackupConfig::new(
@@ -139,6 +141,15 @@ pub fn dev_limits() -> LimitsConfig {
         per_tenant_per_second: 100_000,
         per_tenant_burst: 100_000,
         ..LimitsConfig::default()
+    }
+}
+
+/// As [`dev_limits`]: benchmarks open hundreds of connections from 127.0.0.1, so one address
+/// may hold many; every deadline stays production's.
+pub fn dev_connections() -> ConnectionsConfig {
+    ConnectionsConfig {
+        per_address: 100_000,
+        ..ConnectionsConfig::default()
     }
 }
 

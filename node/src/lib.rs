@@ -10,6 +10,7 @@ pub mod cluster_cli;
 pub mod config;
 pub mod dev;
 pub mod domain;
+pub mod logging;
 pub mod seed;
 pub mod server;
 pub mod web;

@@ -1,6 +1,6 @@
 //! `roomraft`: the Roomraft node and its command-line tools.
 
-use roomraft_node::{backup_cli, bench, cluster_cli, config, dev, server};
+use roomraft_node::{backup_cli, bench, cluster_cli, config, dev, logging, server};
 
 use std::path::PathBuf;
 
@@ -38,32 +38,15 @@ enum Cmd {
 }
 
 fn init_tracing(json: bool) {
-    init_tracing_at(json, "info,openraft=warn,sled=warn");
+    // Colours only for a terminal: a log file or journald would keep the escape codes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    logging::init(json, "info,openraft=warn,sled=warn", ansi, std::io::stdout);
 }
 
 /// Command-line tools log only warnings (to stderr) unless ROOMRAFT_LOG says otherwise.
 fn init_cli_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ROOMRAFT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
-fn init_tracing_at(json: bool, default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ROOMRAFT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colours only for a terminal: a log file or journald would keep the escape codes.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    logging::init(false, "warn", ansi, std::io::stderr);
 }
 
 fn main() -> anyhow::Result<()> {

@@ -347,20 +347,17 @@ Parking is free on site, every room is step-free, and our site team is on hand f
 
 /// The demo school's staff, with fresh passwords.
 pub fn demo_users() -> Vec<DemoUser> {
+    // Three different words and a number: long and not a pattern (NIST SP 800-63B-4).
     let pw = || {
+        use rand::seq::SliceRandom;
         use rand::Rng;
         const WORDS: [&str; 12] = [
             "maple", "river", "copper", "lantern", "meadow", "harbour", "falcon", "orchard",
             "pebble", "thistle", "willow", "beacon",
         ];
         let mut r = rand::thread_rng();
-        format!(
-            "{}-{}-{}-{}",
-            WORDS[r.gen_range(0..12)],
-            WORDS[r.gen_range(0..12)],
-            WORDS[r.gen_range(0..12)],
-            r.gen_range(10..100)
-        )
+        let words: Vec<&str> = WORDS.choose_multiple(&mut r, 3).copied().collect();
+        format!("{}-{}", words.join("-"), r.gen_range(10..100))
     };
     let user = |username: &str, name: &str, role, department| DemoUser {
         username: username.into(),

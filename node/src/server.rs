@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
+use roomraft_cluster::listener::ConnectionLimits;
 use roomraft_cluster::tls::TlsMaterial;
 use roomraft_cluster::Cluster;
 use roomraft_ops::{Limiter, Metrics};
@@ -69,11 +70,21 @@ impl Node {
         let state = Arc::new(AppState {
             cluster: cluster.clone(),
             analytics,
-            metrics,
-            limits,
+            metrics: metrics.clone(),
+            limits: limits.clone(),
             backups,
             metrics_token_sha256: config.metrics_token_sha256.clone(),
             operator_token_sha256: config.operator_token_sha256.clone(),
+            password_min_length: config.password_min_length,
+            sign_in_policy: crate::domain::SignInPolicy {
+                failures: config.limits.sign_in_failures_per_account,
+                refill_secs: 60,
+                lock_max_secs: config.limits.sign_in_lock_max_seconds.min(u32::MAX as u64) as u32,
+            },
+            body: crate::api::guard::BodyLimits {
+                max_bytes: config.max_body_bytes,
+                read: Duration::from_secs(config.connections.body_read_seconds.max(1)),
+            },
             sessions: crate::api::SessionPolicy {
                 idle: Duration::from_secs(config.session.idle_minutes * 60),
                 absolute: Duration::from_secs(config.session.absolute_hours * 3600),
@@ -85,12 +96,26 @@ impl Node {
                 config.max_concurrent_requests,
             ));
         let http = axum_server::Handle::new();
-        let client_addr = roomraft_cluster::tls::serve_tls(
+        let c = &config.connections;
+        let seconds = |n: u64| Duration::from_secs(n.max(1));
+        let connection_limits = ConnectionLimits {
+            handshake: seconds(c.handshake_seconds),
+            header_read: Some(seconds(c.header_read_seconds)),
+            idle: Some(seconds(c.idle_seconds)),
+            per_address: c.per_address,
+            exempt: {
+                let limits = limits.clone();
+                Arc::new(move |ip| limits.is_trusted(ip))
+            },
+            closed: Some(metrics.http.connections_closed.clone()),
+        };
+        let client_addr = roomraft_cluster::listener::serve_tls(
             config.client_listen,
             tls.client_listener_config()?,
             app,
             http.clone(),
             "client",
+            connection_limits,
         )
         .with_context(|| {
             format!(

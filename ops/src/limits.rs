@@ -7,7 +7,9 @@
 //!
 //! Sign-in failures are counted per account as OWASP advises, but a lock is short
 //! (`sign_in_lock_max_seconds`) and only failures count, so an attacker who guesses wrong cannot
-//! keep a real user out for long, and the per-address limit slows the attacker first.
+//! keep a real user out for long, and the per-address limit slows the attacker first. A real
+//! account's failures are counted in the cluster's replicated state (the node passes this
+//! policy with each failure); the lock here is for logins that name no account.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -117,6 +119,15 @@ impl Net {
     }
 }
 
+/// One `X-Forwarded-For` hop: an address, optionally with a port (`192.0.2.1:4711`,
+/// `[2001:db8::1]:4711`), as some proxies write them.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    hop.parse::<SocketAddr>().ok().map(|s| s.ip())
+}
+
 pub(crate) fn quota(per: Duration, n: u32, burst: u32) -> Quota {
     let n = NonZeroU32::new(n.max(1)).expect("at least 1");
     let burst = NonZeroU32::new(burst.max(1)).expect("at least 1");
@@ -175,31 +186,39 @@ impl Limiter {
 
     /// The client's address: the socket's, or, when the socket is a trusted proxy, the last
     /// `X-Forwarded-For` hop that is not itself a trusted proxy.
-    pub fn client_address(&self, peer: SocketAddr, forwarded_for: Option<&str>) -> IpAddr {
+    ///
+    /// `forwarded_for` holds every `X-Forwarded-For` header line in the order received (`None`
+    /// for a line that is not text). A proxy such as HAProxy with `option forwardfor` appends a
+    /// line of its own after whatever the client sent, so only the hops to the right of the
+    /// first untrusted one count, across all lines: reading just the first line would believe
+    /// the client's own invention.
+    pub fn client_address(&self, peer: SocketAddr, forwarded_for: &[Option<&str>]) -> IpAddr {
         let socket = peer.ip();
         if !self.is_trusted(socket) {
             return socket;
         }
-        let Some(xff) = forwarded_for else {
-            return socket;
-        };
         let mut client = socket;
-        for hop in xff.rsplit(',') {
-            match hop.trim().parse::<IpAddr>() {
-                Ok(ip) => {
+        let hops = forwarded_for.iter().rev().flat_map(|line| match line {
+            Some(l) => l.rsplit(',').map(Some).collect::<Vec<_>>(),
+            None => vec![None],
+        });
+        for hop in hops {
+            match hop.and_then(|h| parse_hop(h.trim())) {
+                Some(ip) => {
                     client = ip;
                     if !self.is_trusted(ip) {
                         break;
                     }
                 }
                 // A malformed hop: stop at the last address we could trust.
-                Err(_) => break,
+                None => break,
             }
         }
         client
     }
 
-    fn is_trusted(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is one of `trusted_proxies`.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
         self.trusted.iter().any(|n| n.contains(ip))
     }
 
@@ -225,10 +244,16 @@ impl Limiter {
         self.check(&self.tenant, &tenant, "tenant")
     }
 
-    /// Before checking a password: the address's sign-in budget, and the account's lock.
-    /// `account` should identify the account the same way for every spelling of the login.
-    pub fn check_sign_in(&self, ip: IpAddr, account: &str) -> Result<(), Refusal> {
-        if let Some(until) = self.locked.lock().get(account) {
+    /// Before checking a password: the address's sign-in budget.
+    pub fn check_sign_in(&self, ip: IpAddr) -> Result<(), Refusal> {
+        self.check(&self.sign_in_address, &ip, "sign_in_address")
+    }
+
+    /// Before checking a password for a login that names no account: that login's lock on this
+    /// node. (A real account's failures are counted by the whole cluster, in its replicated
+    /// state; guesses at accounts that do not exist only need slowing down.)
+    pub fn check_login(&self, login: &str) -> Result<(), Refusal> {
+        if let Some(until) = self.locked.lock().get(login) {
             let left = until.saturating_duration_since(Instant::now());
             if !left.is_zero() {
                 return Err(Refusal {
@@ -237,7 +262,7 @@ impl Limiter {
                 });
             }
         }
-        self.check(&self.sign_in_address, &ip, "sign_in_address")
+        Ok(())
     }
 
     /// A hire enquiry from the public website, by client address.
@@ -245,10 +270,11 @@ impl Limiter {
         self.check(&self.enquiry_address, &ip, "enquiry")
     }
 
-    /// A wrong password for `account`: once its failure budget is spent, the account is locked
-    /// until the next failure would be allowed, at most `sign_in_lock_max_seconds`.
-    pub fn sign_in_failed(&self, account: &str) {
-        let key = account.to_string();
+    /// A sign-in with `login`, which names no account, failed: once its failure budget is
+    /// spent, the login is locked on this node until the next failure would be allowed, at most
+    /// `sign_in_lock_max_seconds`.
+    pub fn login_failed(&self, login: &str) {
+        let key = login.to_string();
         if let Err(not_until) = self.sign_in_failures.check_key(&key) {
             let wait = not_until
                 .wait_time_from(self.clock.now())
@@ -320,37 +346,33 @@ mod tests {
     }
 
     #[test]
-    fn failures_lock_an_account_briefly_and_successes_do_not_count() {
+    fn failures_lock_a_login_naming_no_account_briefly() {
         let l = limiter(|c| {
             c.sign_in_failures_per_account = 3;
             c.sign_in_lock_max_seconds = 30;
             c.sign_in_per_address_burst = 100;
         });
-        let a = ip("198.51.100.7");
         for _ in 0..3 {
-            l.check_sign_in(a, "oak/ann").unwrap();
-            l.sign_in_failed("oak/ann");
+            l.check_login("oak/ann").unwrap();
+            l.login_failed("oak/ann");
         }
         // The budget is spent but no lock yet: the lock comes with the next failure.
-        l.check_sign_in(a, "oak/ann").unwrap();
-        l.sign_in_failed("oak/ann");
-        let r = l.check_sign_in(ip("203.0.113.9"), "oak/ann").unwrap_err();
+        l.check_login("oak/ann").unwrap();
+        l.login_failed("oak/ann");
+        let r = l.check_login("oak/ann").unwrap_err();
         assert_eq!(r.scope, "sign_in_account");
         assert!((1..=30).contains(&r.retry_after_secs), "{r:?}");
-        // Other accounts sign in as usual.
-        l.check_sign_in(a, "oak/bob").unwrap();
+        // Other logins sign in as usual.
+        l.check_login("oak/bob").unwrap();
     }
 
     #[test]
     fn sign_in_attempts_are_limited_per_address() {
         let l = limiter(|c| c.sign_in_per_address_burst = 2);
         let a = ip("2001:db8::1");
-        l.check_sign_in(a, "x").unwrap();
-        l.check_sign_in(a, "y").unwrap();
-        assert_eq!(
-            l.check_sign_in(a, "z").unwrap_err().scope,
-            "sign_in_address"
-        );
+        l.check_sign_in(a).unwrap();
+        l.check_sign_in(a).unwrap();
+        assert_eq!(l.check_sign_in(a).unwrap_err().scope, "sign_in_address");
     }
 
     #[test]
@@ -358,16 +380,43 @@ mod tests {
         let l = limiter(|c| c.trusted_proxies = vec!["10.0.0.0/8".into(), "::1".into()]);
         let proxy: SocketAddr = "10.1.2.3:5000".parse().unwrap();
         let stranger: SocketAddr = "192.0.2.50:5000".parse().unwrap();
-        let xff = Some("203.0.113.5, 10.9.9.9");
-        assert_eq!(l.client_address(proxy, xff), ip("203.0.113.5"));
-        assert_eq!(l.client_address(stranger, xff), ip("192.0.2.50"));
-        assert_eq!(l.client_address(proxy, None), ip("10.1.2.3"));
+        let xff = [Some("203.0.113.5, 10.9.9.9")];
+        assert_eq!(l.client_address(proxy, &xff), ip("203.0.113.5"));
+        assert_eq!(l.client_address(stranger, &xff), ip("192.0.2.50"));
+        assert_eq!(l.client_address(proxy, &[]), ip("10.1.2.3"));
         // A client cannot forge its way past the proxy: only the hops the proxy added count.
-        let forged = Some("1.1.1.1, 198.51.100.4");
-        assert_eq!(l.client_address(proxy, forged), ip("198.51.100.4"));
-        assert_eq!(l.client_address(proxy, Some("garbage")), ip("10.1.2.3"));
+        let forged = [Some("1.1.1.1, 198.51.100.4")];
+        assert_eq!(l.client_address(proxy, &forged), ip("198.51.100.4"));
+        assert_eq!(l.client_address(proxy, &[Some("garbage")]), ip("10.1.2.3"));
         let v6: SocketAddr = "[::1]:1".parse().unwrap();
-        assert_eq!(l.client_address(v6, Some("192.0.2.8")), ip("192.0.2.8"));
+        assert_eq!(l.client_address(v6, &[Some("192.0.2.8")]), ip("192.0.2.8"));
+        assert_eq!(
+            l.client_address(v6, &[Some("[2001:db8::7]:443")]),
+            ip("2001:db8::7")
+        );
+    }
+
+    #[test]
+    fn every_forwarded_for_line_counts_not_just_the_first() {
+        // HAProxy's `option forwardfor` keeps the client's line and adds its own after it.
+        let l = limiter(|c| c.trusted_proxies = vec!["10.0.0.0/8".into()]);
+        let proxy: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let client_wrote = Some("6.6.6.6");
+        let proxy_wrote = Some("198.51.100.20");
+        assert_eq!(
+            l.client_address(proxy, &[client_wrote, proxy_wrote]),
+            ip("198.51.100.20")
+        );
+        // Two trusted proxies in a row, each adding a line.
+        assert_eq!(
+            l.client_address(proxy, &[client_wrote, proxy_wrote, Some("10.0.0.9")]),
+            ip("198.51.100.20")
+        );
+        // A line that is not text ends the walk like a malformed hop.
+        assert_eq!(
+            l.client_address(proxy, &[client_wrote, None]),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]

@@ -206,6 +206,9 @@ pub struct HttpMetrics {
     /// `route` is the route template (`/api/v1/bookings/{id}`), or `unmatched`.
     pub requests: IntCounterVec,
     pub duration_seconds: HistogramVec,
+    /// `reason`: `per_address` (refused over the per-address cap), `idle` (no request within
+    /// the idle timeout) or `body_timeout` (a request body slower than its deadline).
+    pub connections_closed: IntCounterVec,
 }
 
 /// Every metric of one node.
@@ -217,7 +220,8 @@ pub struct Metrics {
     pub bookings: IntCounterVec,
     /// `scope`: `address`, `sign_in_address`, `sign_in_account` or `tenant`.
     pub rate_limited: IntCounterVec,
-    /// `kind`: `failed_sign_in` or `rate_limited` (refused peer certificates have their own counter).
+    /// `kind`: `failed_sign_in`, `rate_limited` or `cross_site` (a browser's change sent from
+    /// another site); refused peer certificates have their own counter.
     pub security_events: IntCounterVec,
     pub backup: BackupMetrics,
     pub analytics: AnalyticsMetrics,
@@ -300,6 +304,16 @@ impl Metrics {
                         )
                         .buckets(exponential_buckets(0.0005, 2.0, 15)?),
                         &["route", "method"],
+                    ),
+                )?,
+                connections_closed: reg(
+                    &r,
+                    IntCounterVec::new(
+                        Opts::new(
+                            "roomraft_http_connections_closed_total",
+                            "Client connections this node closed or refused to protect itself, by reason.",
+                        ),
+                        &["reason"],
                     ),
                 )?,
             },
@@ -419,7 +433,14 @@ impl Metrics {
                 &m.analytics.events,
                 &["recorded", "rate_limited", "dropped", "bot", "invalid"][..],
             ),
-            (&m.security_events, &["failed_sign_in", "rate_limited"][..]),
+            (
+                &m.security_events,
+                &["failed_sign_in", "rate_limited", "cross_site"][..],
+            ),
+            (
+                &m.http.connections_closed,
+                &["per_address", "idle", "body_timeout"][..],
+            ),
             (&m.backup.taken, &["scheduled", "manual"][..]),
             (
                 &m.backup.failures,

@@ -75,7 +75,7 @@ async fn haproxy_hides_a_killed_node_from_clients() {
                 // Disjoint slots per client: every booking should succeed, so any failure is the
                 // balancer's or the cluster's, not a conflict.
                 let room = rooms[(w as usize) % rooms.len()];
-                let start = jiff::Timestamp::from_second(1_900_000_000 + (n * 3600) as i64).unwrap();
+                let start = jiff::Timestamp::from_second(roomraft_chaos_tests::workload::SLOT_ZERO + (n * 3600) as i64).unwrap();
                 let end = start.checked_add(jiff::SignedDuration::from_mins(30)).unwrap();
                 let body = json!({"room_id": room, "start": start.to_string(), "end": end.to_string(), "title": format!("lb{w}-{n}")});
                 tally.sent.fetch_add(1, Ordering::Relaxed);

@@ -66,7 +66,7 @@ async fn sigkill_leader_under_load_loses_no_acknowledged_booking() {
                 // Writers share rooms and draw overlapping slots, so contention is real.
                 let room = rooms[((w + n) % 4) as usize];
                 let minute = (n * 7 + w * 13) % (60 * 24 * 28);
-                let start = jiff::Timestamp::from_second(1_780_000_000 + minute as i64 * 60 * 15).unwrap();
+                let start = jiff::Timestamp::from_second(roomraft_chaos_tests::workload::SLOT_ZERO + minute as i64 * 60 * 15).unwrap();
                 let end = start.checked_add(jiff::SignedDuration::from_mins(20)).unwrap();
                 let body = json!({"room_id": room, "start": start.to_string(), "end": end.to_string(), "title": format!("w{w}-{n}")});
                 let key = format!("w{w}-{n}");

@@ -111,12 +111,13 @@ async fn listeners_set_tcp_nodelay_on_accepted_connections() {
     let ca = CertificateAuthority::generate("nodelay").unwrap();
     let material = ca.node_material("node", &["127.0.0.1".into()]).unwrap();
     let router = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
-    let addr = roomraft_cluster::tls::serve_tls(
+    let addr = roomraft_cluster::listener::serve_tls(
         "127.0.0.1:0".parse().unwrap(),
         material.client_listener_config().unwrap(),
         router,
         axum_server::Handle::new(),
         "test",
+        roomraft_cluster::listener::ConnectionLimits::unlimited(),
     )
     .unwrap();
     let http = reqwest::Client::builder()

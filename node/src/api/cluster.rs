@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roomraft_cluster::NodeInfo;
@@ -10,8 +10,24 @@ use serde::Deserialize;
 
 use super::{parse_id, parse_json, ApiError, Auth, St};
 
-pub(super) async fn cluster_status(State(s): St) -> Json<roomraft_cluster::ClusterStatus> {
-    Json(s.cluster.status())
+/// `GET /api/v1/cluster`: the whole status for an operator; anyone else (a load balancer, a
+/// monitor, a tenant) learns only this node's id, role and the leader's id — no addresses, no
+/// log indexes.
+pub(super) async fn cluster_status(State(s): St, headers: HeaderMap) -> Response {
+    let status = s.cluster.status();
+    let operator = s
+        .authenticate(&Method::GET, &headers)
+        .await
+        .is_ok_and(|a| a.actor.role == crate::domain::Role::Operator);
+    if operator {
+        return Json(status).into_response();
+    }
+    Json(serde_json::json!({
+        "node_id": status.node_id,
+        "state": status.state,
+        "leader_id": status.leader_id,
+    }))
+    .into_response()
 }
 
 /// A digest of this node's applied state (operators; the chaos suite compares replicas with it).
@@ -155,5 +171,42 @@ pub(super) async fn ready(State(s): St) -> Response {
             "not ready: no leader known or not caught up",
         )
             .into_response()
+    }
+}
+
+/// `GET /api/v1/cluster/quotas`: the most records of each kind one school may store.
+pub(super) async fn get_quotas(
+    State(s): St,
+    auth: Auth,
+) -> Result<Json<crate::domain::Quotas>, ApiError> {
+    auth.require_operator()?;
+    let q = s
+        .cluster
+        .read(roomraft_cluster::Consistency::Linearizable, |st| {
+            st.quotas()
+        })
+        .await?;
+    Ok(Json(q))
+}
+
+/// `PUT /api/v1/cluster/quotas`: changes them for every school (every field required).
+pub(super) async fn set_quotas(
+    State(s): St,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<crate::domain::Quotas>, ApiError> {
+    auth.require_operator()?;
+    let quotas: crate::domain::Quotas = parse_json(&body)?;
+    match super::submit(
+        &s,
+        &headers,
+        auth.actor,
+        crate::domain::Op::SetQuotas { quotas },
+    )
+    .await?
+    {
+        crate::domain::Outcome::Quotas(q) => Ok(Json(q)),
+        other => Err(super::unexpected(other)),
     }
 }

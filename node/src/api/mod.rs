@@ -5,6 +5,7 @@ mod analytics;
 pub(crate) mod bookings;
 mod cluster;
 mod feeds;
+pub mod guard;
 pub mod observe;
 pub(crate) mod people;
 pub(crate) mod school;
@@ -61,6 +62,12 @@ pub struct AppState {
     pub backups: Option<Arc<crate::backup::Backups>>,
     /// Page-view capture for usage analytics.
     pub analytics: Arc<crate::analytics::Analytics>,
+    /// How large and how slow a request body may be.
+    pub body: guard::BodyLimits,
+    /// How many wrong passwords an account absorbs (`[limits]`), sent with each failure.
+    pub sign_in_policy: SignInPolicy,
+    /// Shortest new password accepted.
+    pub password_min_length: usize,
 }
 
 type St = State<Arc<AppState>>;
@@ -78,6 +85,8 @@ pub enum ApiError {
     BadCredentials,
     #[error("missing or wrong X-CSRF-Token header for a signed-in change")]
     Csrf,
+    #[error("a change sent from another site is refused ({reason}); use this site's own pages")]
+    CrossSite { reason: String },
     #[error("{reason}")]
     Forbidden { reason: String },
     #[error("{what} {id} not found")]
@@ -103,6 +112,16 @@ pub enum ApiError {
         scope: &'static str,
         retry_after_secs: u64,
     },
+    #[error("this school already stores {stored} {kind}, and may store at most {limit}; remove some, or ask the operator to raise the quota")]
+    QuotaExceeded {
+        kind: String,
+        limit: u64,
+        stored: u64,
+    },
+    #[error("the request body is larger than {limit_bytes} bytes")]
+    PayloadTooLarge { limit_bytes: usize },
+    #[error("the request body did not arrive within {seconds} s")]
+    RequestTimeout { seconds: u64 },
     #[error("{0}")]
     NotConfigured(String),
     #[error("{0}")]
@@ -159,11 +178,14 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Invalid { .. } | ApiError::IdempotencyKeyReused | ApiError::Rows(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Invalid { .. }
+            | ApiError::IdempotencyKeyReused
+            | ApiError::Rows(_)
+            | ApiError::QuotaExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } | ApiError::Csrf => StatusCode::FORBIDDEN,
+            ApiError::Forbidden { .. } | ApiError::Csrf | ApiError::CrossSite { .. } => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict(_)
             | ApiError::AlreadyExists { .. }
@@ -172,6 +194,8 @@ impl ApiError {
             | ApiError::Rule { .. }
             | ApiError::SeriesConflicts(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotConfigured(_) => StatusCode::CONFLICT,
             ApiError::Backup(_) => StatusCode::BAD_GATEWAY,
             ApiError::Cluster(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
@@ -187,6 +211,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::BadCredentials => "bad_credentials",
             ApiError::Csrf => "csrf",
+            ApiError::CrossSite { .. } => "cross_site",
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::NotFound { .. } => "not_found",
             ApiError::Conflict(_) => "conflict",
@@ -198,6 +223,9 @@ impl ApiError {
             ApiError::Rows(_) => "invalid_rows",
             ApiError::SeriesConflicts(_) => "series_conflicts",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::QuotaExceeded { .. } => "quota_exceeded",
+            ApiError::RequestTimeout { .. } => "request_timeout",
             ApiError::NotConfigured(_) => "not_configured",
             ApiError::Backup(_) => "backup_failed",
             ApiError::Cluster(ClusterError::NoLeader) => "no_leader",
@@ -244,6 +272,11 @@ impl IntoResponse for ApiError {
                 retry_after_secs, ..
             } => body["retry_after_seconds"] = json!(retry_after_secs),
             ApiError::Rows(rows) => body["errors"] = json!(rows),
+            ApiError::PayloadTooLarge { limit_bytes } => body["limit_bytes"] = json!(limit_bytes),
+            ApiError::QuotaExceeded { kind, limit, .. } => {
+                body["quota"] = json!(kind);
+                body["limit"] = json!(limit);
+            }
             ApiError::SeriesConflicts(list) => {
                 body["conflicts"] = list
                     .iter()
@@ -282,8 +315,27 @@ impl From<Rejection> for ApiError {
             Rejection::Rows(rows) => ApiError::Rows(rows),
             Rejection::SeriesConflicts(list) => ApiError::SeriesConflicts(list),
             Rejection::NotPending { booking } => ApiError::NotPending { booking },
+            Rejection::QuotaExceeded {
+                kind,
+                limit,
+                stored,
+            } => ApiError::QuotaExceeded {
+                kind,
+                limit,
+                stored,
+            },
+            Rejection::Locked { until } => ApiError::RateLimited {
+                scope: "sign_in_account",
+                retry_after_secs: retry_after(until),
+            },
         }
     }
+}
+
+/// Whole seconds from now until `until`, at least 1 (a `Retry-After` value).
+pub(crate) fn retry_after(until: Timestamp) -> u64 {
+    let ms = until.duration_since(Timestamp::now()).as_millis().max(1) as u64;
+    ms.div_ceil(1000)
 }
 
 /// Parses a JSON body, naming the offending field where serde says which.
@@ -383,7 +435,7 @@ impl AppState {
                 name: "system".into(),
                 user: None,
             };
-            let cmd = LogCommand::V1(Command {
+            let cmd = LogCommand::current(Command {
                 time: Timestamp::now(),
                 actor,
                 request_key: format!("touch/{:032x}", rand::random::<u128>()),
@@ -423,11 +475,10 @@ impl AppState {
                 (actor, t.last_used_at)
             })
         };
-        let found = match self.cluster.read_local(lookup) {
-            Some(found) => Some(found),
-            // A token created moments ago through another node may not be applied here yet.
-            None => self.cluster.read(Consistency::Linearizable, lookup).await?,
-        };
+        // Linearizable, as a session's check is: a token revoked through any node is refused
+        // by every node from the moment the revocation is acknowledged (a local read could
+        // still see it live on a follower that has not applied the revocation yet).
+        let found = self.cluster.read(Consistency::Linearizable, lookup).await?;
         let (actor, last_used) = found.ok_or(ApiError::Unauthorized)?;
         if stale(last_used, Timestamp::now(), TOUCH_EVERY) {
             self.touch(hash);
@@ -573,8 +624,9 @@ impl Auth {
     }
 }
 
-/// Builds the replicated command key: the client's Idempotency-Key (scoped by tenant), or a
-/// fresh key that still makes the node's own forwarding retries safe.
+/// Builds the replicated command key: the client's Idempotency-Key, scoped to the principal
+/// that sent it (so another user or token reusing a key gets its own request, never the
+/// first one's answer), or a fresh key that still makes the node's own forwarding retries safe.
 fn request_key(headers: &HeaderMap, actor: &Actor) -> Result<String, ApiError> {
     match headers.get("idempotency-key") {
         None => Ok(format!("req/{:032x}", rand::random::<u128>())),
@@ -585,12 +637,21 @@ fn request_key(headers: &HeaderMap, actor: &Actor) -> Result<String, ApiError> {
             let key = key.ok_or_else(|| ApiError::BadRequest {
                 message: "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
             })?;
-            let scope = actor
-                .tenant
-                .map(|t| t.to_string())
-                .unwrap_or_else(|| "operator".into());
-            Ok(format!("idem/{scope}/{key}"))
+            Ok(format!("idem/{}/{key}", principal(actor)))
         }
+    }
+}
+
+/// Who sent a request, uniquely: the tenant and the signed-in user, or the tenant and the
+/// token's name (names are unique among a tenant's live tokens), or the operator.
+fn principal(actor: &Actor) -> String {
+    let tenant = actor
+        .tenant
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "operator".into());
+    match actor.user {
+        Some(u) => format!("{tenant}/user:{u}"),
+        None => format!("{tenant}/{}", actor.name),
     }
 }
 
@@ -602,7 +663,7 @@ pub(crate) async fn submit(
     op: Op,
 ) -> Result<Outcome, ApiError> {
     let request_key = request_key(headers, &actor)?;
-    let cmd = LogCommand::V1(Command {
+    let cmd = LogCommand::current(Command {
         time: Timestamp::now(),
         actor,
         request_key,
@@ -672,6 +733,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(observe::metrics))
         .route("/api/v1/cluster", get(c::cluster_status))
         .route("/api/v1/cluster/state", get(c::cluster_state))
+        .route(
+            "/api/v1/cluster/quotas",
+            get(c::get_quotas).put(c::set_quotas),
+        )
         .route("/api/v1/cluster/learners", post(c::add_learner))
         .route("/api/v1/cluster/voters", post(c::add_voters))
         .route("/api/v1/cluster/members/{id}", delete(c::remove_member))
@@ -757,6 +822,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/enquiries", get(venue::list_enquiries))
         .merge(crate::web::routes())
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::read_body,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::same_site,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::track,

@@ -45,9 +45,8 @@ pub fn refused(state: &AppState, r: Refusal) -> ApiError {
     }
 }
 
-/// Counts a refused sign-in (metrics, a warning) and spends the account's failure budget.
+/// Counts a refused sign-in (metrics, a warning); the caller spends the failure budget.
 pub fn sign_in_failed(state: &AppState, account: &str, client: IpAddr) {
-    state.limits.sign_in_failed(account);
     state
         .metrics
         .security_events
@@ -79,11 +78,13 @@ pub async fn track(State(state): State<Arc<AppState>>, mut req: Request, next: N
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
         .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
-    let forwarded = req
+    let forwarded: Vec<Option<&str>> = req
         .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let client = state.limits.client_address(peer, forwarded);
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().ok())
+        .collect();
+    let client = state.limits.client_address(peer, &forwarded);
     req.extensions_mut().insert(ClientAddr(client));
     let id = request_id(req.headers());
     let span = tracing::info_span!("request", request_id = %id, %method, %route);

@@ -16,19 +16,71 @@ use serde_json::{json, Value};
 use super::observe::{self, ClientAddr};
 use super::*;
 
-/// Shortest password accepted (NIST SP 800-63B asks for at least 8).
-const MIN_PASSWORD: usize = 10;
+/// Longest password accepted (NIST SP 800-63B asks verifiers to allow at least 64).
 const MAX_PASSWORD: usize = 256;
 
-pub(crate) fn check_password(field: &str, p: &str) -> Result<(), ApiError> {
+/// Checks a new password as NIST SP 800-63B-4 asks for single-factor passwords: at least
+/// `min_length` characters (15 by default), any characters (spaces and Unicode included), no
+/// composition rules, and not one that is commonly used or easily guessed. That last check is
+/// zxcvbn's: common-password, word and name lists, keyboard patterns, repeats and sequences,
+/// and the account's own details (`context`: username, name, email, school).
+pub(crate) fn check_password(
+    field: &str,
+    p: &str,
+    min_length: usize,
+    context: &[&str],
+) -> Result<(), ApiError> {
     let n = p.chars().count();
-    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&n) {
+    if n < min_length {
         return Err(ApiError::invalid(
             field,
-            format!("must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"),
+            format!(
+                "must be at least {min_length} characters; a few unrelated words make a good one"
+            ),
+        ));
+    }
+    if n > MAX_PASSWORD {
+        return Err(ApiError::invalid(
+            field,
+            format!("must be at most {MAX_PASSWORD} characters"),
+        ));
+    }
+    let estimate = zxcvbn::zxcvbn(p, context);
+    if estimate.score() < zxcvbn::Score::Three {
+        let why = estimate
+            .feedback()
+            .and_then(|f| f.warning())
+            .map(|w| format!(" ({})", w.to_string().trim_end_matches('.').to_lowercase()))
+            .unwrap_or_default();
+        return Err(ApiError::invalid(
+            field,
+            format!("is too easy to guess{why}; use a few unrelated words, not a common phrase, pattern or repeat"),
         ));
     }
     Ok(())
+}
+
+/// Checks a new password for the account `(username, name, email)` of `tenant` with this node's
+/// policy, its own details and its school's names counting as easy guesses.
+pub(crate) fn check_new_password(
+    s: &AppState,
+    field: &str,
+    p: &str,
+    tenant: TenantId,
+    account: (&str, &str, &str),
+) -> Result<(), ApiError> {
+    let (slug, school) = s
+        .cluster
+        .read_local(|st| {
+            st.tenants
+                .get(&tenant)
+                .map(|t| (t.slug.clone(), t.name.clone()))
+        })
+        .unwrap_or_default();
+    let (username, name, email) = account;
+    let local = email.split('@').next().unwrap_or_default();
+    let context = [username, name, email, local, &slug, &school, "roomraft"];
+    check_password(field, p, s.password_min_length, &context)
 }
 
 /// Hashes with argon2id (the crate's OWASP-recommended defaults) off the async threads.
@@ -217,27 +269,48 @@ pub(crate) async fn start_session(
     if password.len() > MAX_PASSWORD * 4 || login.len() > 254 || tenant.len() > 100 {
         return Err(ApiError::BadCredentials);
     }
-    // One account however the login is spelt: the tenant and the login, case-folded.
-    let account = format!("{}/{}", tenant.to_lowercase(), login.to_lowercase());
     s.limits
-        .check_sign_in(client, &account)
+        .check_sign_in(client)
         .map_err(|r| observe::refused(s, r))?;
-    let (tenant, login) = (tenant.to_string(), login.to_string());
-    let user = s
+    // School short names are lowercase; logins are matched case-folded.
+    let (tenant, login) = (tenant.to_lowercase(), login.to_string());
+    let now = Timestamp::now();
+    let found = s
         .cluster
-        .read(Consistency::Linearizable, move |st| {
-            st.tenant_by_slug(&tenant)
-                .filter(|t| !t.suspended)
-                .and_then(|_| st.login_user(&tenant, &login))
-                .cloned()
+        .read(Consistency::Linearizable, {
+            let (tenant, login) = (tenant.clone(), login.clone());
+            move |st| {
+                st.tenant_by_slug(&tenant)
+                    .filter(|t| !t.suspended)
+                    .and_then(|_| st.login_user(&tenant, &login))
+                    .map(|u| (u.clone(), st.sign_in_lock(u.id, now)))
+            }
         })
         .await?;
-    let phc = user.as_ref().map(|u| u.password_phc.clone());
-    if !verify_password(password, phc).await {
-        observe::sign_in_failed(s, &account, client);
-        return Err(ApiError::BadCredentials);
-    }
-    let user = user.ok_or(ApiError::BadCredentials)?;
+    let user = match found {
+        Some((user, lock)) => {
+            if let Some(until) = lock {
+                return Err(locked(s, until));
+            }
+            if !verify_password(password, Some(user.password_phc.clone())).await {
+                observe::sign_in_failed(s, &user_account(&tenant, &user), client);
+                return Err(wrong_password(s, &user).await);
+            }
+            user
+        }
+        None => {
+            // No such account: the same work as a real check, and a lock on this node for the
+            // login as typed, so guessing costs the same whether or not the account exists.
+            let account = format!("{tenant}/{}", login.to_lowercase());
+            s.limits
+                .check_login(&account)
+                .map_err(|r| observe::refused(s, r))?;
+            verify_password(password, None).await;
+            s.limits.login_failed(&account);
+            observe::sign_in_failed(s, &account, client);
+            return Err(ApiError::BadCredentials);
+        }
+    };
     let token = hex::encode(rand::random::<[u8; 32]>());
     let csrf = csrf_token(&token);
     let actor = Actor {
@@ -266,6 +339,47 @@ pub(crate) async fn start_session(
         token,
         cookie,
     })
+}
+
+/// How an account is named in logs: its school and username, whatever login was typed.
+fn user_account(tenant: &str, u: &User) -> String {
+    format!("{tenant}/{}", u.username)
+}
+
+/// A refusal because the account is locked, counted like every rate limit.
+fn locked(s: &AppState, until: Timestamp) -> ApiError {
+    observe::refused(
+        s,
+        roomraft_ops::Refusal {
+            scope: "sign_in_account",
+            retry_after_secs: retry_after(until),
+        },
+    )
+}
+
+/// Records a wrong password for `u` in the replicated state, where every node counts it. The
+/// answer is the lock if this failure started one (so a guess made after the lock reads the
+/// same whether it was right or wrong), else wrong credentials.
+async fn wrong_password(s: &AppState, u: &User) -> ApiError {
+    let actor = Actor {
+        tenant: Some(u.tenant),
+        role: Role::Viewer,
+        name: "sign-in".into(),
+        user: None,
+    };
+    let op = Op::RecordSignInFailure {
+        tenant: u.tenant,
+        user: u.id,
+        policy: s.sign_in_policy,
+    };
+    match submit(s, &HeaderMap::new(), actor, op).await {
+        Ok(Outcome::SignInGuard(g)) => match g.locked_at(Timestamp::now()) {
+            Some(until) => locked(s, until),
+            None => ApiError::BadCredentials,
+        },
+        Ok(other) => unexpected(other),
+        Err(e) => e,
+    }
 }
 
 pub(super) async fn whoami(State(s): St, auth: Auth) -> Result<Json<Value>, ApiError> {
@@ -307,11 +421,12 @@ pub(super) struct PasswordChange {
 
 pub(super) async fn change_password(
     State(s): St,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
     auth: Auth,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let req: PasswordChange = parse_json(&body)?;
-    let u = change_own_password(&s, auth, req.current_password, req.new_password).await?;
+    let u = change_own_password(&s, auth, client, req.current_password, req.new_password).await?;
     Ok(Json(user_json(&u)))
 }
 
@@ -319,6 +434,7 @@ pub(super) async fn change_password(
 pub(crate) async fn change_own_password(
     s: &AppState,
     auth: Auth,
+    client: std::net::IpAddr,
     current: String,
     new: String,
 ) -> Result<User, ApiError> {
@@ -327,18 +443,43 @@ pub(crate) async fn change_own_password(
             message: "sign in to change your password".into(),
         });
     };
-    check_password("new_password", &new)?;
-    let phc = s
+    let now = Timestamp::now();
+    let (u, lock) = s
         .cluster
         .read(Consistency::Linearizable, |st| {
-            st.users.get(&user).map(|u| u.password_phc.clone())
+            st.users
+                .get(&user)
+                .map(|u| (u.clone(), st.sign_in_lock(u.id, now)))
         })
-        .await?;
-    if !verify_password(current, phc).await {
-        return Err(ApiError::invalid(
-            "current_password",
-            "is not your current password",
-        ));
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    // Guesses of the current password spend the same budget as guesses at sign-in.
+    if let Some(until) = lock {
+        return Err(locked(s, until));
+    }
+    check_new_password(
+        s,
+        "new_password",
+        &new,
+        u.tenant,
+        (&u.username, &u.name, &u.email),
+    )?;
+    s.limits
+        .check_sign_in(client)
+        .map_err(|r| observe::refused(s, r))?;
+    if !verify_password(current, Some(u.password_phc.clone())).await {
+        let tenant = s
+            .cluster
+            .read_local(|st| st.tenants.get(&u.tenant).map(|t| t.slug.clone()))
+            .unwrap_or_default();
+        observe::sign_in_failed(s, &user_account(&tenant, &u), client);
+        return match wrong_password(s, &u).await {
+            ApiError::BadCredentials => Err(ApiError::invalid(
+                "current_password",
+                "is not your current password",
+            )),
+            other => Err(other),
+        };
     }
     let op = Op::SetPassword {
         tenant: auth.tenant()?,
@@ -372,7 +513,13 @@ pub(super) async fn create_user(
     let tenant = auth.require_admin()?;
     let req: NewUser = parse_json(&body)?;
     let role = parse_role("role", &req.role)?;
-    check_password("password", &req.password)?;
+    check_new_password(
+        &s,
+        "password",
+        &req.password,
+        tenant,
+        (&req.username, &req.name, &req.email),
+    )?;
     let op = Op::CreateUser {
         tenant,
         username: req.username,
@@ -492,8 +639,14 @@ pub(super) async fn reset_password(
 ) -> Result<Json<Value>, ApiError> {
     let tenant = auth.require_admin()?;
     let req: PasswordReset = parse_json(&body)?;
-    check_password("new_password", &req.new_password)?;
     let u = user_of(&s, tenant, &id).await?;
+    check_new_password(
+        &s,
+        "new_password",
+        &req.new_password,
+        tenant,
+        (&u.username, &u.name, &u.email),
+    )?;
     let op = Op::SetPassword {
         tenant,
         user: u.id,

@@ -703,11 +703,21 @@ const CSV_COLUMNS: [&str; 11] = [
     "room", "day", "period", "start", "end", "subject", "class", "teacher", "week", "from", "to",
 ];
 
-/// Parses a timetable CSV into lessons, or every row's problems.
-pub fn parse_timetable(
-    cal: &Calendar,
-    csv_text: &[u8],
-) -> Result<Vec<LessonImport>, Vec<RowError>> {
+/// A timetable CSV as read: the rows that parsed, every problem of the others, and the room
+/// each row names (so an unknown room is reported even on a row with another problem).
+pub struct ParsedTimetable {
+    pub lessons: Vec<LessonImport>,
+    pub errors: Vec<RowError>,
+    pub rooms: Vec<(u32, String)>,
+}
+
+/// Parses a timetable CSV, reporting every problem of every row in one pass.
+pub fn parse_timetable(cal: &Calendar, csv_text: &[u8]) -> ParsedTimetable {
+    let mut out = ParsedTimetable {
+        lessons: Vec::new(),
+        errors: Vec::new(),
+        rooms: Vec::new(),
+    };
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(false)
@@ -719,36 +729,42 @@ pub fn parse_timetable(
     };
     let headers = match reader.headers() {
         Ok(h) => h.iter().map(|h| h.to_ascii_lowercase()).collect::<Vec<_>>(),
-        Err(e) => return Err(vec![err(1, "header", format!("unreadable CSV: {e}"))]),
+        Err(e) => {
+            out.errors
+                .push(err(1, "header", format!("unreadable CSV: {e}")));
+            return out;
+        }
     };
     let col = |name: &str| headers.iter().position(|h| h == name);
-    let mut errors = Vec::new();
     for required in ["room", "day", "subject"] {
         if col(required).is_none() {
-            errors.push(err(
+            out.errors.push(err(
                 1,
                 required,
                 format!("the header row lacks the {required} column"),
             ));
         }
     }
-    if let Some(unknown) = headers.iter().find(|h| !CSV_COLUMNS.contains(&h.as_str())) {
-        errors.push(err(
+    for unknown in headers
+        .iter()
+        .filter(|h| !CSV_COLUMNS.contains(&h.as_str()))
+    {
+        out.errors.push(err(
             1,
             unknown,
             format!("unknown column; use {}", CSV_COLUMNS.join(", ")),
         ));
     }
-    if !errors.is_empty() {
-        return Err(errors);
+    if !out.errors.is_empty() {
+        return out;
     }
-    let mut out = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let row = i as u32 + 2;
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                errors.push(err(row, "row", format!("unreadable row: {e}")));
+                out.errors
+                    .push(err(row, "row", format!("unreadable row: {e}")));
                 continue;
             }
         };
@@ -757,48 +773,61 @@ pub fn parse_timetable(
                 .and_then(|c| record.get(c))
                 .filter(|v| !v.is_empty())
         };
+        let before = out.errors.len();
         let mut bad = |field: &str, e: ApiError| {
-            let message = match e {
-                ApiError::Invalid { message, .. } => message,
-                other => other.to_string(),
+            let (field, message) = match e {
+                ApiError::Invalid { field, message } => (field, message),
+                other => (field.to_string(), other.to_string()),
             };
-            errors.push(err(row, field, message));
+            out.errors.push(err(row, &field, message));
         };
-        let Some(weekday) = get("day").and_then(parse_weekday) else {
+        let room = get("room").unwrap_or_default().to_string();
+        if room.is_empty() {
+            bad("room", ApiError::invalid("room", "name the room"));
+        }
+        if get("subject").is_none() {
+            bad("subject", ApiError::invalid("subject", "must not be empty"));
+        }
+        let weekday = get("day").and_then(parse_weekday);
+        if weekday.is_none() {
             bad("day", ApiError::invalid("day", "use Mon to Sun, or 1 to 7"));
-            continue;
+        }
+        let times = match weekday {
+            Some(w) => lesson_times(cal, w, get("period"), get("start"), get("end")).map(Some),
+            // Without a day no period can be looked up, but explicit times can still be checked.
+            None => match (get("start"), get("end")) {
+                (Some(s), Some(e)) => parse_clock("start", s)
+                    .and_then(|_| parse_clock("end", e))
+                    .map(|_| None),
+                _ => Ok(None),
+            },
         };
-        let times = lesson_times(cal, weekday, get("period"), get("start"), get("end"));
-        let (start, end) = match times {
+        let times = match times {
             Ok(t) => t,
             Err(e) => {
-                let field = match &e {
-                    ApiError::Invalid { field, .. } => field.clone(),
-                    _ => "period".into(),
-                };
-                bad(&field, e);
-                continue;
+                bad("period", e);
+                None
             }
         };
         let mut dates = [(ALWAYS_FROM, "from"), (ALWAYS_TO, "to")];
-        let mut ok = true;
         for (d, name) in dates.iter_mut() {
             if let Some(v) = get(name) {
                 match parse_date(name, v) {
                     Ok(x) => *d = x,
-                    Err(e) => {
-                        bad(name, e);
-                        ok = false;
-                    }
+                    Err(e) => bad(name, e),
                 }
             }
         }
-        if !ok {
+        out.rooms.push((row, room.clone()));
+        let (Some(weekday), Some((start, end))) = (weekday, times) else {
+            continue;
+        };
+        if out.errors.len() > before {
             continue;
         }
-        out.push(LessonImport {
+        out.lessons.push(LessonImport {
             row,
-            room: get("room").unwrap_or_default().to_string(),
+            room,
             lesson: LessonSpec {
                 weekday,
                 period: get("period").map(str::to_string),
@@ -813,10 +842,99 @@ pub fn parse_timetable(
             },
         });
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
+    out
+}
+
+/// What a timetable import did.
+pub struct Imported {
+    pub imported: usize,
+    /// Rows the timetable already held exactly (uploading a file again changes nothing).
+    pub unchanged: usize,
+}
+
+/// Imports a timetable CSV for `tenant`, all or nothing, as the JSON API and the admin page do:
+/// every problem of every row is reported at once (the file as read, then what apply would
+/// refuse: unknown rooms, week labels, overlapping lessons), and a row already in the
+/// timetable is left as it is.
+pub(crate) async fn import_timetable(
+    s: &AppState,
+    headers: &HeaderMap,
+    actor: Actor,
+    csv: &[u8],
+    replace: bool,
+) -> Result<Imported, ApiError> {
+    let tenant = actor
+        .tenant
+        .ok_or_else(|| ApiError::forbidden("sign in to a school"))?;
+    let cal = s
+        .cluster
+        .read(Consistency::Linearizable, |st| st.calendar(tenant))
+        .await?;
+    let parsed = parse_timetable(&cal, csv);
+    let (lessons, mut errors) = (parsed.lessons, parsed.errors);
+    if lessons.len() > crate::domain::MAX_IMPORT_ROWS {
+        return Err(ApiError::invalid(
+            "body",
+            format!(
+                "import at most {} lessons at once; split the file",
+                crate::domain::MAX_IMPORT_ROWS
+            ),
+        ));
+    }
+    let (planned, unknown_rooms) = s
+        .cluster
+        .read(Consistency::Linearizable, |st| {
+            let planned = st.plan_import(tenant, &lessons, replace, true);
+            let unknown: Vec<RowError> = parsed
+                .rooms
+                .iter()
+                .filter(|(row, name)| {
+                    !name.is_empty()
+                        && !lessons.iter().any(|l| l.row == *row)
+                        && !st
+                            .rooms_of(tenant)
+                            .iter()
+                            .any(|r| r.name.eq_ignore_ascii_case(name.trim()))
+                })
+                .map(|(row, name)| RowError {
+                    row: *row,
+                    field: "room".into(),
+                    message: format!("no room named {name:?}"),
+                })
+                .collect();
+            (planned, unknown)
+        })
+        .await?;
+    errors.extend(unknown_rooms);
+    if let Err(rows) = planned {
+        errors.extend(rows);
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.row);
+        errors.dedup_by(|a, b| a.row == b.row && a.field == b.field);
+        return Err(ApiError::Rows(errors));
+    }
+    if lessons.is_empty() {
+        return Err(ApiError::invalid("body", "the CSV has no lesson rows"));
+    }
+    let op = Op::ImportLessons {
+        tenant,
+        lessons,
+        replace,
+    };
+    match submit(s, headers, actor, op).await? {
+        Outcome::TimetableImported {
+            imported,
+            unchanged,
+        } => Ok(Imported {
+            imported,
+            unchanged,
+        }),
+        Outcome::LessonsImported { count } => Ok(Imported {
+            imported: count,
+            unchanged: 0,
+        }),
+        other => Err(unexpected(other)),
     }
 }
 
@@ -828,24 +946,12 @@ pub(super) async fn import_lessons(
     Query(q): Query<ImportQuery>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = auth.require_admin()?;
-    let cal = s
-        .cluster
-        .read(Consistency::Linearizable, |st| st.calendar(tenant))
-        .await?;
-    let lessons = parse_timetable(&cal, &body).map_err(ApiError::Rows)?;
-    if lessons.is_empty() {
-        return Err(ApiError::invalid("body", "the CSV has no lesson rows"));
-    }
-    let op = Op::ImportLessons {
-        tenant,
-        lessons,
-        replace: q.replace.unwrap_or(false),
-    };
-    match submit(&s, &headers, auth.actor, op).await? {
-        Outcome::LessonsImported { count } => Ok(Json(json!({ "imported": count }))),
-        other => Err(unexpected(other)),
-    }
+    auth.require_admin()?;
+    let done =
+        import_timetable(&s, &headers, auth.actor, &body, q.replace.unwrap_or(false)).await?;
+    Ok(Json(
+        json!({ "imported": done.imported, "unchanged": done.unchanged }),
+    ))
 }
 
 async fn set_release(

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::model::*;
+use super::quotas::Kind;
 use roomraft_ops::analytics::{DayStats, MonthKey, Tally, Totals, Visitor, VisitorKey};
 
 /// Version of the record encoding below; bump with a migration when a record changes shape.
@@ -53,6 +54,8 @@ pub(super) enum Record {
     AnalyticsVisitor(VisitorKey, Visitor),
     Site(Site),
     Enquiry(Enquiry),
+    SignInGuard(SignInGuard),
+    Quotas(Quotas),
 }
 
 /// Records that never leave the cluster: the analytics salts (destroyed after two days, so a
@@ -95,6 +98,8 @@ impl Record {
             Record::AnalyticsVisitor(k, _) => Record::visitor_key(k),
             Record::Site(s) => tkey(s.tenant, "site", "0"),
             Record::Enquiry(e) => tkey(e.tenant, "enquiry", id20(e.id)),
+            Record::SignInGuard(g) => tkey(g.tenant, "sign-in-guard", id20(g.user)),
+            Record::Quotas(_) => b"cluster/quotas".to_vec(),
         }
     }
 
@@ -157,6 +162,13 @@ pub struct Bookings {
     /// Public facilities websites, by tenant.
     pub sites: BTreeMap<TenantId, Site>,
     pub enquiries: BTreeMap<EnquiryId, Enquiry>,
+    /// Failed sign-ins per account, by user; dropped once their bucket is empty and unlocked.
+    pub sign_in_guards: BTreeMap<UserId, SignInGuard>,
+    pub(super) guard_expiry: BTreeSet<(Timestamp, UserId)>,
+    /// Per-school caps on stored records, and what each school stores (derived, not stored).
+    /// `None` until an operator sets them: the defaults apply.
+    pub quotas: Option<Quotas>,
+    pub(super) counts: HashMap<(TenantId, Kind), u64>,
     /// Ids already handed out in the log entry being applied.
     pub(super) entry_ids: EntryIds,
 }
@@ -183,6 +195,8 @@ pub(super) struct Ctx<'a> {
     pub index: u64,
     pub time: Timestamp,
     pub actor: &'a Actor,
+    /// The command's version (`LogCommand`): which rules apply to it.
+    pub version: u8,
     next_id: u64,
 }
 
@@ -192,6 +206,11 @@ pub(super) struct Ctx<'a> {
 pub const IDS_PER_ENTRY: u64 = 1_000_000;
 
 impl Ctx<'_> {
+    /// Whether rules introduced with command version `version` apply to this command.
+    pub fn since(&self, version: u8) -> bool {
+        self.version >= version
+    }
+
     /// A fresh id for an object this command creates.
     pub fn new_id(&mut self) -> u64 {
         let id = self.index * IDS_PER_ENTRY + self.next_id;
@@ -264,10 +283,14 @@ impl Bookings {
                 self.session_expiry.remove(&(s.expires_at, s.sha256));
             }
             Record::Department(d) => {
-                self.departments.remove(&d.id);
+                if self.departments.remove(&d.id).is_some() {
+                    self.count(d.tenant, Kind::Department, -1);
+                }
             }
             Record::Lesson(l) => {
-                self.lessons.remove(&l.id);
+                if self.lessons.remove(&l.id).is_some() {
+                    self.count(l.tenant, Kind::Lesson, -1);
+                }
                 if let Some(set) = self.room_lessons.get_mut(&l.room) {
                     set.remove(&l.id);
                     if set.is_empty() {
@@ -285,6 +308,10 @@ impl Bookings {
             Record::AnalyticsSalt(day, _) => {
                 self.salts.remove(&day);
             }
+            Record::SignInGuard(g) => {
+                self.guard_expiry.remove(&(g.expires_at(), g.user));
+                self.sign_in_guards.remove(&g.user);
+            }
             other => unreachable!("records of this kind are never deleted: {other:?}"),
         }
     }
@@ -296,7 +323,10 @@ impl Bookings {
                 self.tenants.insert(t.id, t);
             }
             Record::Room(r) => {
-                self.rooms.insert(r.id, r);
+                let tenant = r.tenant;
+                if self.rooms.insert(r.id, r).is_none() {
+                    self.count(tenant, Kind::Room, 1);
+                }
             }
             Record::Booking(b) => {
                 let schedule = self.room_schedule.entry(b.room).or_default();
@@ -308,9 +338,18 @@ impl Bookings {
                 if let Some(u) = b.user {
                     self.user_bookings.entry(u).or_default().insert(b.id);
                 }
-                self.bookings.insert(b.id, Arc::new(b));
+                let tenant = b.tenant;
+                if self.bookings.insert(b.id, Arc::new(b)).is_none() {
+                    self.count(tenant, Kind::Booking, 1);
+                }
             }
             Record::Token(t) => {
+                let was = self
+                    .tokens
+                    .get(&t.sha256)
+                    .is_some_and(|o| o.revoked_at.is_none());
+                let is = t.revoked_at.is_none();
+                self.count(t.tenant, Kind::Token, is as i64 - was as i64);
                 self.tokens.insert(t.sha256.clone(), t);
             }
             Record::Dedup(k, d) => {
@@ -332,10 +371,16 @@ impl Bookings {
                 if !u.email.is_empty() {
                     self.logins.insert((u.tenant, u.email.to_lowercase()), u.id);
                 }
-                self.users.insert(u.id, u);
+                let tenant = u.tenant;
+                if self.users.insert(u.id, u).is_none() {
+                    self.count(tenant, Kind::User, 1);
+                }
             }
             Record::Department(d) => {
-                self.departments.insert(d.id, d);
+                let tenant = d.tenant;
+                if self.departments.insert(d.id, d).is_none() {
+                    self.count(tenant, Kind::Department, 1);
+                }
             }
             Record::Session(s) => {
                 self.session_expiry.insert((s.expires_at, s.sha256.clone()));
@@ -346,12 +391,21 @@ impl Bookings {
             }
             Record::Lesson(l) => {
                 self.room_lessons.entry(l.room).or_default().insert(l.id);
-                self.lessons.insert(l.id, l);
+                let tenant = l.tenant;
+                if self.lessons.insert(l.id, l).is_none() {
+                    self.count(tenant, Kind::Lesson, 1);
+                }
             }
             Record::Series(s) => {
                 self.series.insert(s.id, s);
             }
             Record::Feed(f) => {
+                let was = self
+                    .feeds
+                    .get(&f.sha256)
+                    .is_some_and(|o| o.revoked_at.is_none());
+                let is = f.revoked_at.is_none();
+                self.count(f.tenant, Kind::Feed, is as i64 - was as i64);
                 self.feeds.insert(f.sha256.clone(), f);
             }
             Record::Audit(a) => {
@@ -377,8 +431,19 @@ impl Bookings {
                 self.sites.insert(site.tenant, site);
             }
             Record::Enquiry(e) => {
-                self.enquiries.insert(e.id, e);
+                let tenant = e.tenant;
+                if self.enquiries.insert(e.id, e).is_none() {
+                    self.count(tenant, Kind::Enquiry, 1);
+                }
             }
+            Record::SignInGuard(g) => {
+                if let Some(old) = self.sign_in_guards.get(&g.user) {
+                    self.guard_expiry.remove(&(old.expires_at(), old.user));
+                }
+                self.guard_expiry.insert((g.expires_at(), g.user));
+                self.sign_in_guards.insert(g.user, g);
+            }
+            Record::Quotas(q) => self.quotas = Some(q),
         }
     }
 
@@ -451,6 +516,13 @@ impl Bookings {
             }
             let s = self.sessions[&k].clone();
             self.discard(Record::Session(s), writes);
+        }
+        while let Some((at, user)) = self.guard_expiry.first().copied() {
+            if at > self.clock {
+                break;
+            }
+            let g = self.sign_in_guards[&user].clone();
+            self.discard(Record::SignInGuard(g), writes);
         }
         self.expire_analytics(writes);
     }
@@ -563,6 +635,12 @@ impl Bookings {
                 enquiry,
                 handled,
             } => self.set_enquiry_handled(ctx, *tenant, *enquiry, *handled, writes),
+            Op::RecordSignInFailure {
+                tenant,
+                user,
+                policy,
+            } => self.sign_in_failed(ctx, *tenant, *user, policy, writes),
+            Op::SetQuotas { quotas } => self.set_quotas(ctx, quotas, writes),
         }
     }
 }
@@ -572,7 +650,7 @@ impl App for Bookings {
     type Outcome = Outcome;
 
     fn apply(&mut self, index: u64, command: LogCommand, writes: &mut WriteSet) -> Outcome {
-        let LogCommand::V1(cmd) = command;
+        let (version, cmd) = command.into_parts();
         if cmd.time > self.clock {
             self.clock = cmd.time;
             writes.put(b"clock".to_vec(), Record::Clock(self.clock).encode());
@@ -602,6 +680,7 @@ impl App for Bookings {
             index,
             time: cmd.time,
             actor: &cmd.actor,
+            version,
             next_id: self.entry_ids.used,
         };
         // Every handler validates before it writes, so a rejection leaves no partial change.
@@ -698,6 +777,13 @@ impl App for Bookings {
         );
         all.extend(self.sites.values().cloned().map(Record::Site));
         all.extend(self.enquiries.values().cloned().map(Record::Enquiry));
+        all.extend(
+            self.sign_in_guards
+                .values()
+                .cloned()
+                .map(Record::SignInGuard),
+        );
+        all.extend(self.quotas.clone().map(Record::Quotas));
         all.into_iter().map(|r| (r.key(), r.encode())).collect()
     }
 

@@ -7,6 +7,7 @@ use roomraft_cluster::WriteSet;
 use super::apply::*;
 use super::calendar::{dates_between, instant, zone, MAX_OCCURRENCES};
 use super::model::*;
+use super::quotas::Kind;
 
 /// Longest booking accepted, whatever the rules say.
 const MAX_BOOKING: SignedDuration = SignedDuration::from_hours(24 * 14);
@@ -167,28 +168,10 @@ impl Bookings {
             return Err(forbidden(&format!("{} is not bookable", room.name)));
         }
         if !admin {
-            if !room.allowed_roles.is_empty() && !room.allowed_roles.contains(&role) {
-                return Err(forbidden(&format!(
-                    "{} is booked by {} only",
-                    room.name,
-                    room.allowed_roles
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-            if !room.allowed_departments.is_empty() {
-                let dept = user
-                    .and_then(|u| self.users.get(&u))
-                    .and_then(|u| u.department);
-                if !dept.is_some_and(|d| room.allowed_departments.contains(&d)) {
-                    return Err(forbidden(&format!(
-                        "{} is booked by its departments only",
-                        room.name
-                    )));
-                }
-            }
+            let dept = user
+                .and_then(|u| self.users.get(&u))
+                .and_then(|u| u.department);
+            Self::room_allows(room, role, dept)?;
         }
         text("title", &details.title, 200, true)?;
         text("notes", &details.notes, 4000, false)?;
@@ -196,6 +179,75 @@ impl Bookings {
             text("period", p, 32, false)?;
         }
         Ok(user)
+    }
+
+    /// Whether `room` takes bookings from `role` (not an admin) in department `dept`.
+    fn room_allows(room: &Room, role: Role, dept: Option<DepartmentId>) -> Result<(), Rejection> {
+        if !room.allowed_roles.is_empty() && !room.allowed_roles.contains(&role) {
+            return Err(forbidden(&format!(
+                "{} is booked by {} only",
+                room.name,
+                room.allowed_roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if !room.allowed_departments.is_empty()
+            && !dept.is_some_and(|d| room.allowed_departments.contains(&d))
+        {
+            return Err(forbidden(&format!(
+                "{} is booked by its departments only",
+                room.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether `user`, booking as `role`, may book `[start, end)` in `room` at `now` by the
+    /// rules alone (who books the room, its booking rules, the past), leaving clashes aside:
+    /// what a grid checks before it offers a slot.
+    #[allow(clippy::too_many_arguments)]
+    pub fn may_book(
+        &self,
+        tenant: &Tenant,
+        room: &Room,
+        user: &User,
+        role: Role,
+        now: Timestamp,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> bool {
+        role.can_book()
+            && room.bookable
+            && end > now
+            && (role == Role::Admin || Self::room_allows(room, role, user.department).is_ok())
+            && self
+                .check_rules(tenant, room, Some(user.id), role, now, start, end, 1)
+                .is_ok()
+    }
+
+    /// Whether `user`, booking as `role`, may book `room` at all (at some time the rules allow).
+    pub fn may_book_room(&self, room: &Room, user: &User, role: Role) -> bool {
+        role.can_book()
+            && room.bookable
+            && (role == Role::Admin || Self::room_allows(room, role, user.department).is_ok())
+    }
+
+    /// Refuses a booking that has already ended, for commands of version 2 on (an admin may
+    /// still record one, overriding with a reason). One under way may be booked: the rest of
+    /// this period.
+    fn check_not_past(ctx: &Ctx, end: Timestamp, what: &str) -> Result<(), Rejection> {
+        if ctx.since(2) && end <= ctx.time {
+            return Err(rule(
+                "not_in_past",
+                format!(
+                    "{what} has already passed; choose a time still to come (an admin can record a past booking with a reason)"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The rules of `room` for a booking of `[start, end)` made at `now`; `adding` bookings
@@ -346,11 +398,13 @@ impl Bookings {
         let user = self.check_booker(ctx, tenant, &room, details)?;
         let overriding = details.override_reason.is_some();
         if !overriding {
+            Self::check_not_past(ctx, end, "that time")?;
             self.check_rules(&t, &room, user, ctx.actor.role, ctx.time, start, end, 1)?;
         }
         if let Some(c) = self.clash(&t, room.id, start, end, overriding) {
             return Err(Rejection::Conflict(c));
         }
+        self.check_quota(ctx, tenant, Kind::Booking, 1)?;
         let b = self.new_booking(ctx, tenant, &room, user, start, end, details, None);
         self.record_booking(ctx, b.clone(), "created", None, writes);
         Ok(Outcome::BookingCreated(b))
@@ -394,6 +448,14 @@ impl Bookings {
             }
         }
         let overriding = details.override_reason.is_some();
+        if !overriding {
+            let first = &occurrences[0];
+            Self::check_not_past(
+                ctx,
+                first.end,
+                &format!("the first occurrence ({})", first.date),
+            )?;
+        }
         let mut free = Vec::new();
         let mut clashes = Vec::new();
         for o in occurrences {
@@ -420,6 +482,7 @@ impl Bookings {
                 )?;
             }
         }
+        self.check_quota(ctx, *tenant, Kind::Booking, free.len() as u64)?;
         let series_id = ctx.new_id();
         let mut created = Vec::with_capacity(free.len());
         for o in &free {

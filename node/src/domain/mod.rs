@@ -7,6 +7,7 @@ mod booking;
 pub mod calendar;
 mod model;
 mod people;
+pub mod quotas;
 mod school;
 mod system;
 mod venue;
@@ -14,5 +15,6 @@ mod views;
 
 pub use apply::{Bookings, IDS_PER_ENTRY, STATE_FORMAT};
 pub use model::*;
+pub use school::{lessons_overlap, ImportPlan, MAX_IMPORT_ROWS};
 pub use system::reidentify;
 pub use views::*;

@@ -137,6 +137,95 @@ pub struct Session {
     pub idle_secs: u32,
 }
 
+/// Failed sign-ins of one account, counted by the whole cluster whichever node and spelling of
+/// the login each guess used. A GCRA bucket: each failure moves `tat` on by the refill interval;
+/// once it runs more than the allowed failures ahead of the command's time, the account is
+/// locked until the next failure would be allowed again (at most the policy's longest lock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInGuard {
+    pub tenant: TenantId,
+    pub user: UserId,
+    /// The bucket's theoretical arrival time: it is empty again from then on.
+    pub tat: Timestamp,
+    /// No sign-in or password change is accepted for the account before this.
+    pub locked_until: Option<Timestamp>,
+    /// Failures counted since the bucket was last empty.
+    pub failures: u32,
+}
+
+impl SignInGuard {
+    /// Whether the account is locked at `now`.
+    pub fn locked_at(&self, now: Timestamp) -> Option<Timestamp> {
+        self.locked_until.filter(|u| *u > now)
+    }
+
+    /// When the guard says nothing any more: its bucket empty and any lock over.
+    pub fn expires_at(&self) -> Timestamp {
+        self.locked_until.map_or(self.tat, |l| l.max(self.tat))
+    }
+}
+
+/// How many wrong passwords an account absorbs: `failures` at once, then one every
+/// `refill_secs`; a lock lasts at most `lock_max_secs`. Carried by each failure's command, so
+/// every replica applies the receiving node's configured policy alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInPolicy {
+    pub failures: u32,
+    pub refill_secs: u32,
+    pub lock_max_secs: u32,
+}
+
+/// The most records of each kind one school may store (an operator's cluster setting). A
+/// command that would pass one is refused with a clear error, so no school can swell every
+/// node's memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quotas {
+    pub rooms: u64,
+    pub users: u64,
+    pub departments: u64,
+    pub lessons: u64,
+    /// Bookings of every status, past ones included.
+    pub bookings: u64,
+    /// API tokens not revoked.
+    pub api_tokens: u64,
+    /// Calendar feeds not revoked.
+    pub feeds: u64,
+    pub enquiries: u64,
+}
+
+impl Default for Quotas {
+    /// Generous for the largest school: ten times a big secondary's rooms, staff and timetable.
+    fn default() -> Self {
+        Quotas {
+            rooms: 2_000,
+            users: 10_000,
+            departments: 500,
+            lessons: 20_000,
+            bookings: 2_000_000,
+            api_tokens: 500,
+            feeds: 10_000,
+            enquiries: 50_000,
+        }
+    }
+}
+
+impl Quotas {
+    /// Every cap with its name.
+    pub fn fields(&self) -> [(&'static str, u64); 8] {
+        [
+            ("rooms", self.rooms),
+            ("users", self.users),
+            ("departments", self.departments),
+            ("lessons", self.lessons),
+            ("bookings", self.bookings),
+            ("api_tokens", self.api_tokens),
+            ("feeds", self.feeds),
+            ("enquiries", self.enquiries),
+        ]
+    }
+}
+
 /// An API token for integrations: only its SHA-256 is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiToken {
@@ -464,10 +553,33 @@ pub struct Actor {
 }
 
 /// A command as replicated through the Raft log. The enum is the log format's version tag:
-/// variants are only ever appended.
+/// variants are only ever appended. The version also says which rules the proposing build
+/// enforced, so an entry is applied the same way on every replica and on every replay, whichever
+/// build applies it: a rule added later applies only to commands of its version and newer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum LogCommand {
     V1(Command),
+    /// Release 0.2: bookings may not end in the past (unless an admin overrides), a room's
+    /// lessons may not overlap, and a school's records are capped per kind.
+    V2(Command),
+}
+
+impl LogCommand {
+    /// The version this build proposes.
+    pub const CURRENT: u8 = 2;
+
+    /// `command` in the version this build proposes.
+    pub fn current(command: Command) -> Self {
+        LogCommand::V2(command)
+    }
+
+    /// The version and the command.
+    pub fn into_parts(self) -> (u8, Command) {
+        match self {
+            LogCommand::V1(c) => (1, c),
+            LogCommand::V2(c) => (2, c),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -701,6 +813,17 @@ pub enum Op {
         enquiry: EnquiryId,
         handled: bool,
     },
+    /// A wrong password for `user` (at sign-in or when changing it): spends the account's
+    /// failure budget, cluster-wide.
+    RecordSignInFailure {
+        tenant: TenantId,
+        user: UserId,
+        policy: SignInPolicy,
+    },
+    /// An operator sets the per-school caps.
+    SetQuotas {
+        quotas: Quotas,
+    },
 }
 
 /// The result of applying a command. Rejections are outcomes, identical on every replica.
@@ -743,6 +866,14 @@ pub enum Outcome {
     },
     Site(Site),
     Enquiry(Enquiry),
+    /// The account's failure budget after a wrong password.
+    SignInGuard(SignInGuard),
+    Quotas(Quotas),
+    /// A timetable import of version 2 on: lessons added, and rows already there exactly.
+    TimetableImported {
+        imported: usize,
+        unchanged: usize,
+    },
 }
 
 /// What an admin sets of the public facilities website.
@@ -893,5 +1024,15 @@ pub enum Rejection {
     /// The booking is not pending.
     NotPending {
         booking: BookingId,
+    },
+    /// Too many wrong passwords: the account takes no sign-in or password change until then.
+    Locked {
+        until: Timestamp,
+    },
+    /// The school already stores `stored` of `kind`; it may store at most `limit`.
+    QuotaExceeded {
+        kind: String,
+        limit: u64,
+        stored: u64,
     },
 }

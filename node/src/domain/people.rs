@@ -5,6 +5,7 @@ use roomraft_cluster::WriteSet;
 
 use super::apply::*;
 use super::model::*;
+use super::quotas::Kind;
 
 fn valid_slug(slug: &str) -> bool {
     !slug.is_empty()
@@ -144,6 +145,7 @@ impl Bookings {
     ) -> Res {
         self.admin(ctx, tenant)?;
         text("name", name, 100, true)?;
+        self.check_quota(ctx, tenant, Kind::Department, 1)?;
         if self
             .departments
             .values()
@@ -226,6 +228,7 @@ impl Bookings {
                         });
                     }
                 }
+                self.check_quota(ctx, *tenant, Kind::User, 1)?;
                 let u = User {
                     id: ctx.new_id(),
                     tenant: *tenant,
@@ -326,6 +329,10 @@ impl Bookings {
         if ctx.actor.user != Some(user) && ctx.actor.role != Role::Admin {
             return Err(forbidden("only an admin may reset another user's password"));
         }
+        if ctx.actor.user == Some(user) {
+            // A user's own change proved the current password; a locked account proves nothing.
+            self.check_not_locked(user, ctx.time)?;
+        }
         let mut u = self
             .users
             .get(&user)
@@ -385,6 +392,9 @@ impl Bookings {
             .get(user)
             .filter(|u| u.tenant == *tenant && u.active)
             .ok_or_else(|| not_found("user", user))?;
+        // A right password checked on a node that had not yet seen the lock is still refused:
+        // no guess counts once the lock is in the log, wherever it was tried.
+        self.check_not_locked(*user, ctx.time)?;
         let s = Session {
             sha256: sha256.clone(),
             tenant: *tenant,
@@ -466,6 +476,20 @@ impl Bookings {
             return Err(invalid("role", "a tenant token cannot be an operator"));
         }
         text("name", name, 100, true)?;
+        // A live token's name is its principal (idempotency keys are scoped by it), so two live
+        // tokens of one school may not share one.
+        if ctx.since(2)
+            && self
+                .tokens
+                .values()
+                .any(|t| t.tenant == tenant && t.revoked_at.is_none() && t.name == name)
+        {
+            return Err(Rejection::AlreadyExists {
+                what: "token".into(),
+                key: name.into(),
+            });
+        }
+        self.check_quota(ctx, tenant, Kind::Token, 1)?;
         if self.tokens.contains_key(sha256) {
             return Err(Rejection::AlreadyExists {
                 what: "token".into(),
@@ -531,6 +555,7 @@ impl Bookings {
                 }
             }
         }
+        self.check_quota(ctx, tenant, Kind::Feed, 1)?;
         let feed = Feed {
             id: ctx.new_id(),
             sha256: sha256.into(),
@@ -566,6 +591,82 @@ impl Bookings {
             self.store(Record::Feed(f.clone()), writes);
         }
         Ok(Outcome::Feed(f))
+    }
+
+    fn check_not_locked(&self, user: UserId, now: Timestamp) -> Result<(), Rejection> {
+        match self.sign_in_lock(user, now) {
+            Some(until) => Err(Rejection::Locked { until }),
+            None => Ok(()),
+        }
+    }
+
+    /// Until when `user` may not sign in or change their password, if locked at `now`.
+    pub fn sign_in_lock(&self, user: UserId, now: Timestamp) -> Option<Timestamp> {
+        self.sign_in_guards.get(&user)?.locked_at(now)
+    }
+
+    /// A wrong password for `user`: one more failure in the account's bucket, and a lock once
+    /// the bucket overflows.
+    pub(super) fn sign_in_failed(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        user: UserId,
+        policy: &SignInPolicy,
+        writes: &mut WriteSet,
+    ) -> Res {
+        if ctx.actor.tenant != Some(tenant) {
+            return Err(forbidden("a sign-in failure is recorded in its own tenant"));
+        }
+        if self.users.get(&user).is_none_or(|u| u.tenant != tenant) {
+            return Err(not_found("user", user));
+        }
+        let now = ctx.time;
+        let every = SignedDuration::from_secs(policy.refill_secs.max(1) as i64);
+        let burst = every * policy.failures.max(1) as i32;
+        let old = self.sign_in_guards.get(&user).cloned();
+        let tat = old.as_ref().map_or(now, |g| g.tat.max(now));
+        let failures = old
+            .as_ref()
+            .filter(|g| g.tat > now)
+            .map_or(1, |g| g.failures.saturating_add(1));
+        let next_tat = tat.saturating_add(every).unwrap_or(Timestamp::MAX);
+        let was_locked = old.as_ref().and_then(|g| g.locked_at(now));
+        // Allowed while the bucket holds no more than `failures` ahead of now; past that the
+        // account waits until the next failure would fit, at most the longest lock.
+        let overflow = next_tat.duration_since(now) > burst;
+        let locked_until = if overflow {
+            let fits = next_tat.checked_sub(burst).unwrap_or(now);
+            let longest = now
+                .saturating_add(SignedDuration::from_secs(policy.lock_max_secs.max(1) as i64))
+                .unwrap_or(Timestamp::MAX);
+            Some(fits.min(longest).max(was_locked.unwrap_or(now)))
+        } else {
+            was_locked
+        };
+        let guard = SignInGuard {
+            tenant,
+            user,
+            tat: next_tat,
+            locked_until,
+            failures,
+        };
+        self.store(Record::SignInGuard(guard.clone()), writes);
+        if was_locked.is_none() && guard.locked_at(now).is_some() {
+            self.audit(
+                ctx,
+                tenant,
+                ("user", user),
+                "sign_in_locked",
+                None,
+                Some(format!(
+                    "{{\"failures\":{failures},\"locked_until\":\"{}\"}}",
+                    guard.locked_until.unwrap_or(now)
+                )),
+                writes,
+            );
+        }
+        Ok(Outcome::SignInGuard(guard))
     }
 
     /// A live session: known, not past its absolute or idle expiry at `now`.

@@ -1,12 +1,13 @@
 //! Rooms, the term calendar, the school day's periods and the timetable.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::civil::Date;
 use roomraft_cluster::WriteSet;
 
 use super::apply::*;
 use super::model::*;
+use super::quotas::Kind;
 
 fn check_rules(r: &Rules) -> Result<(), Rejection> {
     if r.max_length_minutes == Some(0) {
@@ -25,6 +26,50 @@ fn check_rules(r: &Rules) -> Result<(), Rejection> {
         }
     }
     Ok(())
+}
+
+/// Most lessons one import may carry (commands of version 2 on): a whole school's timetable
+/// fits many times over, and apply's work stays bounded.
+pub const MAX_IMPORT_ROWS: usize = 10_000;
+
+/// What an import adds, and how many of its rows the timetable already holds exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportPlan {
+    pub add: Vec<(RoomId, LessonSpec)>,
+    pub unchanged: usize,
+}
+
+/// Whether two lessons of one room would hold it at once on some date: the same weekday,
+/// overlapping times and date ranges, and weeks of the cycle that can coincide (a lesson of
+/// every week coincides with all; week A never with week B).
+pub fn lessons_overlap(a: &LessonSpec, b: &LessonSpec) -> bool {
+    a.weekday == b.weekday
+        && a.start < b.end
+        && b.start < a.end
+        && a.from <= b.to
+        && b.from <= a.to
+        && match (&a.week, &b.week) {
+            (Some(x), Some(y)) => x == y,
+            _ => true,
+        }
+}
+
+fn overlap_message(what: &str, other: &LessonSpec) -> String {
+    let mut lesson = other.subject.clone();
+    if !other.class_name.is_empty() {
+        lesson.push(' ');
+        lesson.push_str(&other.class_name);
+    }
+    let week = other
+        .week
+        .as_deref()
+        .map(|w| format!(", week {w}"))
+        .unwrap_or_default();
+    format!(
+        "overlaps {what} ({lesson}, {}–{}{week}) in the same room; lessons that alternate need different weeks of the cycle",
+        other.start.strftime("%H:%M"),
+        other.end.strftime("%H:%M"),
+    )
 }
 
 fn check_lesson(l: &LessonSpec) -> Result<(), Rejection> {
@@ -84,7 +129,10 @@ impl Bookings {
                     .ok_or_else(|| not_found("room", id))?;
                 (Some(to_json(r)), id, r.created_at)
             }
-            None => (None, ctx.new_id(), ctx.time),
+            None => {
+                self.check_quota(ctx, tenant, Kind::Room, 1)?;
+                (None, ctx.new_id(), ctx.time)
+            }
         };
         let room = Room {
             id,
@@ -341,6 +389,19 @@ impl Bookings {
         }
         check_lesson(spec)?;
         self.check_week(tenant, spec)?;
+        if ctx.since(2) {
+            let others = self.room_lessons.get(&room).into_iter().flatten();
+            if let Some(l) = others
+                .map(|id| &self.lessons[id])
+                .find(|l| lessons_overlap(&l.spec, spec))
+            {
+                return Err(invalid(
+                    "start",
+                    overlap_message(&format!("lesson {}", l.id), &l.spec),
+                ));
+            }
+        }
+        self.check_quota(ctx, tenant, Kind::Lesson, 1)?;
         let lesson = Lesson {
             id: ctx.new_id(),
             tenant,
@@ -407,6 +468,106 @@ impl Bookings {
         Ok(Outcome::Done)
     }
 
+    /// What an import would do, checked as apply checks it: the lessons it adds and how many
+    /// rows are already in the timetable exactly, or every row's problem at once. With `v2`
+    /// (commands of version 2 on) a lesson may not overlap another in its room (lessons in
+    /// different weeks of the cycle never do), and a row the timetable already holds is left
+    /// as it is, so uploading the same file twice gives the same timetable.
+    pub fn plan_import(
+        &self,
+        tenant: TenantId,
+        rows: &[LessonImport],
+        replace: bool,
+        v2: bool,
+    ) -> Result<ImportPlan, Vec<RowError>> {
+        let mut errors = Vec::new();
+        let mut plan = ImportPlan::default();
+        // This import's lessons so far, by room and weekday, with their rows.
+        let mut added: BTreeMap<(RoomId, u8), Vec<(u32, LessonSpec)>> = BTreeMap::new();
+        let rooms: BTreeMap<String, RoomId> = self
+            .rooms
+            .values()
+            .filter(|x| x.tenant == tenant)
+            .map(|x| (x.name.to_lowercase(), x.id))
+            .collect();
+        for r in rows {
+            let mut row_error = |field: String, message: String| {
+                errors.push(RowError {
+                    row: r.row,
+                    field,
+                    message,
+                })
+            };
+            let room = rooms.get(&r.room.trim().to_lowercase()).copied();
+            let checked = match room {
+                None => Err(invalid("room", format!("no room named {:?}", r.room))),
+                Some(room) => check_lesson(&r.lesson)
+                    .and_then(|_| self.check_week(tenant, &r.lesson))
+                    .map(|_| room),
+            };
+            let room = match checked {
+                Ok(room) => room,
+                Err(Rejection::Invalid { field, message }) => {
+                    row_error(field, message);
+                    continue;
+                }
+                Err(other) => {
+                    row_error("row".into(), format!("{other:?}"));
+                    continue;
+                }
+            };
+            if !v2 {
+                plan.add.push((room, r.lesson.clone()));
+                continue;
+            }
+            let same_slot = added.entry((room, r.lesson.weekday)).or_default();
+            if let Some((row, _)) = same_slot.iter().find(|(_, l)| *l == r.lesson) {
+                row_error("row".into(), format!("repeats row {row}"));
+                continue;
+            }
+            if let Some((row, l)) = same_slot
+                .iter()
+                .find(|(_, l)| lessons_overlap(l, &r.lesson))
+            {
+                row_error("start".into(), overlap_message(&format!("row {row}"), l));
+                continue;
+            }
+            if !replace {
+                let existing = self.room_lessons.get(&room).into_iter().flatten();
+                let mut clash = None;
+                let mut same = false;
+                for l in existing.map(|id| &self.lessons[id]) {
+                    if l.spec == r.lesson {
+                        same = true;
+                        break;
+                    }
+                    if clash.is_none() && lessons_overlap(&l.spec, &r.lesson) {
+                        clash = Some(l);
+                    }
+                }
+                if same {
+                    plan.unchanged += 1;
+                    same_slot.push((r.row, r.lesson.clone()));
+                    continue;
+                }
+                if let Some(l) = clash {
+                    row_error(
+                        "start".into(),
+                        overlap_message(&format!("lesson {}", l.id), &l.spec),
+                    );
+                    continue;
+                }
+            }
+            same_slot.push((r.row, r.lesson.clone()));
+            plan.add.push((room, r.lesson.clone()));
+        }
+        if errors.is_empty() {
+            Ok(plan)
+        } else {
+            Err(errors)
+        }
+    }
+
     pub(super) fn import_lessons(
         &mut self,
         ctx: &mut Ctx,
@@ -416,35 +577,25 @@ impl Bookings {
         writes: &mut WriteSet,
     ) -> Res {
         self.admin(ctx, tenant)?;
-        let mut errors = Vec::new();
-        let mut resolved = Vec::with_capacity(rows.len());
-        for r in rows {
-            let room = self
-                .rooms
-                .values()
-                .find(|x| x.tenant == tenant && x.name.eq_ignore_ascii_case(r.room.trim()));
-            let checked = match room {
-                None => Err(invalid("room", format!("no room named {:?}", r.room))),
-                Some(room) => check_lesson(&r.lesson)
-                    .and_then(|_| self.check_week(tenant, &r.lesson))
-                    .map(|_| room.id),
-            };
-            match checked {
-                Ok(room) => resolved.push((room, r.lesson.clone())),
-                Err(Rejection::Invalid { field, message }) => errors.push(RowError {
-                    row: r.row,
-                    field,
-                    message,
-                }),
-                Err(other) => return Err(other),
-            }
+        if ctx.since(2) && rows.len() > MAX_IMPORT_ROWS {
+            return Err(invalid(
+                "lessons",
+                format!("import at most {MAX_IMPORT_ROWS} lessons at once"),
+            ));
         }
-        if !errors.is_empty() {
-            return Err(Rejection::Rows(errors));
-        }
-        if resolved.len() as u64 + 2 >= ctx.ids_left() {
+        let plan = self
+            .plan_import(tenant, rows, replace, ctx.since(2))
+            .map_err(Rejection::Rows)?;
+        if plan.add.len() as u64 + 2 >= ctx.ids_left() {
             return Err(invalid("lessons", "import at most 999,999 lessons at once"));
         }
+        let removed = if replace {
+            self.stored(tenant, Kind::Lesson)
+        } else {
+            0
+        };
+        let adding = (plan.add.len() as u64).saturating_sub(removed);
+        self.check_quota(ctx, tenant, Kind::Lesson, adding)?;
         if replace {
             let old: Vec<Lesson> = self
                 .lessons
@@ -456,8 +607,8 @@ impl Bookings {
                 self.discard(Record::Lesson(l), writes);
             }
         }
-        let count = resolved.len();
-        for (room, spec) in resolved {
+        let count = plan.add.len();
+        for (room, spec) in plan.add {
             let lesson = Lesson {
                 id: ctx.new_id(),
                 tenant,
@@ -473,10 +624,20 @@ impl Bookings {
             ("timetable", tenant),
             if replace { "replaced" } else { "imported" },
             None,
-            Some(format!("{{\"lessons\":{count}}}")),
+            Some(format!(
+                "{{\"lessons\":{count},\"unchanged\":{}}}",
+                plan.unchanged
+            )),
             writes,
         );
-        Ok(Outcome::LessonsImported { count })
+        Ok(if ctx.since(2) {
+            Outcome::TimetableImported {
+                imported: count,
+                unchanged: plan.unchanged,
+            }
+        } else {
+            Outcome::LessonsImported { count }
+        })
     }
 
     pub(super) fn release_lesson(

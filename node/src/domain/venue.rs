@@ -7,6 +7,7 @@ use roomraft_cluster::WriteSet;
 use super::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
 use super::calendar::{local_date, zone};
 use super::model::*;
+use super::quotas::Kind;
 
 /// Most rooms a site may offer for hire.
 pub const MAX_HIRE_ROOMS: usize = 100;
@@ -164,6 +165,7 @@ impl Bookings {
                 "the school has too many open enquiries; please write to them instead",
             ));
         }
+        self.check_quota(ctx, tenant, Kind::Enquiry, 1)?;
         let enquiry = Enquiry {
             id: ctx.new_id(),
             tenant,

@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use super::*;
 use crate::api::people::hash_password;
-use crate::api::school::parse_timetable;
-use crate::api::{submit, unexpected, CsrfProof};
+use crate::api::school::import_timetable;
+use crate::api::{submit, CsrfProof};
 use crate::domain::calendar::{local_date, weekday_name};
 
 #[derive(Deserialize, Default)]
@@ -179,7 +179,8 @@ pub async fn create_room(
 struct TimetablePage {
     chrome: Chrome,
     lessons: usize,
-    imported: Option<usize>,
+    /// Lessons added, and rows already in the timetable.
+    imported: Option<(usize, usize)>,
     errors: FieldErrors,
     rows: Vec<RowError>,
 }
@@ -237,36 +238,20 @@ pub async fn upload_timetable(
     )
     .await?;
     let chrome = admin_chrome(&v, "Timetable", None)?;
-    let tenant = v.tenant.id;
     let csv = csv.filter(|c| !c.is_empty());
     let result = match csv {
         None => Err(ApiError::invalid("file", "choose a CSV file to upload")),
         Some(csv) => {
-            let cal = v.read(|st| st.calendar(tenant)).await?;
-            match parse_timetable(&cal, &csv) {
-                Err(rows) => Err(ApiError::Rows(rows)),
-                Ok(lessons) if lessons.is_empty() => {
-                    Err(ApiError::invalid("file", "the CSV has no lesson rows"))
-                }
-                Ok(lessons) => {
-                    let op = Op::ImportLessons {
-                        tenant,
-                        lessons,
-                        replace,
-                    };
-                    submit(&s, &HeaderMap::new(), v.auth.actor.clone(), op).await
-                }
-            }
+            import_timetable(&s, &HeaderMap::new(), v.auth.actor.clone(), &csv, replace).await
         }
     };
     let (status, imported, errors, rows) = match result {
-        Ok(Outcome::LessonsImported { count }) => (
+        Ok(done) => (
             StatusCode::OK,
-            Some(count),
+            Some((done.imported, done.unchanged)),
             FieldErrors::default(),
             Vec::new(),
         ),
-        Ok(other) => return Err(unexpected(other).into()),
         Err(ApiError::Rows(rows)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             None,
@@ -691,7 +676,13 @@ pub async fn create_user(
                     .map_err(|_| ApiError::not_found("department", d))?,
             ),
         };
-        crate::api::people::check_password("password", &f.password)?;
+        crate::api::people::check_new_password(
+            &s,
+            "password",
+            &f.password,
+            tenant,
+            (f.username.trim(), f.name.trim(), f.email.trim()),
+        )?;
         let op = Op::CreateUser {
             tenant,
             username: f.username.trim().to_string(),

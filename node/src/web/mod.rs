@@ -59,6 +59,9 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         header::HeaderName::from_static("permissions-policy"),
         "camera=(), microphone=(), geolocation=()",
     );
+    // Answers are private unless a route says otherwise (the stylesheet): a shared cache or the
+    // browser's history must never keep a new token's secret, a feed or a school's data.
+    set(h, header::CACHE_CONTROL, "no-store");
     resp
 }
 
@@ -355,9 +358,13 @@ pub fn html_status<T: Template>(status: StatusCode, t: &T) -> Response {
     r
 }
 
-/// After a successful post: back to a page, with a fixed notice code (never user text).
+/// After a successful post: back to a page, with a fixed notice code (never user text). A
+/// path that cannot be a header value goes to the start page instead of failing the request.
 pub fn see_other(path: &str) -> Response {
-    Redirect::to(path).into_response()
+    match HeaderValue::from_str(path) {
+        Ok(to) => (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response(),
+        Err(_) => Redirect::to("/").into_response(),
+    }
 }
 
 /// The message of a notice code carried in `?done=` after a redirect.
@@ -446,12 +453,34 @@ pub fn status_text(s: BookingStatus) -> &'static str {
     }
 }
 
-/// A safe place to go back to after signing in: a path on this site only.
+/// A safe place to go back to after signing in: a path on this site only, else `/today`.
 pub fn local_path(next: Option<&str>) -> String {
-    match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.into(),
-        _ => "/today".into(),
+    next.and_then(same_origin_path)
+        .unwrap_or_else(|| "/today".into())
+}
+
+/// `p` as a path (with its query) on this site, percent-encoded as a `Location` header needs
+/// it, or `None` when a browser could resolve it to another site.
+///
+/// Browsers drop tabs and newlines anywhere in a URL, read `\` as `/`, and treat `//host` as
+/// another host, so `/\t/evil.example` and `/\evil.example` leave the site. Control characters,
+/// whitespace and backslashes are refused outright; what is left is resolved the way a browser
+/// would, against this origin, and kept only if it stays here and says the same when resolved
+/// again (`/.//evil.example` resolves to the path `//evil.example`, which would not).
+pub fn same_origin_path(p: &str) -> Option<String> {
+    if !p.starts_with('/')
+        || p.len() > 2048
+        || p.chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
+        return None;
     }
+    let base = url::Url::parse("https://roomraft.invalid/").expect("a valid base URL");
+    let resolved = base.join(p).ok()?;
+    let path = &resolved[url::Position::BeforePath..];
+    let again = base.join(path).ok()?;
+    (resolved.origin() == base.origin() && again == resolved && !path.starts_with("//"))
+        .then(|| path.to_string())
 }
 
 /// Parses an optional `YYYY-MM-DD` query value, or `default`.

@@ -162,6 +162,7 @@ pub struct PasswordForm {
 
 pub async fn change_password(
     State(s): St,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -174,7 +175,7 @@ pub async fn change_password(
             "does not match the new password",
         ))
     } else {
-        change_own_password(&s, v.auth, f.current_password, f.new_password).await
+        change_own_password(&s, v.auth, client, f.current_password, f.new_password).await
     };
     match result {
         Ok(_) => Ok(see_other("/account/password?done=password")),
@@ -198,13 +199,29 @@ pub struct DoneQuery {
 
 /// One slot of a room: what is in it, as text (never colour alone), and how to book it.
 pub struct Cell {
-    /// `free`, `busy`, `closed` or `none` (no such period that day): a CSS class.
+    /// `free`, `busy`, `closed`, `quiet` (nothing outside the periods) or `none` (no such
+    /// period that day): a CSS class.
     pub state: &'static str,
     pub label: &'static str,
+    /// What a screen reader says instead of the label, when the label is only a mark.
+    pub note: String,
     pub items: Vec<String>,
-    /// Times when they differ from the row's.
-    pub times: String,
     pub book_href: Option<String>,
+    /// What the Book link says after "Book" to a screen reader.
+    pub book_what: String,
+}
+
+impl Cell {
+    fn new(state: &'static str, label: &'static str, times: String) -> Cell {
+        Cell {
+            state,
+            label,
+            note: String::new(),
+            items: Vec::new(),
+            book_what: times,
+            book_href: None,
+        }
+    }
 }
 
 /// A slot to show: a period of the day, or an hour when the school has no periods.
@@ -221,7 +238,17 @@ impl Slot {
     }
 }
 
-fn slots_on(cal: &Calendar, date: Date) -> Vec<Slot> {
+/// Who looks at a grid: it offers Book links only where they may book.
+pub struct Looker<'a> {
+    pub user: &'a User,
+    pub role: Role,
+    pub now: Timestamp,
+}
+
+/// The slots of `date`: its periods; or, when it has none, hours from 08:00 to 18:00 if
+/// `hours_if_none` (a school with no periods, or a single day's grid), else none (the week
+/// grid of a school with periods: a weekend day shows its bookings under "Other times").
+fn slots_on(cal: &Calendar, date: Date, hours_if_none: bool) -> Vec<Slot> {
     let periods: Vec<Slot> = cal
         .periods_on(weekday_number(date))
         .map(|p| Slot {
@@ -230,7 +257,7 @@ fn slots_on(cal: &Calendar, date: Date) -> Vec<Slot> {
             end: p.end,
         })
         .collect();
-    if !periods.is_empty() {
+    if !periods.is_empty() || !hours_if_none {
         return periods;
     }
     (8..18)
@@ -246,54 +273,67 @@ fn hm(t: Time) -> String {
     t.strftime("%H:%M").to_string()
 }
 
+/// What occupies a room, as a grid line says it.
+fn occupation_text(st: &Bookings, o: &Occupation) -> String {
+    match o {
+        Occupation::Booking(b) => {
+            let pending = if b.status == BookingStatus::Pending {
+                " (waiting for approval)"
+            } else {
+                ""
+            };
+            format!("{} — {}{pending}", b.title, booked_by(st, b))
+        }
+        Occupation::Lesson { lesson, .. } => {
+            let l = &lesson.spec;
+            let mut s = format!("Lesson: {}", l.subject);
+            for part in [&l.class_name, &l.teacher] {
+                if !part.is_empty() {
+                    s.push_str(&format!(", {part}"));
+                }
+            }
+            s
+        }
+    }
+}
+
+/// The instants of local `date` from midnight to midnight.
+fn whole_day(tz: &TimeZone, date: Date) -> (Timestamp, Timestamp) {
+    let from = instant(tz, date, Time::midnight());
+    let to = instant(tz, date.tomorrow().unwrap_or(date), Time::midnight());
+    (from, to)
+}
+
 /// The cell of `room` for `slot` on `date`.
-fn cell(st: &Bookings, t: &Tenant, cal: &Calendar, room: &Room, date: Date, slot: &Slot) -> Cell {
+fn cell(
+    st: &Bookings,
+    t: &Tenant,
+    cal: &Calendar,
+    room: &Room,
+    date: Date,
+    slot: &Slot,
+    who: &Looker,
+) -> Cell {
     let tz = zone(&t.time_zone);
     let (start, end) = (instant(&tz, date, slot.start), instant(&tz, date, slot.end));
     let times = format!("{}–{}", hm(slot.start), hm(slot.end));
     if let Some(c) = cal.closure_on(date) {
-        return Cell {
-            state: "closed",
-            label: "Closed",
-            items: vec![c.name.clone()],
-            times,
-            book_href: None,
-        };
+        let mut cell = Cell::new("closed", "Closed", times);
+        cell.items.push(c.name.clone());
+        return cell;
     }
     let items: Vec<String> = st
         .occupancy(t, room.id, start, end)
         .iter()
-        .map(|o| match o {
-            Occupation::Booking(b) => {
-                let pending = if b.status == BookingStatus::Pending {
-                    " (waiting for approval)"
-                } else {
-                    ""
-                };
-                format!("{} — {}{pending}", b.title, booked_by(st, b))
-            }
-            Occupation::Lesson { lesson, .. } => {
-                let l = &lesson.spec;
-                let mut s = format!("Lesson: {}", l.subject);
-                for part in [&l.class_name, &l.teacher] {
-                    if !part.is_empty() {
-                        s.push_str(&format!(", {part}"));
-                    }
-                }
-                s
-            }
-        })
+        .map(|o| occupation_text(st, o))
         .collect();
     if !items.is_empty() {
-        return Cell {
-            state: "busy",
-            label: "Busy",
-            items,
-            times,
-            book_href: None,
-        };
+        let mut cell = Cell::new("busy", "Busy", times);
+        cell.items = items;
+        return cell;
     }
-    let href = (room.bookable && end > Timestamp::now()).then(|| {
+    let mut cell = Cell::new("free", "Free", times);
+    if st.may_book(t, room, who.user, who.role, who.now, start, end) {
         let mut h = format!("/book?room={}&date={date}", room.id);
         match &slot.period {
             Some(p) => h.push_str(&format!(
@@ -306,15 +346,92 @@ fn cell(st: &Bookings, t: &Tenant, cal: &Calendar, room: &Room, date: Date, slot
                 hm(slot.end)
             )),
         }
-        h
-    });
-    Cell {
-        state: "free",
-        label: "Free",
-        items: Vec::new(),
-        times,
-        book_href: href,
+        cell.book_href = Some(h);
     }
+    cell
+}
+
+/// What occupies `room` on `date` outside every one of `slots` (an evening letting, a
+/// Saturday club, a lunchtime rehearsal between periods), with its times; `None` when nothing
+/// does. Every occupation is in some cell of every grid.
+fn other_times(
+    st: &Bookings,
+    t: &Tenant,
+    cal: &Calendar,
+    room: &Room,
+    date: Date,
+    slots: &[Slot],
+    who: &Looker,
+) -> Option<Cell> {
+    let tz = zone(&t.time_zone);
+    let (from, to) = whole_day(&tz, date);
+    let spans: Vec<(Timestamp, Timestamp)> = slots
+        .iter()
+        .map(|s| (instant(&tz, date, s.start), instant(&tz, date, s.end)))
+        .collect();
+    let items: Vec<String> = st
+        .occupancy(t, room.id, from, to)
+        .iter()
+        .filter(|o| {
+            let (s, e) = match o {
+                Occupation::Booking(b) => (b.start, b.end),
+                Occupation::Lesson { start, end, .. } => (*start, *end),
+            };
+            !spans.iter().any(|(a, b)| s < *b && *a < e)
+        })
+        .map(|o| {
+            let (s, e) = match o {
+                Occupation::Booking(b) => (b.start, b.end),
+                Occupation::Lesson { start, end, .. } => (*start, *end),
+            };
+            format!(
+                "{}–{} {}",
+                clock(&tz, s.max(from)),
+                clock(&tz, e.min(to)),
+                occupation_text(st, o)
+            )
+        })
+        .collect();
+    if items.is_empty() {
+        return None;
+    }
+    let mut cell = Cell::new("busy", "Booked", String::new());
+    cell.items = items;
+    if cal.closure_on(date).is_none() && to > who.now && st.may_book_room(room, who.user, who.role)
+    {
+        cell.book_href = Some(format!("/book?room={}&date={date}", room.id));
+        cell.book_what = "another time this day".into();
+    }
+    Some(cell)
+}
+
+/// The cell for a day without the row's period.
+fn no_period(name: &str, date: Date) -> Cell {
+    let mut cell = Cell::new("none", "–", String::new());
+    cell.note = format!("no {name} on {}", weekday_name(weekday_number(date)));
+    cell
+}
+
+/// The "Other times" cell of a day with nothing outside its periods.
+fn nothing_else(
+    st: &Bookings,
+    t: &Tenant,
+    cal: &Calendar,
+    room: &Room,
+    date: Date,
+    who: &Looker,
+) -> Cell {
+    let mut cell = Cell::new("quiet", "–", String::new());
+    cell.note = "nothing outside the periods".into();
+    let (_, day_end) = whole_day(&zone(&t.time_zone), date);
+    if cal.closure_on(date).is_none()
+        && day_end > who.now
+        && st.may_book_room(room, who.user, who.role)
+    {
+        cell.book_href = Some(format!("/book?room={}&date={date}", room.id));
+        cell.book_what = "another time this day".into();
+    }
+    cell
 }
 
 fn monday_of(d: Date) -> Date {
@@ -469,24 +586,31 @@ pub async fn week(
     let room_id: u64 = id.parse().map_err(|_| ApiError::not_found("room", &id))?;
     let monday = monday_of(date_param(q.date.as_deref(), v.today())?);
     let tenant = v.tenant.clone();
+    let (user, role) = (v.user.clone(), v.auth.actor.role);
     let found = v
         .read(|st| {
             let room = st.rooms.get(&room_id).filter(|r| r.tenant == tenant.id)?;
             let cal = st.calendar(tenant.id);
+            let who = Looker {
+                user: &user,
+                role,
+                now: Timestamp::now(),
+            };
+            let tz = zone(&tenant.time_zone);
             let mut days: Vec<Date> = (0..7)
                 .filter_map(|i| monday.checked_add(i.days()).ok())
                 .collect();
-            // Weekends only when the school teaches or someone booked then.
+            // Weekends only when the school teaches then or something occupies the room.
             days.retain(|d| {
                 weekday_number(*d) <= 5 || cal.periods_on(weekday_number(*d)).next().is_some() || {
-                    let tz = zone(&tenant.time_zone);
-                    let from = instant(&tz, *d, Time::midnight());
-                    let to = instant(&tz, d.tomorrow().unwrap_or(*d), Time::midnight());
-                    !st.bookings_in(room.id, from, to).is_empty()
+                    let (from, to) = whole_day(&tz, *d);
+                    !st.occupancy(&tenant, room.id, from, to).is_empty()
                 }
             });
-            // Rows: every slot name of the week, in order of its earliest start.
-            let week: Vec<Vec<Slot>> = days.iter().map(|d| slots_on(&cal, *d)).collect();
+            // Rows: every slot name of the week, in order of its earliest start. A school with
+            // periods shows periods only (a day without them has none); one without, hours.
+            let hours = cal.periods.is_empty();
+            let week: Vec<Vec<Slot>> = days.iter().map(|d| slots_on(&cal, *d, hours)).collect();
             let mut rows: Vec<(String, Time, Time)> = Vec::new();
             for slots in &week {
                 for s in slots {
@@ -498,7 +622,7 @@ pub async fn week(
                 }
             }
             rows.sort_by_key(|r| r.1);
-            let grid: Vec<WeekRow> = rows
+            let mut grid: Vec<WeekRow> = rows
                 .iter()
                 .map(|(name, start, end)| WeekRow {
                     label: name.clone(),
@@ -507,18 +631,36 @@ pub async fn week(
                         .iter()
                         .zip(&week)
                         .map(|(d, slots)| match slots.iter().find(|s| s.row() == *name) {
-                            Some(s) => cell(st, &tenant, &cal, room, *d, s),
-                            None => Cell {
-                                state: "none",
-                                label: "No such period",
-                                items: Vec::new(),
-                                times: String::new(),
-                                book_href: None,
-                            },
+                            Some(s) => cell(st, &tenant, &cal, room, *d, s, &who),
+                            None => no_period(name, *d),
                         })
                         .collect(),
                 })
                 .collect();
+            // Everything outside the rows above, so an evening letting or a Saturday club is
+            // never hidden from staff.
+            let others: Vec<Option<Cell>> = days
+                .iter()
+                .zip(&week)
+                .map(|(d, slots)| other_times(st, &tenant, &cal, room, *d, slots, &who))
+                .collect();
+            if others.iter().any(Option::is_some) {
+                grid.push(WeekRow {
+                    label: "Other times".into(),
+                    times: if hours {
+                        "before 08:00, after 18:00".into()
+                    } else {
+                        "outside the periods".into()
+                    },
+                    cells: others
+                        .into_iter()
+                        .zip(&days)
+                        .map(|(c, d)| {
+                            c.unwrap_or_else(|| nothing_else(st, &tenant, &cal, room, *d, &who))
+                        })
+                        .collect(),
+                });
+            }
             let heads = days
                 .iter()
                 .map(|d| DayHead {
@@ -611,10 +753,16 @@ pub async fn day(v: Viewer, Query(q): Query<DayQuery>) -> Result<Response, PageE
         min_capacity,
     };
     let tenant = v.tenant.clone();
+    let (user, role) = (v.user.clone(), v.auth.actor.role);
     let (categories, week_label, closure, slots, rows) = v
         .read(|st| {
             let cal = st.calendar(tenant.id);
-            let slots = slots_on(&cal, date);
+            let who = Looker {
+                user: &user,
+                role,
+                now: Timestamp::now(),
+            };
+            let slots = slots_on(&cal, date, true);
             let mut categories: Vec<String> = st
                 .rooms_of(tenant.id)
                 .iter()
@@ -622,35 +770,57 @@ pub async fn day(v: Viewer, Query(q): Query<DayQuery>) -> Result<Response, PageE
                 .collect();
             categories.sort_by_key(|c| c.to_lowercase());
             categories.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-            let rows: Vec<DayRow> = st
+            let rooms: Vec<&Room> = st
                 .rooms_of(tenant.id)
                 .into_iter()
                 .filter(|r| filter.matches(r))
-                .map(|r| DayRow {
-                    room_id: r.id,
-                    name: r.name.clone(),
-                    detail: format!("{}, {} places", r.category, r.capacity),
-                    cells: slots
+                .collect();
+            // A column for what lies outside every slot, when anything in these rooms does.
+            let others: Vec<Option<Cell>> = rooms
+                .iter()
+                .map(|r| other_times(st, &tenant, &cal, r, date, &slots, &who))
+                .collect();
+            let other_column = others.iter().any(Option::is_some);
+            let rows: Vec<DayRow> = rooms
+                .iter()
+                .zip(others)
+                .map(|(r, other)| {
+                    let mut cells: Vec<Cell> = slots
                         .iter()
-                        .map(|s| cell(st, &tenant, &cal, r, date, s))
-                        .collect(),
+                        .map(|s| cell(st, &tenant, &cal, r, date, s, &who))
+                        .collect();
+                    if other_column {
+                        cells.push(
+                            other.unwrap_or_else(|| nothing_else(st, &tenant, &cal, r, date, &who)),
+                        );
+                    }
+                    DayRow {
+                        room_id: r.id,
+                        name: r.name.clone(),
+                        detail: format!("{}, {} places", r.category, r.capacity),
+                        cells,
+                    }
                 })
                 .collect();
+            let mut heads: Vec<(String, String)> = slots
+                .iter()
+                .map(|s| {
+                    (
+                        s.period.clone().unwrap_or_else(|| hm(s.start)),
+                        format!("{}–{}", hm(s.start), hm(s.end)),
+                    )
+                })
+                .collect();
+            if other_column {
+                heads.push(("Other times".into(), "outside these".into()));
+            }
             (
                 categories,
                 cal.week_label(date).map(str::to_string).unwrap_or_default(),
                 cal.closure_on(date)
                     .map(|c| c.name.clone())
                     .unwrap_or_default(),
-                slots
-                    .iter()
-                    .map(|s| {
-                        (
-                            s.period.clone().unwrap_or_else(|| hm(s.start)),
-                            format!("{}–{}", hm(s.start), hm(s.end)),
-                        )
-                    })
-                    .collect(),
+                heads,
                 rows,
             )
         })

@@ -90,7 +90,7 @@ fn count_view(s: &AppState, tenant: TenantId, client: IpAddr, headers: &HeaderMa
     let referrer = headers.get(header::REFERER).and_then(|v| v.to_str().ok());
     if let Err(r) = s
         .analytics
-        .page_view(tenant, client, headers, path, referrer)
+        .page_view(Some(tenant), client, headers, path, referrer)
     {
         tracing::debug!(scope = r.scope, "page view not counted");
     }

@@ -100,10 +100,38 @@ async fn page_views_become_a_report_without_keeping_who_visited() {
         c.analytics.geoip_database = Some(geoip.clone());
         c.analytics.flush_interval_ms = 200;
         c.analytics.per_address_per_minute = 1;
-        c.analytics.per_address_burst = 5;
+        c.analytics.per_address_burst = 6;
     })
     .await;
     let admin = t.tenant("oak").await;
+    // Only a published site's views count; until then the beacon answers as for no school.
+    let (s, v) = view(&t, 1, "81.2.69.142", CHROME, json!({"path": "/v/oak"})).await;
+    assert_eq!((s, &v), (202, &json!({"recorded": false})));
+    let (s, v) = t
+        .send(
+            "PUT",
+            1,
+            "/api/v1/site",
+            Some(&admin),
+            Some(json!({"published": true, "description": "Our halls."})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for node in 1..=3 {
+        // Each node counts views once it has applied the publication.
+        while t._nodes[node - 1]
+            .cluster
+            .read_local(|st| st.sites.values().all(|site| !site.spec.published))
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "site never published on node {node}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 
     // London on Chrome, two pages through two nodes (one visit, from a search engine).
     let (s, v) = view(
@@ -158,7 +186,10 @@ async fn page_views_become_a_report_without_keeping_who_visited() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 404);
+    // No such school: the same answer as a school without a published site, so the beacon
+    // cannot be used to find out which school names exist.
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"recorded": false}));
 
     let r = report_until(&t, 3, &admin, |v| v["page_views"] == 4).await;
     assert_eq!(r["visits"], 3, "{r:#}");
@@ -191,10 +222,10 @@ async fn page_views_become_a_report_without_keeping_who_visited() {
     // Only admins read it, and a bad range says which field is wrong.
     let (s, _) = t.get(1, "/api/v1/analytics", &t.operator).await;
     assert_eq!(s, 403);
-    let (s, v) = t.get(1, "/api/v1/analytics?from=2026-13-01", &admin).await;
+    let (s, v) = t.get(1, "/api/v1/analytics?from=2037-13-01", &admin).await;
     assert_eq!((s, v["field"].as_str()), (422, Some("from")));
     let (s, v) = t
-        .get(1, "/api/v1/analytics?from=2026-02-01&to=2026-01-01", &admin)
+        .get(1, "/api/v1/analytics?from=2037-02-01&to=2037-01-01", &admin)
         .await;
     assert_eq!((s, v["field"].as_str()), (422, Some("from")));
     let (s, v) = t.get(1, "/api/v1/analytics?limit=0", &admin).await;

@@ -5,12 +5,17 @@ use crate::harness::{slot, TestNodes};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn booking_contract_through_every_node() {
     let t = TestNodes::start(22000).await;
-    // Health and cluster status need no token.
+    // Health and cluster status need no token; without the operator's, the status says only
+    // what a load balancer needs (no addresses, no indexes).
     assert_eq!(
         t.send("GET", 2, "/health/live", None, None, None).await.0,
         200
     );
     let (s, c) = t.send("GET", 3, "/api/v1/cluster", None, None, None).await;
+    assert_eq!(s, 200);
+    let keys: Vec<&String> = c.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["leader_id", "node_id", "state"], "{c}");
+    let (s, c) = t.get(3, "/api/v1/cluster", &t.operator).await;
     assert_eq!(s, 200);
     for field in [
         "node_id",
@@ -57,7 +62,7 @@ async fn booking_contract_through_every_node() {
     assert_eq!(e["conflicts_with"]["booking_id"], id);
     // Read on a third node right after the write sees it (linearizable by default).
     let path =
-        format!("/api/v1/rooms/{room}/bookings?from=2026-03-02T00:00:00Z&to=2026-03-03T00:00:00Z");
+        format!("/api/v1/rooms/{room}/bookings?from=2037-03-02T00:00:00Z&to=2037-03-03T00:00:00Z");
     let (s, list) = t.get(3, &path, &admin).await;
     assert_eq!(s, 200);
     assert_eq!(list["bookings"].as_array().unwrap().len(), 1);
@@ -140,25 +145,25 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
         ),
         (
             Some(admin.as_str()),
-            json!({"room_id": room, "start": "tomorrow", "end": "2026-03-02T10:00:00Z", "title": "x"}),
+            json!({"room_id": room, "start": "tomorrow", "end": "2037-03-02T10:00:00Z", "title": "x"}),
             422,
             "invalid",
         ),
         (
             Some(admin.as_str()),
-            json!({"room_id": room, "start": "2026-03-02T09:00:00Z", "end": "2026-03-02T10:00:00Z"}),
+            json!({"room_id": room, "start": "2037-03-02T09:00:00Z", "end": "2037-03-02T10:00:00Z"}),
             422,
             "invalid",
         ),
         (
             Some(admin.as_str()),
-            json!({"room_id": room, "start": "2026-03-02T09:00:00Z", "end": "2026-03-02T10:00:00Z", "title": " "}),
+            json!({"room_id": room, "start": "2037-03-02T09:00:00Z", "end": "2037-03-02T10:00:00Z", "title": " "}),
             422,
             "invalid",
         ),
         (
             Some(admin.as_str()),
-            json!({"room_id": 999999, "start": "2026-03-02T09:00:00Z", "end": "2026-03-02T10:00:00Z", "title": "x"}),
+            json!({"room_id": 999999, "start": "2037-03-02T09:00:00Z", "end": "2037-03-02T10:00:00Z", "title": "x"}),
             404,
             "not_found",
         ),
@@ -221,7 +226,7 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
         .get(
             2,
             &format!(
-                "/api/v1/rooms/{room}/bookings?from=2026-03-03T00:00:00Z&to=2026-03-02T00:00:00Z"
+                "/api/v1/rooms/{room}/bookings?from=2037-03-03T00:00:00Z&to=2037-03-02T00:00:00Z"
             ),
             &admin,
         )

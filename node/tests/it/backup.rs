@@ -131,8 +131,8 @@ async fn drill_bookings_backup_wipe_restore_and_a_new_three_node_cluster_answers
         for (i, room) in rooms.iter().enumerate() {
             let body = json!({
                 "room_id": room,
-                "start": format!("2027-03-{:02}T{:02}:00:00Z", day + 1, 9 + i),
-                "end": format!("2027-03-{:02}T{:02}:45:00Z", day + 1, 9 + i),
+                "start": format!("2038-03-{:02}T{:02}:00:00Z", day + 1, 9 + i),
+                "end": format!("2038-03-{:02}T{:02}:45:00Z", day + 1, 9 + i),
                 "title": format!("Booking {day}/{i}"),
             });
             let (s, v) = t
@@ -306,7 +306,7 @@ async fn drill_bookings_backup_wipe_restore_and_a_new_three_node_cluster_answers
     let r = http
         .post(format!("{}/api/v1/bookings", url(3)))
         .bearer_auth(&admin)
-        .json(&json!({"room_id": rooms[0], "start": "2027-03-01T13:00:00Z", "end": "2027-03-01T14:00:00Z", "title": "After the restore"}))
+        .json(&json!({"room_id": rooms[0], "start": "2038-03-01T13:00:00Z", "end": "2038-03-01T14:00:00Z", "title": "After the restore"}))
         .send()
         .await
         .unwrap();

@@ -168,5 +168,5 @@ impl TestNodes {
 }
 
 pub fn slot(room: u64, from: &str, to: &str) -> Value {
-    json!({"room_id": room, "start": format!("2026-03-02T{from}:00Z"), "end": format!("2026-03-02T{to}:00Z"), "title": "Maths"})
+    json!({"room_id": room, "start": format!("2037-03-02T{from}:00Z"), "end": format!("2037-03-02T{to}:00Z"), "title": "Maths"})
 }

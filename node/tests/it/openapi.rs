@@ -379,7 +379,28 @@ async fn openapi_matches_the_server() {
     let status = api
         .expect(200, "GET", "/api/v1/cluster", Who::Nobody, Empty)
         .await;
+    assert!(status.get("members").is_none(), "anonymous: {status}");
+    let status = api.expect(200, "GET", "/api/v1/cluster", op, Empty).await;
     assert_eq!(status["members"].as_array().unwrap().len(), 3);
+    let mut quotas = api
+        .expect(200, "GET", "/api/v1/cluster/quotas", op, Empty)
+        .await;
+    quotas["rooms"] = json!(50);
+    let set = api
+        .expect(
+            200,
+            "PUT",
+            "/api/v1/cluster/quotas",
+            op,
+            Json(quotas.clone()),
+        )
+        .await;
+    assert_eq!(set, quotas);
+    quotas["rooms"] = json!(0);
+    let e = api
+        .expect(422, "PUT", "/api/v1/cluster/quotas", op, Bad(quotas))
+        .await;
+    assert_eq!(e["field"], "rooms");
     api.expect(200, "GET", "/api/v1/cluster/state", op, Empty)
         .await;
     api.expect(200, "GET", "/metrics", op, Empty).await;
@@ -1033,15 +1054,18 @@ async fn openapi_matches_the_server() {
             ),
         )
         .await;
-    assert_eq!(v["recorded"], true);
-    api.expect(
-        404,
-        "POST",
-        "/api/v1/sites/nowhere/pageviews",
-        Who::Nobody,
-        Json(json!({"path": "/"})),
-    )
-    .await;
+    // Not counted until the site is published, and answered as for no school at all.
+    assert_eq!(v["recorded"], false);
+    let v = api
+        .expect(
+            202,
+            "POST",
+            "/api/v1/sites/nowhere/pageviews",
+            Who::Nobody,
+            Json(json!({"path": "/"})),
+        )
+        .await;
+    assert_eq!(v["recorded"], false);
     let e = api
         .expect(
             422,

@@ -301,13 +301,13 @@ async fn rate_limits_answer_429_with_retry_after() {
             .json(&json!({"tenant": "limits", "login": "Ann", "password": password}));
         async move { req.send().await.unwrap() }
     };
-    for (i, from) in ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, from) in ["192.0.2.1", "192.0.2.2"].into_iter().enumerate() {
         let r = sign_in(from, "wrong password!").await;
         assert_eq!(r.status(), 401, "failure {i}");
     }
+    // The failure past the budget locks the account, and says so.
+    let r = sign_in("192.0.2.3", "wrong password!").await;
+    assert_eq!(r.status(), 429, "the failure that locks");
     let r = sign_in("192.0.2.4", "correct horse battery").await;
     assert_eq!(
         r.status(),
@@ -333,7 +333,7 @@ async fn rate_limits_answer_429_with_retry_after() {
             &text,
             "roomraft_rate_limit_rejections_total{scope=\"sign_in_account\"}"
         ),
-        Some(1.0)
+        Some(2.0)
     );
     assert_eq!(
         sample(

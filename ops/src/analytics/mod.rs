@@ -187,14 +187,24 @@ impl Collector {
         }
     }
 
-    /// Queues a hit unless its address is over the limit or the queue is full.
-    pub fn record(&self, hit: Hit) -> Result<(), NotQueued> {
-        if let Err(not_until) = self.limiter.check_key(&hit.client) {
-            return Err(NotQueued::RateLimited(Refusal {
+    /// Spends one of `client`'s page views, or says when it may send the next.
+    pub fn admit(&self, client: IpAddr) -> Result<(), Refusal> {
+        self.limiter
+            .check_key(&client)
+            .map_err(|not_until| Refusal {
                 scope: "analytics",
                 retry_after_secs: whole_seconds(not_until.wait_time_from(self.clock.now())),
-            }));
-        }
+            })
+    }
+
+    /// Queues a hit unless its address is over the limit or the queue is full.
+    pub fn record(&self, hit: Hit) -> Result<(), NotQueued> {
+        self.admit(hit.client).map_err(NotQueued::RateLimited)?;
+        self.enqueue(hit)
+    }
+
+    /// Queues a hit already admitted, unless the queue is full.
+    pub fn enqueue(&self, hit: Hit) -> Result<(), NotQueued> {
         let mut q = self.queue.lock();
         if q.len() >= self.capacity {
             return Err(NotQueued::Full);
