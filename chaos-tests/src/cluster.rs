@@ -47,6 +47,8 @@ pub struct Cluster {
     timeouts: Timeouts,
     nodes: BTreeMap<NodeId, NodeProc>,
     next_id: NodeId,
+    /// Applied to every node's config before it is written.
+    tune: Box<dyn Fn(&mut Config) + Send + Sync>,
 }
 
 /// Raft timing for the suite: the defaults, so what is tested is what ships.
@@ -58,6 +60,16 @@ impl Cluster {
     /// Starts `n` voters, waits until each is ready, and creates a school with `rooms` rooms.
     /// Node `id` uses ports `port_base + id` (client), `+ 100` (peer), `+ 200` (proxy).
     pub async fn start(port_base: u16, n: u64, rooms: usize) -> anyhow::Result<Self> {
+        Self::start_with(port_base, n, rooms, |_| {}).await
+    }
+
+    /// As [`Cluster::start`], with every node's config changed by `tune` first.
+    pub async fn start_with(
+        port_base: u16,
+        n: u64,
+        rooms: usize,
+        tune: impl Fn(&mut Config) + Send + Sync + 'static,
+    ) -> anyhow::Result<Self> {
         let mut dir = tempfile::Builder::new()
             .prefix("roomraft-chaos-")
             .tempdir()?;
@@ -87,7 +99,10 @@ impl Cluster {
             timeouts: default_timeouts(),
             nodes: BTreeMap::new(),
             next_id: n + 1,
+            tune: Box::new(|_| {}),
         };
+        let tune: Box<dyn Fn(&mut Config) + Send + Sync> = Box::new(tune);
+        c.tune = tune;
         let members: BTreeMap<NodeId, NodeInfo> = (1..=n).map(|id| (id, c.info(id))).collect();
         for id in 1..=n {
             c.prepare(id, members.clone()).await?;
@@ -166,7 +181,7 @@ impl Cluster {
         std::fs::write(dir.join("cert.pem"), issued.cert_pem)?;
         std::fs::write(dir.join("key.pem"), issued.key_pem)?;
         let ports = self.ports(id);
-        let config = Config {
+        let mut config = Config {
             client_listen: format!("127.0.0.1:{}", ports.client).parse()?,
             tls: TlsPaths {
                 ca: "../ca.pem".into(),
@@ -200,6 +215,7 @@ impl Cluster {
                 peer_body_limit_bytes: 64 << 20,
             },
         };
+        (self.tune)(&mut config);
         std::fs::write(dir.join("node.toml"), toml::to_string(&config)?)?;
         let proxy: SocketAddr = format!("127.0.0.1:{}", ports.proxy).parse()?;
         let real: SocketAddr = format!("127.0.0.1:{}", ports.peer).parse()?;

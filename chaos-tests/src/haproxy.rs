@@ -22,9 +22,11 @@ struct Files {
     pem: PathBuf,
     ca_pem: PathBuf,
     log: PathBuf,
+    config: PathBuf,
 }
 
-fn config() -> PathBuf {
+/// The configuration production runs, `docs/ops/haproxy.cfg`.
+pub fn shipped_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ops/haproxy.cfg")
 }
 
@@ -37,6 +39,17 @@ impl HaProxy {
         bind: &str,
         nodes: &[String],
     ) -> anyhow::Result<Self> {
+        Self::start_config(dir, ca, bind, nodes, &shipped_config())
+    }
+
+    /// As [`HaProxy::start`], with another configuration file (a variant of the shipped one).
+    pub fn start_config(
+        dir: &Path,
+        ca: &CertificateAuthority,
+        bind: &str,
+        nodes: &[String],
+        config: &Path,
+    ) -> anyhow::Result<Self> {
         let issued = ca.issue("haproxy", &["127.0.0.1".into()])?;
         let pem = dir.join("haproxy.pem");
         std::fs::write(&pem, format!("{}{}", issued.cert_pem, issued.key_pem))?;
@@ -46,13 +59,14 @@ impl HaProxy {
             bind: bind.to_string(),
             pem,
             ca_pem,
-            log: dir.join("haproxy.log"),
+            log: dir.join(format!("haproxy-{}.log", bind.replace(':', "-"))),
+            config: config.to_path_buf(),
         };
         let check = files
             .command(nodes)?
             .arg("-c")
             .arg("-f")
-            .arg(config())
+            .arg(&files.config)
             .output()
             .context("haproxy is installed by scripts/test.sh (Debian package haproxy)")?;
         if !check.status.success() {
@@ -118,7 +132,7 @@ impl Files {
             .append(true)
             .open(&self.log)?;
         let mut cmd = self.command(nodes)?;
-        cmd.arg("-db").arg("-f").arg(config());
+        cmd.arg("-db").arg("-f").arg(&self.config);
         if let Some(pid) = replaces {
             cmd.arg("-sf").arg(pid.to_string());
         }

@@ -1,3 +1,4 @@
 mod faults;
 mod haproxy;
 mod kill_leader;
+mod proxy;

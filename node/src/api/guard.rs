@@ -197,3 +197,72 @@ pub async fn same_site(State(s): State<Arc<AppState>>, req: Request, next: Next)
     }
     next.run(req).await
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue, Method};
+
+    use super::cross_site;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn a_change_from_another_site_is_told_apart() {
+        let here = Some("school.example:8441");
+        let post = Method::POST;
+        let refused = [
+            vec![("origin", "https://evil.example")],
+            vec![("origin", "https://school.example:9999")],
+            vec![("origin", "http://school.example:8441")],
+            vec![("origin", "null")],
+            vec![("sec-fetch-site", "cross-site")],
+            vec![("sec-fetch-site", "same-site")],
+            vec![
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "https://school.example:8441"),
+            ],
+        ];
+        for h in refused {
+            assert!(cross_site(&post, &headers(&h), here).is_some(), "{h:?}");
+        }
+        let allowed = [
+            vec![],
+            vec![("origin", "https://school.example:8441")],
+            vec![("origin", "https://SCHOOL.example:8441")],
+            vec![
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "https://school.example:8441"),
+            ],
+            vec![("sec-fetch-site", "none")],
+        ];
+        for h in allowed {
+            assert_eq!(cross_site(&post, &headers(&h), here), None, "{h:?}");
+        }
+        // The default port, an IPv6 literal, and reads (which change nothing).
+        assert_eq!(
+            cross_site(
+                &post,
+                &headers(&[("origin", "https://school.example")]),
+                Some("school.example")
+            ),
+            None
+        );
+        assert_eq!(
+            cross_site(
+                &post,
+                &headers(&[("origin", "https://[::1]:8441")]),
+                Some("[::1]:8441")
+            ),
+            None
+        );
+        let evil = headers(&[("sec-fetch-site", "cross-site")]);
+        assert_eq!(cross_site(&Method::GET, &evil, here), None);
+        assert!(cross_site(&Method::DELETE, &evil, here).is_some());
+    }
+}

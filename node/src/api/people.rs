@@ -807,3 +807,62 @@ pub(super) async fn revoke_token(
         other => Err(unexpected(other)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_password;
+
+    fn check(p: &str) -> Result<(), String> {
+        let context = [
+            "jpatel",
+            "Jay Patel",
+            "jay.patel@oak.example",
+            "oak",
+            "Oak Academy",
+        ];
+        check_password("password", p, 15, &context).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn new_passwords_follow_nist_800_63b() {
+        for weak in [
+            "short but ok?",    // under 15 characters
+            "aaaaaaaaaaaaaaa",  // a repeat
+            "               ",  // spaces only
+            "password1234567",  // a common password and a sequence
+            "qwertyuiopasdfgh", // a keyboard walk
+            "iloveyouiloveyou", // a common phrase, twice
+            "hunter2hunter2hunter2",
+        ] {
+            assert!(check(weak).is_err(), "{weak:?} was accepted");
+        }
+        for good in [
+            "correct horse battery",
+            "the school hall key 9",
+            "maple-orchard-falcon-42",
+            "Ünïcödé pässwörds wörk",
+            "spaces are fine in the middle",
+        ] {
+            assert_eq!(check(good), Ok(()), "{good:?}");
+        }
+        let long = "x".repeat(257);
+        assert!(check(&long).unwrap_err().contains("at most 256"));
+        assert!(check("short but ok?").unwrap_err().contains("at least 15"));
+    }
+
+    #[test]
+    fn the_demo_schools_passwords_pass_the_policy() {
+        for _ in 0..200 {
+            for u in crate::seed::demo_users() {
+                let context = [u.username.as_str(), u.name.as_str(), "demo", "Demo School"];
+                assert_eq!(
+                    check_password("password", &u.password, 15, &context)
+                        .map_err(|e| e.to_string()),
+                    Ok(()),
+                    "{}",
+                    u.password
+                );
+            }
+        }
+    }
+}

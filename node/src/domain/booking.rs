@@ -228,13 +228,6 @@ impl Bookings {
                 .is_ok()
     }
 
-    /// Whether `user`, booking as `role`, may book `room` at all (at some time the rules allow).
-    pub fn may_book_room(&self, room: &Room, user: &User, role: Role) -> bool {
-        role.can_book()
-            && room.bookable
-            && (role == Role::Admin || Self::room_allows(room, role, user.department).is_ok())
-    }
-
     /// Refuses a booking that has already ended, for commands of version 2 on (an admin may
     /// still record one, overriding with a reason). One under way may be booked: the rest of
     /// this period.

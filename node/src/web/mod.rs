@@ -521,3 +521,39 @@ impl Opt {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn after_sign_in_only_a_path_on_this_site() {
+        for (next, want) in [
+            (
+                "/rooms/4/week?date=2037-03-02",
+                "/rooms/4/week?date=2037-03-02",
+            ),
+            ("/day#p3", "/day#p3"),
+            // Non-ASCII is percent-encoded, as a Location header must be.
+            ("/v/oak/rooms/Sálá", "/v/oak/rooms/S%C3%A1l%C3%A1"),
+            ("/a/../admin", "/admin"),
+            // Everything a browser could resolve to another host goes to the start page.
+            ("//evil.example", "/today"),
+            ("/\\evil.example", "/today"),
+            ("\\\\evil.example", "/today"),
+            ("/\t/evil.example", "/today"),
+            ("/\n/evil.example", "/today"),
+            ("/ /evil.example", "/today"),
+            ("/.//evil.example", "/today"),
+            ("/%0a/x", "/%0a/x"),
+            ("https://evil.example/", "/today"),
+            ("evil.example", "/today"),
+            ("/\u{0}", "/today"),
+            ("/\u{3000}/evil.example", "/today"),
+            ("", "/today"),
+        ] {
+            assert_eq!(local_path(Some(next)), want, "{next:?}");
+        }
+        assert_eq!(local_path(None), "/today");
+    }
+}

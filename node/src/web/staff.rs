@@ -397,12 +397,32 @@ fn other_times(
     }
     let mut cell = Cell::new("busy", "Booked", String::new());
     cell.items = items;
-    if cal.closure_on(date).is_none() && to > who.now && st.may_book_room(room, who.user, who.role)
-    {
+    offer_other_time(st, t, cal, room, date, who, &mut cell);
+    Some(cell)
+}
+
+/// A link to book `room` at a time of one's own on `date`, when the rules let the viewer book
+/// some time that day (early or late: the rules count from now).
+fn offer_other_time(
+    st: &Bookings,
+    t: &Tenant,
+    cal: &Calendar,
+    room: &Room,
+    date: Date,
+    who: &Looker,
+    cell: &mut Cell,
+) {
+    let (from, to) = whole_day(&zone(&t.time_zone), date);
+    let minute = jiff::SignedDuration::from_mins(1);
+    let early = from.max(who.now);
+    let late = to - minute;
+    let some_time = [early, late]
+        .into_iter()
+        .any(|s| s < to && st.may_book(t, room, who.user, who.role, who.now, s, s + minute));
+    if cal.closure_on(date).is_none() && some_time {
         cell.book_href = Some(format!("/book?room={}&date={date}", room.id));
         cell.book_what = "another time this day".into();
     }
-    Some(cell)
 }
 
 /// The cell for a day without the row's period.
@@ -423,14 +443,7 @@ fn nothing_else(
 ) -> Cell {
     let mut cell = Cell::new("quiet", "–", String::new());
     cell.note = "nothing outside the periods".into();
-    let (_, day_end) = whole_day(&zone(&t.time_zone), date);
-    if cal.closure_on(date).is_none()
-        && day_end > who.now
-        && st.may_book_room(room, who.user, who.role)
-    {
-        cell.book_href = Some(format!("/book?room={}&date={date}", room.id));
-        cell.book_what = "another time this day".into();
-    }
+    offer_other_time(st, t, cal, room, date, who, &mut cell);
     cell
 }
 

@@ -3,7 +3,9 @@
 mod analytics;
 mod api;
 mod backup;
+mod grids;
 mod harness;
 mod openapi;
 mod ops;
 mod school;
+mod security;

@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use roomraft_cluster::{App, WriteSet};
 
 use super::super::calendar::{expand_weekly, instant, zone};
+use super::super::quotas::Kind;
 use super::*;
 
 fn at(s: &str) -> Timestamp {
@@ -18,6 +19,8 @@ struct World {
     log: Vec<(u64, LogCommand)>,
     index: u64,
     now: Timestamp,
+    /// The command version proposed (`LogCommand::CURRENT` unless a test says otherwise).
+    version: u8,
 }
 
 fn operator() -> Actor {
@@ -86,6 +89,7 @@ impl World {
             log: Vec::new(),
             index: 1,
             now: at("2026-03-01T07:00:00Z"),
+            version: LogCommand::CURRENT,
         };
         let tenant = |w: &mut World, slug: &str| match w.run(
             operator(),
@@ -156,12 +160,16 @@ impl World {
             .now
             .checked_add(jiff::SignedDuration::from_secs(1))
             .unwrap();
-        let cmd = LogCommand::V1(Command {
+        let command = Command {
             time: self.now,
             actor,
             request_key: key.into(),
             op,
-        });
+        };
+        let cmd = match self.version {
+            1 => LogCommand::V1(command),
+            _ => LogCommand::current(command),
+        };
         self.log.push((self.index, cmd.clone()));
         let out = self.s.apply(self.index, cmd, &mut WriteSet::default());
         self.index += 1;
@@ -634,6 +642,8 @@ fn lessons_occupy_rooms_in_their_weeks_of_term_and_can_be_released() {
 #[test]
 fn closures_refuse_bookings_unless_an_admin_overrides_with_a_reason() {
     let (mut w, k) = World::new();
+    // Commands sent in January, so February's half term is still to come.
+    w.now = at("2026-01-15T07:00:00Z");
     school_calendar(&mut w, k.a);
     let jo = staff(k.a, k.u, "jo");
     let o = w.book(
@@ -757,6 +767,7 @@ fn series_op(k: &Seed, occ: Vec<Occurrence>, mode: SeriesMode) -> Op {
 #[test]
 fn series_are_all_or_nothing_or_skip_conflicts_and_cancel_by_scope() {
     let (mut w, k) = World::new();
+    w.now = at("2026-01-15T07:00:00Z");
     school_calendar(&mut w, k.a);
     let cal = w.s.calendar(k.a);
     let tz = zone("Europe/London");
@@ -828,6 +839,7 @@ fn series_are_all_or_nothing_or_skip_conflicts_and_cancel_by_scope() {
         },
     );
     assert!(matches!(rejected(&o), Rejection::Forbidden { .. }));
+    w.now = at("2026-02-10T07:00:00Z");
     let o = w.run(
         jo,
         Op::CancelBooking {
@@ -1160,7 +1172,13 @@ fn timetable_import_is_all_or_nothing_with_row_errors() {
             replace: false,
         },
     );
-    assert_eq!(o, Outcome::LessonsImported { count: 2 });
+    assert_eq!(
+        o,
+        Outcome::TimetableImported {
+            imported: 2,
+            unchanged: 0
+        }
+    );
     let o = w.run(
         admin(k.a),
         Op::ImportLessons {
@@ -1169,7 +1187,13 @@ fn timetable_import_is_all_or_nothing_with_row_errors() {
             replace: true,
         },
     );
-    assert_eq!(o, Outcome::LessonsImported { count: 1 });
+    assert_eq!(
+        o,
+        Outcome::TimetableImported {
+            imported: 1,
+            unchanged: 0
+        }
+    );
     assert_eq!(w.s.lessons.len(), 1);
     w.check_replay();
 }
@@ -1563,5 +1587,493 @@ fn the_public_site_takes_enquiries_only_when_published_and_only_for_its_rooms() 
     assert!(w.s.enquiries_of(k.a, false).is_empty());
     assert_eq!(w.s.enquiries_of(k.a, true).len(), 1);
     assert_eq!(w.s.audit_of(k.a, Some(("enquiry", id)), None, 10).len(), 1);
+    w.check_replay();
+}
+
+fn create_lesson(w: &mut World, k: &Seed, room: RoomId, spec: LessonSpec) -> Outcome {
+    w.run(
+        admin(k.a),
+        Op::CreateLesson {
+            tenant: k.a,
+            room,
+            lesson: spec,
+        },
+    )
+}
+
+#[test]
+fn version_1_commands_keep_the_rules_they_were_proposed_under() {
+    // An entry proposed by the previous release is applied as that release applied it, on every
+    // replica and every replay: no new rule turns an accepted entry into a refused one.
+    let (mut w, k) = World::new();
+    w.version = 1;
+    let past = w.book(
+        staff(k.a, k.u, "jo"),
+        k.a,
+        k.r1,
+        "2026-02-02T09:00:00Z",
+        "2026-02-02T10:00:00Z",
+    );
+    booked(&past);
+    let l = lesson(1, None, (9, 0), (10, 0));
+    assert!(matches!(
+        create_lesson(&mut w, &k, k.r1, l.clone()),
+        Outcome::Lesson(_)
+    ));
+    assert!(matches!(
+        create_lesson(&mut w, &k, k.r1, l.clone()),
+        Outcome::Lesson(_)
+    ));
+    let o = w.run(
+        admin(k.a),
+        Op::ImportLessons {
+            tenant: k.a,
+            lessons: vec![LessonImport {
+                row: 2,
+                room: "R1".into(),
+                lesson: l.clone(),
+            }],
+            replace: false,
+        },
+    );
+    assert_eq!(o, Outcome::LessonsImported { count: 1 });
+    assert_eq!(w.s.lessons.len(), 3);
+    // The same commands of version 2 are refused.
+    w.version = 2;
+    let o = w.book(
+        staff(k.a, k.u, "jo"),
+        k.a,
+        k.r2,
+        "2026-02-02T09:00:00Z",
+        "2026-02-02T10:00:00Z",
+    );
+    assert!(matches!(rejected(&o), Rejection::Rule { rule, .. } if rule == "not_in_past"));
+    let o = create_lesson(&mut w, &k, k.r1, lesson(1, None, (9, 30), (10, 30)));
+    assert!(matches!(rejected(&o), Rejection::Invalid { field, .. } if field == "start"));
+    w.check_replay();
+}
+
+#[test]
+fn bookings_that_have_ended_are_refused_unless_an_admin_records_one_with_a_reason() {
+    let (mut w, k) = World::new();
+    let jo = staff(k.a, k.u, "jo");
+    // World time is 2026-03-01T07:00 and on.
+    let o = w.book(
+        jo.clone(),
+        k.a,
+        k.r1,
+        "2026-02-27T09:00:00Z",
+        "2026-02-27T10:00:00Z",
+    );
+    match rejected(&o) {
+        Rejection::Rule { rule, message } => {
+            assert_eq!(rule, "not_in_past");
+            assert!(message.contains("already passed"), "{message}");
+        }
+        r => panic!("{r:?}"),
+    }
+    // One under way may be booked (the rest of this period).
+    booked(&w.book(
+        jo.clone(),
+        k.a,
+        k.r1,
+        "2026-03-01T06:30:00Z",
+        "2026-03-01T08:00:00Z",
+    ));
+    // An admin records a past booking, with a reason.
+    let mut d = details("Governors' meeting (recorded late)");
+    d.override_reason = Some("entered after the event".into());
+    let op = Op::CreateBooking {
+        tenant: k.a,
+        room: k.r2,
+        start: at("2026-02-27T09:00:00Z"),
+        end: at("2026-02-27T10:00:00Z"),
+        details: d,
+    };
+    booked(&w.run(admin(k.a), op.clone()));
+    // Staff cannot override.
+    let op_staff = match op {
+        Op::CreateBooking { details, .. } => Op::CreateBooking {
+            tenant: k.a,
+            room: k.r2,
+            start: at("2026-02-26T09:00:00Z"),
+            end: at("2026-02-26T10:00:00Z"),
+            details,
+        },
+        _ => unreachable!(),
+    };
+    assert!(matches!(
+        rejected(&w.run(jo.clone(), op_staff)),
+        Rejection::Forbidden { .. }
+    ));
+    // A series whose first occurrence has ended is refused as a whole.
+    let occ = vec![
+        Occurrence {
+            date: date(2026, 2, 23),
+            start: at("2026-02-23T15:00:00Z"),
+            end: at("2026-02-23T16:00:00Z"),
+        },
+        Occurrence {
+            date: date(2026, 3, 2),
+            start: at("2026-03-02T15:00:00Z"),
+            end: at("2026-03-02T16:00:00Z"),
+        },
+    ];
+    let o = w.run(jo, series_op(&k, occ, SeriesMode::SkipConflicts));
+    assert!(
+        matches!(rejected(&o), Rejection::Rule { rule, message } if rule == "not_in_past" && message.contains("2026-02-23"))
+    );
+    w.check_replay();
+}
+
+#[test]
+fn a_rooms_lessons_may_not_overlap_unless_they_run_in_different_weeks() {
+    let (mut w, k) = World::new();
+    school_calendar(&mut w, k.a);
+    let maths = lesson(1, None, (9, 0), (10, 0));
+    assert!(matches!(
+        create_lesson(&mut w, &k, k.r1, maths.clone()),
+        Outcome::Lesson(_)
+    ));
+    for (what, spec) in [
+        ("the same times", maths.clone()),
+        ("a later start", lesson(1, None, (9, 30), (10, 30))),
+        (
+            "week A of every week",
+            lesson(1, Some("A"), (9, 0), (10, 0)),
+        ),
+    ] {
+        let o = create_lesson(&mut w, &k, k.r1, spec);
+        match rejected(&o) {
+            Rejection::Invalid { field, message } => {
+                assert_eq!(field, "start", "{what}");
+                assert!(message.contains("overlaps lesson"), "{what}: {message}");
+            }
+            r => panic!("{what}: {r:?}"),
+        }
+    }
+    // Touching, another day, another room, or alternating weeks: all fine.
+    for (room, spec) in [
+        (k.r1, lesson(1, None, (10, 0), (11, 0))),
+        (k.r1, lesson(2, None, (9, 0), (10, 0))),
+        (k.r2, maths.clone()),
+        (k.r2, lesson(3, Some("A"), (9, 0), (10, 0))),
+        (k.r2, lesson(3, Some("B"), (9, 0), (10, 0))),
+    ] {
+        assert!(matches!(
+            create_lesson(&mut w, &k, room, spec),
+            Outcome::Lesson(_)
+        ));
+    }
+    let before = w.s.lessons.len();
+    // An import: a row already there exactly is left as it is, an overlapping one and a repeat
+    // are reported, every problem at once.
+    let row = |row, room: &str, spec: LessonSpec| LessonImport {
+        row,
+        room: room.into(),
+        lesson: spec,
+    };
+    let rows = vec![
+        row(2, "R1", maths.clone()),
+        row(3, "R1", lesson(4, None, (9, 0), (10, 0))),
+        row(4, "R1", lesson(4, None, (9, 0), (10, 0))),
+        row(5, "R1", lesson(1, None, (9, 15), (9, 45))),
+        row(6, "R1", lesson(4, None, (9, 30), (10, 30))),
+    ];
+    let o = w.run(
+        admin(k.a),
+        Op::ImportLessons {
+            tenant: k.a,
+            lessons: rows.clone(),
+            replace: false,
+        },
+    );
+    match rejected(&o) {
+        Rejection::Rows(errs) => {
+            let got: Vec<(u32, &str, &str)> = errs
+                .iter()
+                .map(|e| {
+                    (
+                        e.row,
+                        e.field.as_str(),
+                        e.message.split(' ').next().unwrap(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    (4, "row", "repeats"),
+                    (5, "start", "overlaps"),
+                    (6, "start", "overlaps")
+                ]
+            );
+            assert!(errs[2].message.contains("row 3"), "{:?}", errs[2]);
+        }
+        r => panic!("{r:?}"),
+    }
+    assert_eq!(w.s.lessons.len(), before, "nothing imported");
+    let good = rows[..2].to_vec();
+    for _ in 0..2 {
+        w.run(
+            admin(k.a),
+            Op::ImportLessons {
+                tenant: k.a,
+                lessons: good.clone(),
+                replace: false,
+            },
+        );
+    }
+    // The same file twice: the same timetable.
+    assert_eq!(w.s.lessons.len(), before + 1);
+    let o = w.run(
+        admin(k.a),
+        Op::ImportLessons {
+            tenant: k.a,
+            lessons: good.clone(),
+            replace: false,
+        },
+    );
+    assert_eq!(
+        o,
+        Outcome::TimetableImported {
+            imported: 0,
+            unchanged: 2
+        }
+    );
+    w.check_replay();
+}
+
+#[test]
+fn quotas_cap_what_one_school_stores_per_kind() {
+    let (mut w, k) = World::new();
+    let mut q = Quotas::default();
+    q.rooms = 3;
+    q.lessons = 2;
+    q.api_tokens = 2;
+    assert!(matches!(
+        rejected(&w.run(admin(k.a), Op::SetQuotas { quotas: q.clone() })),
+        Rejection::Forbidden { .. }
+    ));
+    let mut zero = q.clone();
+    zero.users = 0;
+    assert!(matches!(
+        rejected(&w.run(operator(), Op::SetQuotas { quotas: zero })),
+        Rejection::Invalid { field, .. } if field == "users"
+    ));
+    assert_eq!(
+        w.run(operator(), Op::SetQuotas { quotas: q.clone() }),
+        Outcome::Quotas(q)
+    );
+    // School A has two rooms: one more fits, then no more; school B is counted apart.
+    w.room(k.a, "R3");
+    let o = w.run(
+        admin(k.a),
+        Op::CreateRoom {
+            tenant: k.a,
+            spec: room_spec("R4"),
+        },
+    );
+    assert_eq!(
+        rejected(&o),
+        &Rejection::QuotaExceeded {
+            kind: "rooms".into(),
+            limit: 3,
+            stored: 3
+        }
+    );
+    w.room(k.b, "RB2");
+    assert_eq!(w.s.stored(k.b, Kind::Room), 2);
+    // Lessons: an import that would pass the cap is refused whole; replacing counts what goes.
+    let row = |row, weekday| LessonImport {
+        row,
+        room: "R1".into(),
+        lesson: lesson(weekday, None, (9, 0), (10, 0)),
+    };
+    let import = |rows, replace| Op::ImportLessons {
+        tenant: k.a,
+        lessons: rows,
+        replace,
+    };
+    let o = w.run(
+        admin(k.a),
+        import(vec![row(2, 1), row(3, 2), row(4, 3)], false),
+    );
+    assert!(matches!(rejected(&o), Rejection::QuotaExceeded { kind, .. } if kind == "lessons"));
+    w.run(admin(k.a), import(vec![row(2, 1), row(3, 2)], false));
+    let o = w.run(admin(k.a), import(vec![row(2, 4), row(3, 5)], true));
+    assert!(
+        matches!(o, Outcome::TimetableImported { imported: 2, .. }),
+        "{o:?}"
+    );
+    assert_eq!(w.s.stored(k.a, Kind::Lesson), 2);
+    // Tokens: the admin token counts; a revoked one frees its place.
+    let token = |w: &mut World, name: &str| {
+        w.run(
+            admin(k.a),
+            Op::CreateToken {
+                tenant: k.a,
+                name: name.into(),
+                role: Role::Staff,
+                sha256: format!("sha-{name}"),
+            },
+        )
+    };
+    let Outcome::TokenCreated(t) = token(&mut w, "sync") else {
+        panic!()
+    };
+    assert!(matches!(
+        rejected(&token(&mut w, "other")),
+        Rejection::QuotaExceeded { .. }
+    ));
+    w.run(
+        admin(k.a),
+        Op::RevokeToken {
+            tenant: k.a,
+            token: t.id,
+        },
+    );
+    assert!(matches!(token(&mut w, "other"), Outcome::TokenCreated(_)));
+    // Counts are derived state: a reload rebuilds them exactly.
+    w.check_replay();
+}
+
+#[test]
+fn live_tokens_of_a_school_have_distinct_names() {
+    let (mut w, k) = World::new();
+    let token = |w: &mut World, sha: &str| {
+        w.run(
+            admin(k.a),
+            Op::CreateToken {
+                tenant: k.a,
+                name: "sync".into(),
+                role: Role::Staff,
+                sha256: sha.into(),
+            },
+        )
+    };
+    let Outcome::TokenCreated(t) = token(&mut w, "s1") else {
+        panic!()
+    };
+    assert!(matches!(
+        rejected(&token(&mut w, "s2")),
+        Rejection::AlreadyExists { .. }
+    ));
+    w.run(
+        admin(k.a),
+        Op::RevokeToken {
+            tenant: k.a,
+            token: t.id,
+        },
+    );
+    assert!(matches!(token(&mut w, "s3"), Outcome::TokenCreated(_)));
+    w.check_replay();
+}
+
+#[test]
+fn wrong_passwords_lock_the_account_wherever_they_were_tried() {
+    let (mut w, k) = World::new();
+    let policy = SignInPolicy {
+        failures: 3,
+        refill_secs: 60,
+        lock_max_secs: 120,
+    };
+    let sign_in = Actor {
+        tenant: Some(k.a),
+        role: Role::Viewer,
+        name: "sign-in".into(),
+        user: None,
+    };
+    let fail = |w: &mut World| match w.run(
+        sign_in.clone(),
+        Op::RecordSignInFailure {
+            tenant: k.a,
+            user: k.u,
+            policy,
+        },
+    ) {
+        Outcome::SignInGuard(g) => g,
+        o => panic!("{o:?}"),
+    };
+    // Three failures are absorbed (commands one second apart), the fourth locks.
+    for n in 1..=3 {
+        let g = fail(&mut w);
+        assert_eq!((g.failures, g.locked_at(w.now)), (n, None));
+    }
+    let g = fail(&mut w);
+    let until = g.locked_at(w.now).expect("locked");
+    assert!(
+        until > w.now
+            && until
+                <= w.now
+                    .checked_add(jiff::SignedDuration::from_secs(120))
+                    .unwrap()
+    );
+    assert_eq!(w.s.sign_in_lock(k.u, w.now), Some(until));
+    // The audit says so, once.
+    let locked: Vec<_> =
+        w.s.audit_of(k.a, Some(("user", k.u)), None, 10)
+            .into_iter()
+            .filter(|a| a.action == "sign_in_locked")
+            .collect();
+    assert_eq!(locked.len(), 1);
+    // While locked, even a right password (checked on a node that had not seen the lock) opens
+    // no session, and the user's own password change is refused; an admin's reset is not.
+    let jo = staff(k.a, k.u, "jo");
+    let o = w.run(
+        jo.clone(),
+        Op::CreateSession {
+            tenant: k.a,
+            user: k.u,
+            sha256: "s".into(),
+            csrf_sha256: "c".into(),
+            idle_secs: 60,
+            absolute_secs: 600,
+        },
+    );
+    assert_eq!(rejected(&o), &Rejection::Locked { until });
+    let phc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$bmV3";
+    let o = w.run(
+        jo.clone(),
+        Op::SetPassword {
+            tenant: k.a,
+            user: k.u,
+            password_phc: phc.into(),
+            keep_session: None,
+        },
+    );
+    assert!(matches!(rejected(&o), Rejection::Locked { .. }));
+    let o = w.run(
+        admin(k.a),
+        Op::SetPassword {
+            tenant: k.a,
+            user: k.u,
+            password_phc: phc.into(),
+            keep_session: None,
+        },
+    );
+    assert!(matches!(o, Outcome::User(_)));
+    // Once the lock is over, a session opens; once the bucket has drained, the guard is gone.
+    w.now = until;
+    assert!(matches!(
+        w.run(
+            jo,
+            Op::CreateSession {
+                tenant: k.a,
+                user: k.u,
+                sha256: "s".into(),
+                csrf_sha256: "c".into(),
+                idle_secs: 60,
+                absolute_secs: 600,
+            },
+        ),
+        Outcome::Session(_)
+    ));
+    w.now = w
+        .now
+        .checked_add(jiff::SignedDuration::from_mins(10))
+        .unwrap();
+    w.run(operator(), Op::SetClusterIdentity { id: "x".into() });
+    assert!(w.s.sign_in_guards.is_empty(), "{:?}", w.s.sign_in_guards);
     w.check_replay();
 }
