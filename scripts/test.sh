@@ -25,9 +25,13 @@ if ((${#missing[@]})); then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# A real S3-protocol server for the backup tests: moto_server (PyPI moto[server]).
+# A real S3-protocol server for the backup tests: moto_server (PyPI moto[server]); and the
+# schema-driven API fuzzer, schemathesis (PyPI).
 if ! command -v moto_server >/dev/null 2>&1; then
   python3 -m pip install --quiet 'moto[server]>=5,<6'
+fi
+if ! command -v schemathesis >/dev/null 2>&1; then
+  python3 -m pip install --quiet 'schemathesis>=4.3,<5'
 fi
 
 # A MaxMind-format GeoIP database for the analytics tests: MaxMind's test database in
@@ -64,6 +68,10 @@ cargo nextest run --workspace --no-fail-fast "$@"
 # The web pages in a real browser against a real `roomraft dev` cluster behind HAProxy;
 # screenshots of every page land in target/screenshots/.
 (cd e2e && npm test --silent)
+
+# Schema-driven fuzzing of the API against a real dev cluster: a short pass always (10 cases per
+# operation and identity), as many as FUZZ_EXAMPLES asks in the long mode (docs/reliability.md).
+FUZZ_EXAMPLES="${FUZZ_EXAMPLES:-10}" ./scripts/fuzz-api.sh
 
 # The long chaos runs, only when asked for (docs/reliability.md), on a release build.
 if [[ -n "${CHAOS_SOAK_ROUNDS:-}${CHAOS_FAILOVER_KILLS:-}" ]]; then

@@ -217,6 +217,42 @@ test('the pages work on a phone', async () => {
   await page.context().close();
 });
 
+test('an evening letting and a Saturday club show in every grid, on a phone too, and viewers get no Book links', async () => {
+  const auth = { authorization: `Bearer ${c.adminToken}` };
+  const rooms = await (await c.api.get(`${c.url}/api/v1/rooms`, { headers: auth })).json();
+  const hall = rooms.find((r) => r.name === 'Main Hall');
+  // A Monday some weeks ahead, and its Saturday.
+  const d = new Date(Date.now() + 35 * 86400000);
+  while (d.getUTCDay() !== 1) d.setUTCDate(d.getUTCDate() + 1);
+  const monday = d.toISOString().slice(0, 10);
+  const saturday = new Date(d.getTime() + 5 * 86400000).toISOString().slice(0, 10);
+  for (const [date, from, to, title] of [[monday, '18:30', '21:00', 'Evening drama letting'],
+    [saturday, '10:00', '12:00', 'Saturday football club']]) {
+    const r = await c.api.post(`${c.url}/api/v1/bookings`, { headers: auth,
+      data: { room_id: hall.id, date, start_time: from, end_time: to, title } });
+    assert.equal(r.status(), 201, await r.text());
+  }
+  const page = await newPage(c, { phone: true });
+  await signIn(page, c, 'jpatel');
+  await page.goto(`${c.url}/rooms/${hall.id}/week?date=${monday}`);
+  for (const title of ['Evening drama letting', 'Saturday football club']) {
+    const cell = page.locator('td.busy', { hasText: title });
+    await cell.scrollIntoViewIfNeeded();
+    assert.ok(await cell.isVisible(), `${title} is in the week grid`);
+  }
+  assert.equal(await page.getByText('No such period').count(), 0);
+  await check(page, 'week-other-times-phone', assert);
+  await page.goto(`${c.url}/day?date=${monday}`);
+  await page.locator('td.busy', { hasText: 'Evening drama letting' }).waitFor();
+  await page.context().close();
+  const viewer = await newPage(c);
+  await signIn(viewer, c, 'site');
+  await viewer.goto(`${c.url}/rooms/${hall.id}/week?date=${monday}`);
+  await viewer.locator('td.busy', { hasText: 'Evening drama letting' }).waitFor();
+  assert.equal(await viewer.locator('a.book').count(), 0, 'a view-only user is offered Book links');
+  await viewer.context().close();
+});
+
 test('a signed-in user keeps working when the leader is SIGKILLed', async () => {
   const page = await newPage(c);
   await signIn(page, c, 'tpe');

@@ -457,7 +457,7 @@ async fn busy_week(
             .await?;
         }
     }
-    let password = format!("bench-{}", rand::random::<u64>());
+    let password = format!("bench-{:032x}", rand::random::<u128>());
     call(
         http.post(format!("{url}/api/v1/users"))
             .bearer_auth(admin)

@@ -1,14 +1,14 @@
 //! Cluster membership, state digest and health endpoints.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roomraft_cluster::NodeInfo;
 use serde::Deserialize;
 
-use super::{parse_id, parse_json, ApiError, Auth, St};
+use super::{parse_id, parse_json, ApiError, Auth, Path, St};
 
 /// `GET /api/v1/cluster`: the whole status for an operator; anyone else (a load balancer, a
 /// monitor, a tenant) learns only this node's id, role and the leader's id — no addresses, no

@@ -332,6 +332,47 @@ impl From<Rejection> for ApiError {
     }
 }
 
+/// axum's `Query`, answering a malformed query string with this API's JSON error (naming the
+/// parameter) instead of axum's plain-text 400.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Query(q.0))
+            .map_err(|r| {
+                let text = r.body_text();
+                let detail = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                match detail.split_once(": ") {
+                    Some((field, why)) if !field.contains(' ') => ApiError::invalid(field, why),
+                    _ => ApiError::BadRequest {
+                        message: format!("invalid query string: {detail}"),
+                    },
+                }
+            })
+    }
+}
+
+/// axum's `Path`, answering a path it cannot decode with this API's JSON error.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|r| ApiError::BadRequest {
+                message: format!("invalid path: {}", r.body_text()),
+            })
+    }
+}
+
 /// Whole seconds from now until `until`, at least 1 (a `Retry-After` value).
 pub(crate) fn retry_after(until: Timestamp) -> u64 {
     let ms = until.duration_since(Timestamp::now()).as_millis().max(1) as u64;

@@ -1,7 +1,7 @@
 //! Rooms, booking rules, the term calendar, periods and the timetable.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;

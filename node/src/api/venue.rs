@@ -1,7 +1,7 @@
 //! The public facilities website's settings and the hire enquiries it collects (admins).
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;

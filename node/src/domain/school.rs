@@ -484,12 +484,11 @@ impl Bookings {
         let mut plan = ImportPlan::default();
         // This import's lessons so far, by room and weekday, with their rows.
         let mut added: BTreeMap<(RoomId, u8), Vec<(u32, LessonSpec)>> = BTreeMap::new();
-        let rooms: BTreeMap<String, RoomId> = self
-            .rooms
-            .values()
-            .filter(|x| x.tenant == tenant)
-            .map(|x| (x.name.to_lowercase(), x.id))
-            .collect();
+        // By name, ignoring ASCII case; the first room in id order wins, as it always has.
+        let mut rooms: BTreeMap<String, RoomId> = BTreeMap::new();
+        for x in self.rooms.values().filter(|x| x.tenant == tenant) {
+            rooms.entry(x.name.to_ascii_lowercase()).or_insert(x.id);
+        }
         for r in rows {
             let mut row_error = |field: String, message: String| {
                 errors.push(RowError {
@@ -498,7 +497,7 @@ impl Bookings {
                     message,
                 })
             };
-            let room = rooms.get(&r.room.trim().to_lowercase()).copied();
+            let room = rooms.get(&r.room.trim().to_ascii_lowercase()).copied();
             let checked = match room {
                 None => Err(invalid("room", format!("no room named {:?}", r.room))),
                 Some(room) => check_lesson(&r.lesson)
@@ -624,10 +623,11 @@ impl Bookings {
             ("timetable", tenant),
             if replace { "replaced" } else { "imported" },
             None,
-            Some(format!(
-                "{{\"lessons\":{count},\"unchanged\":{}}}",
-                plan.unchanged
-            )),
+            Some(if ctx.since(2) {
+                format!("{{\"lessons\":{count},\"unchanged\":{}}}", plan.unchanged)
+            } else {
+                format!("{{\"lessons\":{count}}}")
+            }),
             writes,
         );
         Ok(if ctx.since(2) {

@@ -219,6 +219,34 @@ impl FromRequestParts<Arc<AppState>> for Viewer {
     }
 }
 
+/// `Query` for pages: a malformed query string gets the error page.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        crate::api::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(PageError::Api)
+    }
+}
+
+/// `Path` for pages: a path that cannot be decoded gets the error page.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        crate::api::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(PageError::Api)
+    }
+}
+
 /// A form post's body, with its CSRF field, as a typed struct.
 pub fn form<T: DeserializeOwned>(body: &Bytes) -> Result<T, PageError> {
     serde_urlencoded::from_bytes(body).map_err(|e| {

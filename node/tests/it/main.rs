@@ -3,6 +3,7 @@
 mod analytics;
 mod api;
 mod backup;
+mod formats;
 mod grids;
 mod harness;
 mod openapi;

@@ -342,6 +342,72 @@ fn every_route_is_documented_and_every_documented_path_is_routed() {
     }
 }
 
+/// The answers any route can give whatever its handler does (docs/api.md, "Errors"): 429 from
+/// the per-address limit (all but health and metrics), 400/408/413/422 for a body (malformed,
+/// too slow, too large, invalid), 400/422 for a bad query string or parameter, 400 for a bad
+/// header parameter (an Idempotency-Key), 404 for an unknown id, 403 on a
+/// change (another site's, or a missing CSRF token), 401/403 where credentials are needed, and
+/// 503 wherever the cluster is asked (no leader). Each operation must document them all, so a
+/// schema-driven fuzzer finds no undocumented status.
+#[test]
+fn every_operation_documents_the_answers_every_route_can_give() {
+    let c = Contract::load();
+    let mut missing = Vec::new();
+    for (path, item) in c.paths() {
+        for m in METHODS.iter().filter(|m| item.get(**m).is_some()) {
+            let op = &item[*m];
+            let quiet = path.starts_with("/health/") || path == "/metrics";
+            let anonymous = op["security"] == json!([]);
+            let params: Vec<&Value> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| c.resolve(p))
+                .collect();
+            let mut want: BTreeSet<&str> = BTreeSet::new();
+            if !quiet {
+                want.insert("429");
+            }
+            if op.get("requestBody").is_some() {
+                want.extend(["400", "408", "413", "422"]);
+            }
+            if params.iter().any(|p| p["in"] == "query") {
+                want.extend(["400", "422"]);
+            }
+            if params.iter().any(|p| p["in"] == "header") {
+                want.insert("400");
+            }
+            if path.contains('{') {
+                want.insert("404");
+            }
+            if *m != "get" {
+                want.insert("403");
+            }
+            if !anonymous && !quiet && path != "/api/v1/cluster" {
+                want.extend(["401", "403"]);
+            }
+            let local = quiet || path == "/api/v1/cluster" || path.ends_with("/pageviews");
+            if !local {
+                want.insert("503");
+            }
+            let have: BTreeSet<&str> = op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            for code in want.difference(&have) {
+                missing.push(format!("{} {path}: {code}", m.to_uppercase()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "undocumented answers:\n{}",
+        missing.join("\n")
+    );
+}
+
 /// The first `weekday` on or after `d`.
 fn on_or_after(d: Date, weekday: Weekday) -> Date {
     let mut d = d;
