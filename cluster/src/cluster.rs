@@ -15,6 +15,7 @@ use roomraft_ops::RaftMetrics;
 
 use crate::app::App;
 use crate::batch::{Batcher, ProposeError, WriteAnswer};
+use crate::coalesce::Coalesce;
 use crate::config::{ClusterConfig, Timeouts};
 use crate::failover::Contact;
 use crate::forward::{Failed, Forwarder};
@@ -91,6 +92,10 @@ pub(crate) struct Inner {
     pub(crate) contact: Contact,
     /// The Raft log, for this node's last log id.
     pub(crate) log: sled::Tree,
+    /// Read indexes confirmed as leader, shared by the reads that arrive while one is asked.
+    leader_reads: Coalesce<Result<u64, ForwardError>>,
+    /// Read indexes asked of the leader by this follower, shared the same way.
+    remote_reads: Coalesce<Result<u64, ForwardError>>,
 }
 
 const MEMBERSHIP_DEADLINE: Duration = Duration::from_secs(120);
@@ -232,7 +237,17 @@ impl Inner {
         }
     }
 
+    /// The commit index as of a leadership check made after this call: one heartbeat round to a
+    /// quorum, shared by every read (local or forwarded) that arrived before it began.
     pub(crate) async fn read_index_as_leader(&self) -> Result<u64, ForwardError> {
+        let shared = self
+            .leader_reads
+            .run(|| async { Some(self.confirm_read_index().await) })
+            .await;
+        shared.unwrap_or(Err(ForwardError::Timeout))
+    }
+
+    async fn confirm_read_index(&self) -> Result<u64, ForwardError> {
         let deadline = Instant::now() + self.timeouts.request();
         match timeout_at(deadline, self.raft.get_read_log_id()).await {
             Err(_) => Err(ForwardError::Timeout),
@@ -269,12 +284,18 @@ impl Inner {
                 Route::Local => (self.id, Ok(self.read_index_as_leader().await)),
                 Route::Remote(leader, node) => {
                     let budget = deadline.saturating_duration_since(Instant::now());
-                    (
-                        leader,
+                    let ask = || {
                         self.peers
                             .call(&node.peer_addr, "/cluster/read-index", &(), budget)
-                            .await,
-                    )
+                    };
+                    // Reads arriving while one asks share the next answer; a failed call is
+                    // made again by each caller, so each sees its own error.
+                    let shared = self.remote_reads.run(|| async { ask().await.ok() }).await;
+                    let answer = match shared {
+                        Some(a) => Ok(a),
+                        None => ask().await,
+                    };
+                    (leader, answer)
                 }
             };
             match answer {
@@ -501,6 +522,8 @@ impl<A: App> Cluster<A> {
             timeouts: config.timeouts.clone(),
             metrics: metrics.clone(),
             contact: Contact::new(),
+            leader_reads: Coalesce::new(),
+            remote_reads: Coalesce::new(),
             log: store.log.clone(),
         });
         store.track_endless(tokio::spawn(crate::failover::watch(inner.clone())));

@@ -9,6 +9,7 @@
 mod app;
 mod batch;
 mod cluster;
+mod coalesce;
 mod config;
 mod error;
 mod failover;

@@ -258,12 +258,20 @@ struct Tracked<T> {
 }
 
 impl<T> Tracked<T> {
-    /// Called when a read would wait: arms the idle timer, or reports that it ran out.
+    /// Called when a read would wait: polls the idle timer, and when it fires looks again at the
+    /// connection: idle long enough, and the read fails; else the timer is set for the next
+    /// look. (It is reset only when it fires, so a busy connection costs no timer work per read.)
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         let Some(idle) = self.idle else {
             return Poll::Pending;
         };
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now() + idle)));
         loop {
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
             let busy = self.conn.in_flight.load(Ordering::SeqCst) > 0;
             let now = Instant::now();
             // While a request is in flight, look again in a quarter of the timeout, so the
@@ -280,15 +288,7 @@ impl<T> Tracked<T> {
                     "no request within the idle timeout",
                 ));
             }
-            let timer = self
-                .timer
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
-            if timer.deadline() != due {
-                timer.as_mut().reset(due);
-            }
-            if timer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
+            timer.as_mut().reset(due);
         }
     }
 }

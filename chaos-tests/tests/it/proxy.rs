@@ -248,7 +248,27 @@ async fn a_revoked_token_is_refused_at_once_by_a_follower_that_has_not_applied_t
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    // At once, before the revocation can have reached the follower's state, the follower refuses.
+    // At once, before the revocation can have reached the follower's state: a change through it
+    // is refused (its own state still has the token live, but apply checks the token again at the
+    // command's place in the log, after the revocation)…
+    let start =
+        jiff::Timestamp::from_second(roomraft_chaos_tests::workload::SLOT_ZERO + 86_400).unwrap();
+    let r = c
+        .http
+        .post(c.url(follower, "/api/v1/bookings"))
+        .bearer_auth(&secret)
+        .json(&json!({"room_id": c.rooms[0], "start": start.to_string(),
+                      "end": (start + jiff::SignedDuration::from_mins(30)).to_string(),
+                      "title": "after revocation"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "a revoked token booked through node {follower}"
+    );
+    // …and so is a read (the follower waits until it has applied the revocation).
     let r = c
         .http
         .get(c.url(follower, "/api/v1/rooms"))

@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jiff::civil::{Date, Time};
@@ -470,8 +470,12 @@ pub(crate) fn series_mode(m: Option<&str>) -> Result<SeriesMode, ApiError> {
 pub(super) async fn preview_series(
     State(s): St,
     auth: Auth,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    // A POST that only reads: its credential is checked as a read's is (linearizably), since no
+    // command will carry it to apply.
+    s.authenticate(&Method::GET, &headers).await?;
     let tenant = auth.tenant()?;
     let req: NewSeries = parse_json(&body)?;
     series_mode(req.mode.as_deref())?;

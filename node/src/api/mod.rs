@@ -324,6 +324,7 @@ impl From<Rejection> for ApiError {
                 limit,
                 stored,
             },
+            Rejection::Unauthorized => ApiError::Unauthorized,
             Rejection::Locked { until } => ApiError::RateLimited {
                 scope: "sign_in_account",
                 retry_after_secs: retry_after(until),
@@ -488,7 +489,7 @@ impl AppState {
         });
     }
 
-    async fn bearer(self: &Arc<Self>, token: &str) -> Result<Auth, ApiError> {
+    async fn bearer(self: &Arc<Self>, token: &str, writes: bool) -> Result<Auth, ApiError> {
         let hash = sha256_hex(token.trim());
         if let Some(op) = &self.operator_token_sha256 {
             if constant_time_eq(op.as_bytes(), hash.as_bytes()) {
@@ -516,10 +517,20 @@ impl AppState {
                 (actor, t.last_used_at)
             })
         };
-        // Linearizable, as a session's check is: a token revoked through any node is refused
-        // by every node from the moment the revocation is acknowledged (a local read could
-        // still see it live on a follower that has not applied the revocation yet).
-        let found = self.cluster.read(Consistency::Linearizable, lookup).await?;
+        // A token revoked through any node is refused by every node from the moment the
+        // revocation is acknowledged. A read checks it with a linearizable read (a follower
+        // that has not applied the revocation yet waits for it); a change checks it in this
+        // node's own state, and apply checks it again at the command's place in the log
+        // (`Credential`), so the write path pays no extra round to the leader.
+        let found = if writes {
+            match self.cluster.read_local(lookup) {
+                Some(found) => Some(found),
+                // A token created moments ago through another node may not be applied here yet.
+                None => self.cluster.read(Consistency::Linearizable, lookup).await?,
+            }
+        } else {
+            self.cluster.read(Consistency::Linearizable, lookup).await?
+        };
         let (actor, last_used) = found.ok_or(ApiError::Unauthorized)?;
         if stale(last_used, Timestamp::now(), TOUCH_EVERY) {
             self.touch(hash);
@@ -583,10 +594,11 @@ impl AppState {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
+        let reads = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
         if let Some(token) = bearer {
-            return self.bearer(token).await;
+            return self.bearer(token, !reads).await;
         }
-        let proof = if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        let proof = if reads {
             CsrfProof::NotNeeded
         } else {
             CsrfProof::Sent(headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()))
@@ -696,6 +708,23 @@ fn principal(actor: &Actor) -> String {
     }
 }
 
+/// The credential the request authenticated with, for apply to check again: the bearer token
+/// or the session cookie, as `authenticate` chose it. None for the operator (whose token is in
+/// no state) and for commands a node makes on its own behalf.
+fn credential(headers: &HeaderMap, actor: &Actor) -> Option<Credential> {
+    if actor.role == Role::Operator || actor.tenant.is_none() {
+        return None;
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match bearer {
+        Some(token) => Some(Credential::Token(sha256_hex(token.trim()))),
+        None => cookie(headers, SESSION_COOKIE).map(|c| Credential::Session(sha256_hex(c))),
+    }
+}
+
 /// Replicates `op` on behalf of `actor`; a rejection becomes its HTTP error.
 pub(crate) async fn submit(
     state: &AppState,
@@ -704,12 +733,16 @@ pub(crate) async fn submit(
     op: Op,
 ) -> Result<Outcome, ApiError> {
     let request_key = request_key(headers, &actor)?;
-    let cmd = LogCommand::current(Command {
-        time: Timestamp::now(),
-        actor,
-        request_key,
-        op,
-    });
+    let credential = credential(headers, &actor);
+    let cmd = LogCommand::signed(
+        Command {
+            time: Timestamp::now(),
+            actor,
+            request_key,
+            op,
+        },
+        credential,
+    );
     let (_, outcome) = state.cluster.write(&cmd).await?;
     match outcome {
         Outcome::Rejected(r) => Err(r.into()),

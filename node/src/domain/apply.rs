@@ -494,6 +494,20 @@ impl Bookings {
         Ok(t)
     }
 
+    /// Whether `c` still authenticates `actor` at `now`: a token not revoked, of a school not
+    /// suspended, or a session not ended.
+    fn credential_live(&self, c: &Credential, actor: &Actor, now: Timestamp) -> bool {
+        match c {
+            Credential::Token(sha) => self.token(sha).is_some_and(|t| {
+                Some(t.tenant) == actor.tenant
+                    && self.tenants.get(&t.tenant).is_some_and(|x| !x.suspended)
+            }),
+            Credential::Session(sha) => self
+                .live_session(sha, now)
+                .is_some_and(|(s, _)| Some(s.user) == actor.user),
+        }
+    }
+
     pub fn token(&self, sha256: &str) -> Option<&ApiToken> {
         self.tokens.get(sha256).filter(|t| t.revoked_at.is_none())
     }
@@ -650,7 +664,7 @@ impl App for Bookings {
     type Outcome = Outcome;
 
     fn apply(&mut self, index: u64, command: LogCommand, writes: &mut WriteSet) -> Outcome {
-        let (version, cmd) = command.into_parts();
+        let (version, cmd, credential) = command.into_parts();
         if cmd.time > self.clock {
             self.clock = cmd.time;
             writes.put(b"clock".to_vec(), Record::Clock(self.clock).encode());
@@ -664,6 +678,12 @@ impl App for Bookings {
                 return Outcome::Rejected(Rejection::IdempotencyKeyReused);
             }
             return seen.outcome.clone();
+        }
+        if let Some(c) = &credential {
+            if !self.credential_live(c, &cmd.actor, cmd.time) {
+                // Not remembered: the key's owner may still send it with a live credential.
+                return Outcome::Rejected(Rejection::Unauthorized);
+            }
         }
         if self.entry_ids.index != index {
             self.entry_ids = EntryIds { index, used: 0 };

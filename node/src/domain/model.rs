@@ -560,24 +560,52 @@ pub struct Actor {
 pub enum LogCommand {
     V1(Command),
     /// Release 0.2: bookings may not end in the past (unless an admin overrides), a room's
-    /// lessons may not overlap, and a school's records are capped per kind.
-    V2(Command),
+    /// lessons may not overlap, a school's records are capped per kind, and the credential that
+    /// authenticated the request is checked again in apply.
+    V2(Signed),
+}
+
+/// A command with the credential that authenticated it at the receiving node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Signed {
+    pub command: Command,
+    pub credential: Option<Credential>,
+}
+
+/// A credential as the state knows it (hashes only). Apply refuses a command whose token was
+/// revoked or whose session ended before the command's place in the log, whichever node took
+/// the request: a revocation acknowledged anywhere stops every later change at once, without
+/// the receiving node asking the leader first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Credential {
+    /// SHA-256 of an API token (not the operator's, which is in no state).
+    Token(String),
+    /// SHA-256 of a session cookie.
+    Session(String),
 }
 
 impl LogCommand {
     /// The version this build proposes.
     pub const CURRENT: u8 = 2;
 
-    /// `command` in the version this build proposes.
+    /// `command` in the version this build proposes, with no credential to check.
     pub fn current(command: Command) -> Self {
-        LogCommand::V2(command)
+        Self::signed(command, None)
     }
 
-    /// The version and the command.
-    pub fn into_parts(self) -> (u8, Command) {
+    /// `command` in the version this build proposes, checked against `credential` in apply.
+    pub fn signed(command: Command, credential: Option<Credential>) -> Self {
+        LogCommand::V2(Signed {
+            command,
+            credential,
+        })
+    }
+
+    /// The version, the command and the credential to check.
+    pub fn into_parts(self) -> (u8, Command, Option<Credential>) {
         match self {
-            LogCommand::V1(c) => (1, c),
-            LogCommand::V2(c) => (2, c),
+            LogCommand::V1(c) => (1, c, None),
+            LogCommand::V2(s) => (2, s.command, s.credential),
         }
     }
 }
@@ -1029,6 +1057,8 @@ pub enum Rejection {
     Locked {
         until: Timestamp,
     },
+    /// The credential that authenticated the request was revoked or ended before it applied.
+    Unauthorized,
     /// The school already stores `stored` of `kind`; it may store at most `limit`.
     QuotaExceeded {
         kind: String,

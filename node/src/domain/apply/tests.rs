@@ -1847,10 +1847,12 @@ fn a_rooms_lessons_may_not_overlap_unless_they_run_in_different_weeks() {
 #[test]
 fn quotas_cap_what_one_school_stores_per_kind() {
     let (mut w, k) = World::new();
-    let mut q = Quotas::default();
-    q.rooms = 3;
-    q.lessons = 2;
-    q.api_tokens = 2;
+    let q = Quotas {
+        rooms: 3,
+        lessons: 2,
+        api_tokens: 2,
+        ..Default::default()
+    };
     assert!(matches!(
         rejected(&w.run(admin(k.a), Op::SetQuotas { quotas: q.clone() })),
         Rejection::Forbidden { .. }
@@ -2075,5 +2077,91 @@ fn wrong_passwords_lock_the_account_wherever_they_were_tried() {
         .unwrap();
     w.run(operator(), Op::SetClusterIdentity { id: "x".into() });
     assert!(w.s.sign_in_guards.is_empty(), "{:?}", w.s.sign_in_guards);
+    w.check_replay();
+}
+
+#[test]
+fn a_change_is_refused_once_its_token_is_revoked_or_its_session_ended() {
+    let (mut w, k) = World::new();
+    let Outcome::TokenCreated(t) = w.run(
+        admin(k.a),
+        Op::CreateToken {
+            tenant: k.a,
+            name: "sync".into(),
+            role: Role::Staff,
+            sha256: "sha-sync".into(),
+        },
+    ) else {
+        panic!()
+    };
+    let by_token = Actor {
+        tenant: Some(k.a),
+        role: Role::Staff,
+        name: "token:sync".into(),
+        user: None,
+    };
+    let book = |w: &mut World, actor: Actor, credential: Credential, hour: u8| {
+        w.now = w
+            .now
+            .checked_add(jiff::SignedDuration::from_secs(1))
+            .unwrap();
+        let cmd = LogCommand::signed(
+            Command {
+                time: w.now,
+                actor,
+                request_key: format!("c{}", w.index),
+                op: Op::CreateBooking {
+                    tenant: k.a,
+                    room: k.r1,
+                    start: at(&format!("2026-03-09T{hour:02}:00:00Z")),
+                    end: at(&format!("2026-03-09T{hour:02}:30:00Z")),
+                    details: details("Sync"),
+                },
+            },
+            Some(credential),
+        );
+        w.log.push((w.index, cmd.clone()));
+        let o = w.s.apply(w.index, cmd, &mut WriteSet::default());
+        w.index += 1;
+        o
+    };
+    let token = Credential::Token("sha-sync".into());
+    booked(&book(&mut w, by_token.clone(), token.clone(), 9));
+    w.run(
+        admin(k.a),
+        Op::RevokeToken {
+            tenant: k.a,
+            token: t.id,
+        },
+    );
+    // The receiving node may not have seen the revocation; apply has.
+    assert_eq!(
+        rejected(&book(&mut w, by_token, token, 10)),
+        &Rejection::Unauthorized
+    );
+    let jo = staff(k.a, k.u, "jo");
+    w.run(
+        jo.clone(),
+        Op::CreateSession {
+            tenant: k.a,
+            user: k.u,
+            sha256: "sess".into(),
+            csrf_sha256: "c".into(),
+            idle_secs: 3600,
+            absolute_secs: 36000,
+        },
+    );
+    let session = Credential::Session("sess".into());
+    booked(&book(&mut w, jo.clone(), session.clone(), 11));
+    w.run(
+        jo.clone(),
+        Op::EndSession {
+            sha256: "sess".into(),
+        },
+    );
+    assert_eq!(
+        rejected(&book(&mut w, jo, session, 12)),
+        &Rejection::Unauthorized
+    );
     w.check_replay();
 }
