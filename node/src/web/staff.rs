@@ -304,124 +304,121 @@ fn whole_day(tz: &TimeZone, date: Date) -> (Timestamp, Timestamp) {
     (from, to)
 }
 
-/// The cell of `room` for `slot` on `date`.
-fn cell(
-    st: &Bookings,
-    t: &Tenant,
-    cal: &Calendar,
-    room: &Room,
-    date: Date,
-    slot: &Slot,
-    who: &Looker,
-) -> Cell {
-    let tz = zone(&t.time_zone);
-    let (start, end) = (instant(&tz, date, slot.start), instant(&tz, date, slot.end));
-    let times = format!("{}–{}", hm(slot.start), hm(slot.end));
-    if let Some(c) = cal.closure_on(date) {
-        let mut cell = Cell::new("closed", "Closed", times);
-        cell.items.push(c.name.clone());
-        return cell;
-    }
-    let items: Vec<String> = st
-        .occupancy(t, room.id, start, end)
-        .iter()
-        .map(|o| occupation_text(st, o))
-        .collect();
-    if !items.is_empty() {
-        let mut cell = Cell::new("busy", "Busy", times);
-        cell.items = items;
-        return cell;
-    }
-    let mut cell = Cell::new("free", "Free", times);
-    if st.may_book(t, room, who.user, who.role, who.now, start, end) {
-        let mut h = format!("/book?room={}&date={date}", room.id);
-        match &slot.period {
-            Some(p) => h.push_str(&format!(
-                "&period={}",
-                url::form_urlencoded::byte_serialize(p.as_bytes()).collect::<String>()
-            )),
-            None => h.push_str(&format!(
-                "&start_time={}&end_time={}",
-                hm(slot.start),
-                hm(slot.end)
-            )),
+/// What the cells of one grid share: the state, the school, its calendar and the viewer.
+struct Grid<'a> {
+    st: &'a Bookings,
+    t: &'a Tenant,
+    cal: &'a Calendar,
+    who: &'a Looker<'a>,
+}
+
+impl Grid<'_> {
+    /// The cell of `room` for `slot` on `date`.
+    fn cell(&self, room: &Room, date: Date, slot: &Slot) -> Cell {
+        let (st, t, cal, who) = (self.st, self.t, self.cal, self.who);
+        let tz = zone(&t.time_zone);
+        let (start, end) = (instant(&tz, date, slot.start), instant(&tz, date, slot.end));
+        let times = format!("{}–{}", hm(slot.start), hm(slot.end));
+        if let Some(c) = cal.closure_on(date) {
+            let mut cell = Cell::new("closed", "Closed", times);
+            cell.items.push(c.name.clone());
+            return cell;
         }
-        cell.book_href = Some(h);
+        let items: Vec<String> = st
+            .occupancy(t, room.id, start, end)
+            .iter()
+            .map(|o| occupation_text(st, o))
+            .collect();
+        if !items.is_empty() {
+            let mut cell = Cell::new("busy", "Busy", times);
+            cell.items = items;
+            return cell;
+        }
+        let mut cell = Cell::new("free", "Free", times);
+        if st.may_book(t, room, who.user, who.role, who.now, start, end) {
+            let mut h = format!("/book?room={}&date={date}", room.id);
+            match &slot.period {
+                Some(p) => h.push_str(&format!(
+                    "&period={}",
+                    url::form_urlencoded::byte_serialize(p.as_bytes()).collect::<String>()
+                )),
+                None => h.push_str(&format!(
+                    "&start_time={}&end_time={}",
+                    hm(slot.start),
+                    hm(slot.end)
+                )),
+            }
+            cell.book_href = Some(h);
+        }
+        cell
     }
-    cell
-}
 
-/// What occupies `room` on `date` outside every one of `slots` (an evening letting, a
-/// Saturday club, a lunchtime rehearsal between periods), with its times; `None` when nothing
-/// does. Every occupation is in some cell of every grid.
-fn other_times(
-    st: &Bookings,
-    t: &Tenant,
-    cal: &Calendar,
-    room: &Room,
-    date: Date,
-    slots: &[Slot],
-    who: &Looker,
-) -> Option<Cell> {
-    let tz = zone(&t.time_zone);
-    let (from, to) = whole_day(&tz, date);
-    let spans: Vec<(Timestamp, Timestamp)> = slots
-        .iter()
-        .map(|s| (instant(&tz, date, s.start), instant(&tz, date, s.end)))
-        .collect();
-    let items: Vec<String> = st
-        .occupancy(t, room.id, from, to)
-        .iter()
-        .filter(|o| {
-            let (s, e) = match o {
-                Occupation::Booking(b) => (b.start, b.end),
-                Occupation::Lesson { start, end, .. } => (*start, *end),
-            };
-            !spans.iter().any(|(a, b)| s < *b && *a < e)
-        })
-        .map(|o| {
-            let (s, e) = match o {
-                Occupation::Booking(b) => (b.start, b.end),
-                Occupation::Lesson { start, end, .. } => (*start, *end),
-            };
-            format!(
-                "{}–{} {}",
-                clock(&tz, s.max(from)),
-                clock(&tz, e.min(to)),
-                occupation_text(st, o)
-            )
-        })
-        .collect();
-    if items.is_empty() {
-        return None;
+    /// What occupies `room` on `date` outside every one of `slots` (an evening letting, a
+    /// Saturday club, a lunchtime rehearsal between periods), with its times; `None` when nothing
+    /// does. Every occupation is in some cell of every grid.
+    fn other_times(&self, room: &Room, date: Date, slots: &[Slot]) -> Option<Cell> {
+        let (st, t) = (self.st, self.t);
+        let tz = zone(&t.time_zone);
+        let (from, to) = whole_day(&tz, date);
+        let spans: Vec<(Timestamp, Timestamp)> = slots
+            .iter()
+            .map(|s| (instant(&tz, date, s.start), instant(&tz, date, s.end)))
+            .collect();
+        let items: Vec<String> = st
+            .occupancy(t, room.id, from, to)
+            .iter()
+            .filter(|o| {
+                let (s, e) = match o {
+                    Occupation::Booking(b) => (b.start, b.end),
+                    Occupation::Lesson { start, end, .. } => (*start, *end),
+                };
+                !spans.iter().any(|(a, b)| s < *b && *a < e)
+            })
+            .map(|o| {
+                let (s, e) = match o {
+                    Occupation::Booking(b) => (b.start, b.end),
+                    Occupation::Lesson { start, end, .. } => (*start, *end),
+                };
+                format!(
+                    "{}–{} {}",
+                    clock(&tz, s.max(from)),
+                    clock(&tz, e.min(to)),
+                    occupation_text(st, o)
+                )
+            })
+            .collect();
+        if items.is_empty() {
+            return None;
+        }
+        let mut cell = Cell::new("busy", "Booked", String::new());
+        cell.items = items;
+        self.offer_other_time(room, date, &mut cell);
+        Some(cell)
     }
-    let mut cell = Cell::new("busy", "Booked", String::new());
-    cell.items = items;
-    offer_other_time(st, t, cal, room, date, who, &mut cell);
-    Some(cell)
-}
 
-/// A link to book `room` at a time of one's own on `date`, when the rules let the viewer book
-/// some time that day (early or late: the rules count from now).
-fn offer_other_time(
-    st: &Bookings,
-    t: &Tenant,
-    cal: &Calendar,
-    room: &Room,
-    date: Date,
-    who: &Looker,
-    cell: &mut Cell,
-) {
-    let (from, to) = whole_day(&zone(&t.time_zone), date);
-    let minute = jiff::SignedDuration::from_mins(1);
-    let early = from.max(who.now);
-    let late = to - minute;
-    let some_time = [early, late]
-        .into_iter()
-        .any(|s| s < to && st.may_book(t, room, who.user, who.role, who.now, s, s + minute));
-    if cal.closure_on(date).is_none() && some_time {
-        cell.book_href = Some(format!("/book?room={}&date={date}", room.id));
-        cell.book_what = "another time this day".into();
+    /// A link to book `room` at a time of one's own on `date`, when the rules let the viewer book
+    /// some time that day (early or late: the rules count from now).
+    fn offer_other_time(&self, room: &Room, date: Date, cell: &mut Cell) {
+        let (st, t, cal, who) = (self.st, self.t, self.cal, self.who);
+        let (from, to) = whole_day(&zone(&t.time_zone), date);
+        let minute = jiff::SignedDuration::from_mins(1);
+        let early = from.max(who.now);
+        let late = to - minute;
+        let some_time = [early, late]
+            .into_iter()
+            .any(|s| s < to && st.may_book(t, room, who.user, who.role, who.now, s, s + minute));
+        if cal.closure_on(date).is_none() && some_time {
+            cell.book_href = Some(format!("/book?room={}&date={date}", room.id));
+            cell.book_what = "another time this day".into();
+        }
+    }
+
+    /// The "Other times" cell of a day with nothing outside its periods.
+    fn nothing_else(&self, room: &Room, date: Date) -> Cell {
+        let mut cell = Cell::new("quiet", "–", String::new());
+        cell.note = "nothing outside the periods".into();
+        self.offer_other_time(room, date, &mut cell);
+        cell
     }
 }
 
@@ -429,21 +426,6 @@ fn offer_other_time(
 fn no_period(name: &str, date: Date) -> Cell {
     let mut cell = Cell::new("none", "–", String::new());
     cell.note = format!("no {name} on {}", weekday_name(weekday_number(date)));
-    cell
-}
-
-/// The "Other times" cell of a day with nothing outside its periods.
-fn nothing_else(
-    st: &Bookings,
-    t: &Tenant,
-    cal: &Calendar,
-    room: &Room,
-    date: Date,
-    who: &Looker,
-) -> Cell {
-    let mut cell = Cell::new("quiet", "–", String::new());
-    cell.note = "nothing outside the periods".into();
-    offer_other_time(st, t, cal, room, date, who, &mut cell);
     cell
 }
 
@@ -609,6 +591,12 @@ pub async fn week(
                 role,
                 now: Timestamp::now(),
             };
+            let grid = Grid {
+                st,
+                t: &tenant,
+                cal: &cal,
+                who: &who,
+            };
             let tz = zone(&tenant.time_zone);
             let mut days: Vec<Date> = (0..7)
                 .filter_map(|i| monday.checked_add(i.days()).ok())
@@ -635,7 +623,7 @@ pub async fn week(
                 }
             }
             rows.sort_by_key(|r| r.1);
-            let mut grid: Vec<WeekRow> = rows
+            let mut table: Vec<WeekRow> = rows
                 .iter()
                 .map(|(name, start, end)| WeekRow {
                     label: name.clone(),
@@ -644,7 +632,7 @@ pub async fn week(
                         .iter()
                         .zip(&week)
                         .map(|(d, slots)| match slots.iter().find(|s| s.row() == *name) {
-                            Some(s) => cell(st, &tenant, &cal, room, *d, s, &who),
+                            Some(s) => grid.cell(room, *d, s),
                             None => no_period(name, *d),
                         })
                         .collect(),
@@ -655,10 +643,10 @@ pub async fn week(
             let others: Vec<Option<Cell>> = days
                 .iter()
                 .zip(&week)
-                .map(|(d, slots)| other_times(st, &tenant, &cal, room, *d, slots, &who))
+                .map(|(d, slots)| grid.other_times(room, *d, slots))
                 .collect();
             if others.iter().any(Option::is_some) {
-                grid.push(WeekRow {
+                table.push(WeekRow {
                     label: "Other times".into(),
                     times: if hours {
                         "before 08:00, after 18:00".into()
@@ -668,9 +656,7 @@ pub async fn week(
                     cells: others
                         .into_iter()
                         .zip(&days)
-                        .map(|(c, d)| {
-                            c.unwrap_or_else(|| nothing_else(st, &tenant, &cal, room, *d, &who))
-                        })
+                        .map(|(c, d)| c.unwrap_or_else(|| grid.nothing_else(room, *d)))
                         .collect(),
                 });
             }
@@ -694,7 +680,7 @@ pub async fn week(
                     .map(str::to_string)
                     .unwrap_or_default(),
                 heads,
-                grid,
+                table,
             ))
         })
         .await?;
@@ -775,6 +761,12 @@ pub async fn day(v: Viewer, Query(q): Query<DayQuery>) -> Result<Response, PageE
                 role,
                 now: Timestamp::now(),
             };
+            let grid = Grid {
+                st,
+                t: &tenant,
+                cal: &cal,
+                who: &who,
+            };
             let slots = slots_on(&cal, date, true);
             let mut categories: Vec<String> = st
                 .rooms_of(tenant.id)
@@ -791,21 +783,17 @@ pub async fn day(v: Viewer, Query(q): Query<DayQuery>) -> Result<Response, PageE
             // A column for what lies outside every slot, when anything in these rooms does.
             let others: Vec<Option<Cell>> = rooms
                 .iter()
-                .map(|r| other_times(st, &tenant, &cal, r, date, &slots, &who))
+                .map(|r| grid.other_times(r, date, &slots))
                 .collect();
             let other_column = others.iter().any(Option::is_some);
             let rows: Vec<DayRow> = rooms
                 .iter()
                 .zip(others)
                 .map(|(r, other)| {
-                    let mut cells: Vec<Cell> = slots
-                        .iter()
-                        .map(|s| cell(st, &tenant, &cal, r, date, s, &who))
-                        .collect();
+                    let mut cells: Vec<Cell> =
+                        slots.iter().map(|s| grid.cell(r, date, s)).collect();
                     if other_column {
-                        cells.push(
-                            other.unwrap_or_else(|| nothing_else(st, &tenant, &cal, r, date, &who)),
-                        );
+                        cells.push(other.unwrap_or_else(|| grid.nothing_else(r, date)));
                     }
                     DayRow {
                         room_id: r.id,

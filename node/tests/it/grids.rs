@@ -31,24 +31,6 @@ async fn periods(t: &TestNodes, admin: &str) {
     assert_eq!(s, 200, "{v}");
 }
 
-async fn user(t: &TestNodes, admin: &str, username: &str, role: &str) {
-    let (s, v) = t
-        .send(
-            "POST",
-            1,
-            "/api/v1/users",
-            Some(admin),
-            Some(
-                json!({"username": username, "name": format!("{username} Smith"),
-                        "email": format!("{username}@grid.example"), "role": role,
-                        "password": "correct horse battery"}),
-            ),
-            None,
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-}
-
 /// Signs in through the API; the cookie works for the pages too.
 async fn cookie(t: &TestNodes, login: &str) -> String {
     let r = t
@@ -94,8 +76,8 @@ async fn every_occupation_shows_in_every_grid_and_book_links_follow_the_rules() 
     let admin = t.tenant("grid").await;
     let room = t.room(&admin, "Main Hall").await;
     periods(&t, &admin).await;
-    user(&t, &admin, "jo", "staff").await;
-    user(&t, &admin, "sam", "viewer").await;
+    t.user(&admin, "jo", "staff").await;
+    t.user(&admin, "sam", "viewer").await;
     let mon = monday();
     let sat = mon.checked_add(jiff::ToSpan::days(5)).unwrap();
     let book = |date: jiff::civil::Date, from: &str, to: &str, title: &str| {

@@ -151,6 +151,25 @@ impl TestNodes {
         v["admin_token"].as_str().unwrap().to_string()
     }
 
+    /// Creates a user `username` (email `username@school.example`, password "correct horse
+    /// battery") with `role` through node 1; returns the user's id.
+    pub async fn user(&self, token: &str, username: &str, role: &str) -> u64 {
+        let (s, v) = self
+            .send(
+                "POST",
+                1,
+                "/api/v1/users",
+                Some(token),
+                Some(json!({"username": username, "name": username,
+                            "email": format!("{username}@school.example"), "role": role,
+                            "password": "correct horse battery"})),
+                None,
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        v["id"].as_u64().unwrap()
+    }
+
     pub async fn room(&self, token: &str, name: &str) -> u64 {
         let (s, v) = self
             .send(

@@ -92,18 +92,6 @@ async fn calendar(t: &TestNodes, admin: &str) {
     .await;
 }
 
-async fn user(t: &TestNodes, admin: &str, username: &str, role: &str) -> u64 {
-    let v = post(
-        t,
-        admin,
-        "/api/v1/users",
-        json!({"username": username, "name": username, "email": format!("{username}@school.example"),
-               "role": role, "password": "correct horse battery"}),
-    )
-    .await;
-    v["id"].as_u64().unwrap()
-}
-
 async fn sign_in(
     t: &TestNodes,
     node: u64,
@@ -139,8 +127,8 @@ async fn sign_in_sessions_csrf_and_sign_out() {
     let t = TestNodes::start(22050).await;
     let admin = t.tenant("school-s").await;
     let room = t.room(&admin, "S1").await;
-    let jo = user(&t, &admin, "jo", "staff").await;
-    user(&t, &admin, "site", "viewer").await;
+    let jo = t.user(&admin, "jo", "staff").await;
+    t.user(&admin, "site", "viewer").await;
 
     // Wrong password and unknown user: the same 401 and message.
     let (s1, _, _) = sign_in(&t, 1, "school-s", "jo", "wrong password!").await;
@@ -380,7 +368,7 @@ async fn every_tenant_route_hides_another_tenants_objects() {
     let dept = post(&t, &a, "/api/v1/departments", json!({"name": "Maths"})).await["id"]
         .as_u64()
         .unwrap();
-    let user_id = user(&t, &a, "gina", "staff").await;
+    let user_id = t.user(&a, "gina", "staff").await;
     let token = post(
         &t,
         &a,

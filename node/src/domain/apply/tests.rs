@@ -189,6 +189,23 @@ impl World {
         )
     }
 
+    /// An admin of `t` creates a staff token `name` whose hash is `sha`.
+    fn token(&mut self, t: TenantId, name: &str, sha: &str) -> Outcome {
+        self.run(
+            admin(t),
+            Op::CreateToken {
+                tenant: t,
+                name: name.into(),
+                role: Role::Staff,
+                sha256: sha.into(),
+            },
+        )
+    }
+
+    fn revoke(&mut self, t: TenantId, token: TokenId) -> Outcome {
+        self.run(admin(t), Op::RevokeToken { tenant: t, token })
+    }
+
     /// Replaying the log gives the same state; so does loading the records.
     fn check_replay(&self) {
         let mut replay = Bookings::default();
@@ -1850,7 +1867,6 @@ fn quotas_cap_what_one_school_stores_per_kind() {
     let q = Quotas {
         rooms: 3,
         lessons: 2,
-        api_tokens: 2,
         ..Default::default()
     };
     assert!(matches!(
@@ -1909,67 +1925,36 @@ fn quotas_cap_what_one_school_stores_per_kind() {
         "{o:?}"
     );
     assert_eq!(w.s.stored(k.a, Kind::Lesson), 2);
-    // Tokens: the admin token counts; a revoked one frees its place.
-    let token = |w: &mut World, name: &str| {
-        w.run(
-            admin(k.a),
-            Op::CreateToken {
-                tenant: k.a,
-                name: name.into(),
-                role: Role::Staff,
-                sha256: format!("sha-{name}"),
-            },
-        )
-    };
-    let Outcome::TokenCreated(t) = token(&mut w, "sync") else {
-        panic!()
-    };
-    assert!(matches!(
-        rejected(&token(&mut w, "other")),
-        Rejection::QuotaExceeded { .. }
-    ));
-    w.run(
-        admin(k.a),
-        Op::RevokeToken {
-            tenant: k.a,
-            token: t.id,
-        },
-    );
-    assert!(matches!(token(&mut w, "other"), Outcome::TokenCreated(_)));
     // Counts are derived state: a reload rebuilds them exactly.
     w.check_replay();
 }
 
 #[test]
-fn live_tokens_of_a_school_have_distinct_names() {
-    let (mut w, k) = World::new();
-    let token = |w: &mut World, sha: &str| {
-        w.run(
-            admin(k.a),
-            Op::CreateToken {
-                tenant: k.a,
-                name: "sync".into(),
-                role: Role::Staff,
-                sha256: sha.into(),
-            },
-        )
-    };
-    let Outcome::TokenCreated(t) = token(&mut w, "s1") else {
-        panic!()
-    };
-    assert!(matches!(
-        rejected(&token(&mut w, "s2")),
-        Rejection::AlreadyExists { .. }
-    ));
-    w.run(
-        admin(k.a),
-        Op::RevokeToken {
-            tenant: k.a,
-            token: t.id,
-        },
-    );
-    assert!(matches!(token(&mut w, "s3"), Outcome::TokenCreated(_)));
-    w.check_replay();
+fn a_second_live_token_is_refused_by_its_quota_or_its_name_until_the_first_is_revoked() {
+    // (api_tokens quota, the second token's name, why it is refused). The admin token counts.
+    for (quota, second, refused) in [(2, "other", "quota"), (500, "sync", "name")] {
+        let (mut w, k) = World::new();
+        let q = Quotas {
+            api_tokens: quota,
+            ..Default::default()
+        };
+        w.run(operator(), Op::SetQuotas { quotas: q });
+        let Outcome::TokenCreated(t) = w.token(k.a, "sync", "s1") else {
+            panic!()
+        };
+        let o = w.token(k.a, second, "s2");
+        match (refused, rejected(&o)) {
+            ("quota", Rejection::QuotaExceeded { kind, .. }) => assert_eq!(kind, "api_tokens"),
+            ("name", Rejection::AlreadyExists { what, .. }) => assert_eq!(what, "token"),
+            (_, r) => panic!("{refused}: {r:?}"),
+        }
+        w.revoke(k.a, t.id);
+        assert!(matches!(
+            w.token(k.a, second, "s3"),
+            Outcome::TokenCreated(_)
+        ));
+        w.check_replay();
+    }
 }
 
 #[test]
@@ -2083,15 +2068,7 @@ fn wrong_passwords_lock_the_account_wherever_they_were_tried() {
 #[test]
 fn a_change_is_refused_once_its_token_is_revoked_or_its_session_ended() {
     let (mut w, k) = World::new();
-    let Outcome::TokenCreated(t) = w.run(
-        admin(k.a),
-        Op::CreateToken {
-            tenant: k.a,
-            name: "sync".into(),
-            role: Role::Staff,
-            sha256: "sha-sync".into(),
-        },
-    ) else {
+    let Outcome::TokenCreated(t) = w.token(k.a, "sync", "sha-sync") else {
         panic!()
     };
     let by_token = Actor {
@@ -2127,13 +2104,7 @@ fn a_change_is_refused_once_its_token_is_revoked_or_its_session_ended() {
     };
     let token = Credential::Token("sha-sync".into());
     booked(&book(&mut w, by_token.clone(), token.clone(), 9));
-    w.run(
-        admin(k.a),
-        Op::RevokeToken {
-            tenant: k.a,
-            token: t.id,
-        },
-    );
+    w.revoke(k.a, t.id);
     // The receiving node may not have seen the revocation; apply has.
     assert_eq!(
         rejected(&book(&mut w, by_token, token, 10)),
