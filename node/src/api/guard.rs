@@ -173,6 +173,11 @@ pub fn cross_site(method: &Method, headers: &HeaderMap, authority: Option<&str>)
 /// cross-site form or script), before any handler or credential check.
 pub async fn same_site(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || open_to_other_sites(path)
+    {
+        return next.run(req).await;
+    }
     let authority = req
         .uri()
         .authority()
@@ -183,9 +188,6 @@ pub async fn same_site(State(s): State<Arc<AppState>>, req: Request, next: Next)
                 .and_then(|h| h.to_str().ok())
                 .map(str::to_string)
         });
-    if open_to_other_sites(path) {
-        return next.run(req).await;
-    }
     if let Some(why) = cross_site(req.method(), req.headers(), authority.as_deref()) {
         s.metrics
             .security_events

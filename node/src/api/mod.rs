@@ -442,6 +442,22 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Whether the request's bearer token hashes to one of `hashes` (hex SHA-256, compared in
+/// constant time): the check for the operator and metrics tokens, which need no cluster read.
+pub(crate) fn bearer_is(headers: &HeaderMap, hashes: &[&Option<String>]) -> bool {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| sha256_hex(t.trim()));
+    presented.is_some_and(|p| {
+        hashes
+            .iter()
+            .filter_map(|h| h.as_deref())
+            .any(|want| constant_time_eq(want.as_bytes(), p.as_bytes()))
+    })
+}
+
 /// The CSRF token of a session: derived from the session secret, so pages can embed it and
 /// a forger without the cookie cannot compute it.
 pub fn csrf_token(session_token: &str) -> String {

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use roomraft_ops::Refusal;
 use tracing::Instrument;
 
-use super::{sha256_hex, ApiError, AppState};
+use super::{ApiError, AppState};
 
 /// The header carrying a request's id, accepted from the client (or a load balancer) when it is
 /// short and printable, else made up; logged and returned.
@@ -130,17 +130,10 @@ pub async fn track(State(state): State<Arc<AppState>>, mut req: Request, next: N
 
 /// `GET /metrics`: the Prometheus text format, for the metrics token or the operator token.
 pub async fn metrics(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(sha256_hex);
-    let allowed = presented.is_some_and(|p| {
-        [&s.metrics_token_sha256, &s.operator_token_sha256]
-            .into_iter()
-            .flatten()
-            .any(|want| super::constant_time_eq(want.as_bytes(), p.as_bytes()))
-    });
+    let allowed = super::bearer_is(
+        &headers,
+        &[&s.metrics_token_sha256, &s.operator_token_sha256],
+    );
     if !allowed {
         return ApiError::Unauthorized.into_response();
     }

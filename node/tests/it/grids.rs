@@ -2,34 +2,9 @@
 //! grid (an evening letting, a weekend club, a lunchtime rehearsal between periods), and a grid
 //! offers a Book link only where the viewer may book.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::harness::TestNodes;
-
-/// A school day of three periods, Monday to Friday.
-async fn periods(t: &TestNodes, admin: &str) {
-    let periods: Vec<Value> = (1..=5)
-        .flat_map(|d| {
-            [
-                ("P1", "09:00", "10:00"),
-                ("P2", "10:00", "11:00"),
-                ("P3", "11:15", "12:15"),
-            ]
-            .map(|(n, s, e)| json!({"weekday": d, "name": n, "start": s, "end": e}))
-        })
-        .collect();
-    let (s, v) = t
-        .send(
-            "PUT",
-            1,
-            "/api/v1/calendar/periods",
-            Some(admin),
-            Some(json!({ "periods": periods })),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-}
 
 /// Signs in through the API; the cookie works for the pages too.
 async fn cookie(t: &TestNodes, login: &str) -> String {
@@ -75,7 +50,7 @@ async fn every_occupation_shows_in_every_grid_and_book_links_follow_the_rules() 
     let t = TestNodes::start(26000).await;
     let admin = t.tenant("grid").await;
     let room = t.room(&admin, "Main Hall").await;
-    periods(&t, &admin).await;
+    t.periods(&admin).await;
     t.user(&admin, "jo", "staff").await;
     t.user(&admin, "sam", "viewer").await;
     let mon = monday();

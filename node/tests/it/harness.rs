@@ -170,6 +170,31 @@ impl TestNodes {
         v["id"].as_u64().unwrap()
     }
 
+    /// Sets a school day of three periods (P1 09:00, P2 10:00, P3 11:15), Monday to Friday.
+    pub async fn periods(&self, token: &str) {
+        let periods: Vec<Value> = (1..=5)
+            .flat_map(|d| {
+                [
+                    ("P1", "09:00", "10:00"),
+                    ("P2", "10:00", "11:00"),
+                    ("P3", "11:15", "12:15"),
+                ]
+                .map(|(n, s, e)| json!({"weekday": d, "name": n, "start": s, "end": e}))
+            })
+            .collect();
+        let (s, v) = self
+            .send(
+                "PUT",
+                2,
+                "/api/v1/calendar/periods",
+                Some(token),
+                Some(json!({ "periods": periods })),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+
     pub async fn room(&self, token: &str, name: &str) -> u64 {
         let (s, v) = self
             .send(

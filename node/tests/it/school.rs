@@ -48,7 +48,7 @@ async fn put(t: &TestNodes, token: &str, path: &str, body: Value) -> Value {
     v
 }
 
-/// Spring term 2026 (A/B weeks, half term 16–20 Feb) with P1–P3 on weekdays.
+/// Spring term 2037 (A/B weeks, half term 16–20 Feb) with P1–P3 on weekdays.
 async fn calendar(t: &TestNodes, admin: &str) {
     put(
         t,
@@ -73,23 +73,7 @@ async fn calendar(t: &TestNodes, admin: &str) {
         json!({"name": "Half term", "start": "2037-02-16", "end": "2037-02-20"}),
     )
     .await;
-    let periods: Vec<Value> = (1..=5)
-        .flat_map(|d| {
-            [
-                ("P1", "09:00", "10:00"),
-                ("P2", "10:00", "11:00"),
-                ("P3", "11:15", "12:15"),
-            ]
-            .map(|(n, s, e)| json!({"weekday": d, "name": n, "start": s, "end": e}))
-        })
-        .collect();
-    put(
-        t,
-        admin,
-        "/api/v1/calendar/periods",
-        json!({ "periods": periods }),
-    )
-    .await;
+    t.periods(admin).await;
 }
 
 async fn sign_in(

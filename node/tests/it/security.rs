@@ -363,42 +363,31 @@ async fn keys_secrets_origins_and_redirects() {
     assert_eq!(s, 201, "{tok}");
     let other = tok["token"].as_str().unwrap();
     let body = json!({"room_id": room, "start": "2037-03-02T09:00:00Z", "end": "2037-03-02T10:00:00Z", "title": "Assembly"});
-    let (s, first) = t
-        .send(
-            "POST",
-            1,
-            "/api/v1/bookings",
-            Some(&admin),
-            Some(body.clone()),
-            Some("k-1"),
-        )
-        .await;
+    let nodes = &t;
+    let book = |node: u64, token: String| {
+        let body = body.clone();
+        async move {
+            nodes
+                .send(
+                    "POST",
+                    node,
+                    "/api/v1/bookings",
+                    Some(&token),
+                    Some(body),
+                    Some("k-1"),
+                )
+                .await
+        }
+    };
+    let (s, first) = book(1, admin.clone()).await;
     assert_eq!(s, 201, "{first}");
-    let (s, again) = t
-        .send(
-            "POST",
-            2,
-            "/api/v1/bookings",
-            Some(&admin),
-            Some(body.clone()),
-            Some("k-1"),
-        )
-        .await;
+    let (s, again) = book(2, admin.clone()).await;
     assert_eq!(
         (s, &again["id"]),
         (201, &first["id"]),
         "the sender's own retry"
     );
-    let (s, theirs) = t
-        .send(
-            "POST",
-            3,
-            "/api/v1/bookings",
-            Some(other),
-            Some(body.clone()),
-            Some("k-1"),
-        )
-        .await;
+    let (s, theirs) = book(3, other.to_string()).await;
     assert_eq!(
         s, 409,
         "another principal's request with the same key: {theirs}"
