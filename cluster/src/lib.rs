@@ -30,7 +30,7 @@ pub use cluster::{AppliedState, Cluster, ClusterStatus, Consistency, MemberStatu
 pub use config::{ClusterConfig, Timeouts};
 pub use error::{ClusterError, StoreError};
 pub use log_store::LogStore;
-pub use restore::{records_digest, restore_data_dir, stored_state_digest};
+pub use restore::{records_digest, restore_data_dir, stored_records, stored_state_digest};
 pub use state_machine::StateMachineStore;
 pub use store::Store;
 pub use types::{NodeId, NodeInfo, TypeConfig};

@@ -82,7 +82,15 @@ pub fn records_digest(records: &mut [(Vec<u8>, Vec<u8>)]) -> String {
 /// Opens the store in `dir` as a node would (the application loaded from its records) and
 /// returns the applied index and the state digest. Used to check a restore end to end.
 pub fn stored_state_digest<A: App>(dir: &Path) -> Result<(u64, String), StoreError> {
+    let (index, mut records) = stored_records::<A>(dir)?;
+    Ok((index, records_digest(&mut records)))
+}
+
+/// Opens the store in `dir` as a node would and returns the applied index and the
+/// application's records, sorted by key (what a snapshot of it would hold).
+pub fn stored_records<A: App>(dir: &Path) -> Result<(u64, Vec<(Vec<u8>, Vec<u8>)>), StoreError> {
     let sm = crate::state_machine::StateMachineStore::<A>::open(Store::open(dir)?)?;
     let mut records = sm.shared.app.read().records();
-    Ok((sm.shared.applied_index(), records_digest(&mut records)))
+    records.sort_unstable();
+    Ok((sm.shared.applied_index(), records))
 }
