@@ -11,9 +11,8 @@ use openraft::{ChangeMembers, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::time::{timeout_at, Instant};
 
-use roomraft_ops::RaftMetrics;
+use crate::metrics::RaftMetrics;
 
-use crate::app::App;
 use crate::batch::{Batcher, ProposeError, WriteAnswer};
 use crate::coalesce::Coalesce;
 use crate::config::{ClusterConfig, Timeouts};
@@ -26,6 +25,7 @@ use crate::store::{encode, Store};
 use crate::tls::TlsMaterial;
 use crate::types::{NodeId, NodeInfo, Raft};
 use crate::ClusterError;
+use roomraft_replicated::App;
 
 /// How fresh a read must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout_at, Instant};
 
-use roomraft_ops::RaftMetrics;
+use crate::metrics::RaftMetrics;
 
 use crate::batch::{Queue, WriteAnswer};
 use crate::cluster::{ForwardError, ForwardedWrite};

@@ -6,7 +6,6 @@
 //! HTTP/2 mutual-TLS peer transport, forwarding of writes to the leader, linearizable reads on
 //! every node, membership changes and snapshots.
 
-mod app;
 mod batch;
 mod cluster;
 mod coalesce;
@@ -16,6 +15,7 @@ mod failover;
 mod forward;
 pub mod listener;
 mod log_store;
+mod metrics;
 mod network;
 mod peer_server;
 mod restore;
@@ -25,12 +25,13 @@ pub mod tls;
 mod types;
 mod wire;
 
-pub use app::{App, LoadError, WriteSet};
 pub use cluster::{AppliedState, Cluster, ClusterStatus, Consistency, MemberStatus, StateDigest};
 pub use config::{ClusterConfig, Timeouts};
 pub use error::{ClusterError, StoreError};
 pub use log_store::LogStore;
+pub use metrics::RaftMetrics;
 pub use restore::{records_digest, restore_data_dir, stored_records, stored_state_digest};
+pub use roomraft_replicated::{App, LoadError, WriteSet};
 pub use state_machine::StateMachineStore;
 pub use store::Store;
 pub use types::{NodeId, NodeInfo, TypeConfig};

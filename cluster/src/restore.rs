@@ -11,12 +11,12 @@ use std::path::Path;
 
 use openraft::{CommittedLeaderId, Membership};
 
-use crate::app::App;
 use crate::error::StoreError;
 use crate::log_store::{COMMITTED, LAST_PURGED, VOTE};
 use crate::state_machine::write_restored;
 use crate::store::{encode, sled_err, Store};
 use crate::types::{LogId, NodeId, NodeInfo, StoredMembership, Vote};
+use roomraft_replicated::App;
 
 /// Writes a new data directory at `dir` for node `node_id` holding `records` as applied at log
 /// `index`. Refuses a directory that already holds a node's state, and records that `A` cannot

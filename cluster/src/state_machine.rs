@@ -31,9 +31,8 @@ use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use roomraft_ops::RaftMetrics;
+use crate::metrics::RaftMetrics;
 
-use crate::app::{App, WriteSet};
 use crate::batch::decode_entry;
 use crate::error::StoreError;
 use crate::store::{decode, encode, sled_err, Store};
@@ -41,6 +40,7 @@ use crate::types::{
     AppResponse, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 use crate::wire::{ByteStrings, Changes, ChangesRef};
+use roomraft_replicated::{App, WriteSet};
 
 /// Application records, one per key: the layout before the journal (see [`migrate_records`]).
 const APP_PREFIX: &[u8] = b"a/";
@@ -136,7 +136,7 @@ fn journal_key(index: u64, chunk: u32) -> [u8; 14] {
 
 /// One apply call's `ops`, compressed: the journal record's bytes (see [`journal_chunks`]).
 fn pack_journal(
-    ops: &JournalOps,
+    ops: &[(Vec<u8>, Option<Vec<u8>>)],
     compressor: &mut zstd::bulk::Compressor<'static>,
 ) -> std::io::Result<Vec<u8>> {
     compressor.compress(&encode(&ChangesRef(ops)))
@@ -643,10 +643,10 @@ impl<A: App> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
             }
             self.shared.set_applied(self.last_applied);
         }
-        let packed = if writes.ops.is_empty() {
+        let packed = if writes.ops().is_empty() {
             Vec::new()
         } else {
-            pack_journal(&writes.ops, &mut self.compressor)
+            pack_journal(writes.ops(), &mut self.compressor)
                 .map_err(|e| StorageIOError::write_state_machine(&e))?
         };
         let index = self.last_applied.map_or(0, |l| l.index);
@@ -790,9 +790,9 @@ mod tests {
     use openraft::{CommittedLeaderId, EntryPayload};
 
     use super::*;
-    use crate::app::LoadError;
     use crate::batch::encode_entry;
     use crate::types::AppRequest;
+    use roomraft_replicated::LoadError;
 
     /// A key-value map: `Some(v)` sets the key, `None` deletes it.
     #[derive(Clone, Default, Debug, PartialEq)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
-use roomraft_ops::RaftMetrics;
+use crate::metrics::RaftMetrics;
 
 use crate::error::StoreError;
 

@@ -15,6 +15,9 @@ fn main() -> anyhow::Result<()> {
     let (index, records) =
         roomraft_cluster::stored_records::<roomraft_node::domain::Bookings>(dir.as_ref())?;
     std::fs::write(&out, bincode::serialize(&(index, &records))?)?;
-    println!("{} records at log index {index} written to {out}", records.len());
+    println!(
+        "{} records at log index {index} written to {out}",
+        records.len()
+    );
     Ok(())
 }

@@ -9,8 +9,10 @@ pub mod client;
 pub mod cluster_cli;
 pub mod config;
 pub mod dev;
-pub mod domain;
 pub mod logging;
 pub mod seed;
 pub mod server;
 pub mod web;
+
+/// The booking domain, a crate of its own so that its purity is a Cargo fact.
+pub use roomraft_domain as domain;

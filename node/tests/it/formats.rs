@@ -85,8 +85,8 @@ fn recorded_reads(fixture: &std::path::Path) -> Vec<(String, String)> {
         .lines()
         .enumerate()
         .map(|(i, path)| {
-            let answer = std::fs::read_to_string(fixture.join("reads").join((i + 1).to_string()))
-                .unwrap();
+            let answer =
+                std::fs::read_to_string(fixture.join("reads").join((i + 1).to_string())).unwrap();
             (path.to_string(), answer)
         })
         .collect()
@@ -144,8 +144,7 @@ async fn earlier_builds_data_folder_opens_and_their_backup_restores_with_every_r
         let cluster = dir.path().join("cluster");
         copy_tree(&fixture.join("cluster"), &cluster);
         let data = cluster.join("node1/data");
-        let (then_index, then_records): (u64, Vec<(Vec<u8>, Vec<u8>)>) =
-            read(release, "state.bin");
+        let (then_index, then_records): (u64, Vec<(Vec<u8>, Vec<u8>)>) = read(release, "state.bin");
         let then = Bookings::load(&mut then_records.into_iter())
             .unwrap_or_else(|e| panic!("{release}: its records do not load: {e}"));
 
@@ -154,7 +153,10 @@ async fn earlier_builds_data_folder_opens_and_their_backup_restores_with_every_r
             .unwrap_or_else(|e| panic!("{release}: its data folder does not open: {e}"));
         assert_eq!(index, then_index, "{release}");
         let now = Bookings::load(&mut records.into_iter()).unwrap();
-        assert!(now == then, "{release}: the data folder holds another state");
+        assert!(
+            now == then,
+            "{release}: the data folder holds another state"
+        );
 
         // Served by the current build, it answers every read as the release did.
         let reads = recorded_reads(&fixture);
@@ -172,7 +174,14 @@ async fn earlier_builds_data_folder_opens_and_their_backup_restores_with_every_r
         let url = format!("https://{}", config.client_listen);
         let node = Node::start(config.clone()).await.unwrap();
         wait_ready(&http, &url, release).await;
-        answers_as_recorded(&http, &url, token, &reads, &format!("{release} data folder")).await;
+        answers_as_recorded(
+            &http,
+            &url,
+            token,
+            &reads,
+            &format!("{release} data folder"),
+        )
+        .await;
         node.shutdown().await;
         drop(node);
 

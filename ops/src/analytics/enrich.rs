@@ -19,8 +19,7 @@ const KEPT_PARAMS: [&str; 6] = [
     "utm_content",
     "ref",
 ];
-/// Longest path kept, in bytes.
-pub const MAX_PATH: usize = 512;
+pub use roomraft_domain::analytics::MAX_PATH;
 /// Longest source (domain or campaign source) kept, in bytes.
 const MAX_SOURCE: usize = 100;
 

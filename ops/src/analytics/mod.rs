@@ -10,7 +10,6 @@
 //! totals once the detail is older than the retention.
 
 mod enrich;
-mod tally;
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -24,24 +23,14 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 pub use enrich::{clip, visitor_id, Enricher, Location, Skip, MAX_PATH};
-pub use tally::{
-    retention_cutoff, Changes, DayKey, DayStats, MonthKey, Report, Row, Tally, Totals, Visitor,
-    VisitorKey, IDLE,
+// The replicated side (page views as kept, their tally) is the domain's.
+pub use roomraft_domain::analytics::{
+    oldest_salt_day, retention_cutoff, utc_day, Changes, DayKey, DayStats, Device, MonthKey,
+    PageView, Report, Row, Tally, Totals, Visitor, VisitorKey, IDLE,
 };
 
 use crate::limits::{quota, whole_seconds};
 use crate::Refusal;
-
-/// The UTC day of an instant: the day whose salt keys a visitor id made then.
-pub fn utc_day(t: Timestamp) -> jiff::civil::Date {
-    t.to_zoned(jiff::tz::TimeZone::UTC).date()
-}
-
-/// The oldest salt day still kept at `now`: yesterday's (its visitors' ids may still arrive in
-/// a batch). Older salts, and the visitor state keyed by them, are destroyed.
-pub fn oldest_salt_day(now: Timestamp) -> jiff::civil::Date {
-    utc_day(now).yesterday().expect("a day before a real date")
-}
 
 /// `[analytics]` in node.toml. Every field has a default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,48 +103,6 @@ pub struct Hit {
     pub referrer: Option<String>,
     /// The site's own host name: a referrer from it is internal navigation, not a source.
     pub host: Option<String>,
-}
-
-/// Device classes, from the user agent. Variants are only ever appended (stored in the log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Device {
-    Desktop,
-    Mobile,
-    Tablet,
-    Other,
-}
-
-impl Device {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Device::Desktop => "desktop",
-            Device::Mobile => "mobile",
-            Device::Tablet => "tablet",
-            Device::Other => "other",
-        }
-    }
-}
-
-/// A page view as replicated and kept: nothing in it identifies a person. Stored in the Raft
-/// log inside a versioned command, so fields are only ever appended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PageView {
-    pub tenant: u64,
-    pub at: Timestamp,
-    /// Path plus only its UTM and `ref` query parameters.
-    pub path: String,
-    /// Where the visit came from: `utm_source`, `ref`, or the referrer's domain.
-    pub source: Option<String>,
-    pub browser: String,
-    pub os: String,
-    pub device: Device,
-    /// ISO 3166 alpha-2 code.
-    pub country: Option<String>,
-    /// English city name.
-    pub city: Option<String>,
-    /// Keyed hash of (the day's salt, address, user agent, tenant): unlinkable across days.
-    pub visitor: [u8; 16],
 }
 
 /// Why a hit was not queued.

@@ -3,7 +3,7 @@
 
 use jiff::civil::{date, time, Date};
 use proptest::prelude::*;
-use roomraft_cluster::{App, WriteSet};
+use roomraft_replicated::{App, WriteSet};
 
 use super::super::calendar::{expand_weekly, instant, zone};
 use super::super::quotas::Kind;
@@ -1370,7 +1370,7 @@ fn page_view(tenant: TenantId, visitor: u8, at_: &str, path: &str) -> PageView {
         source: Some("google.com".into()),
         browser: "Firefox".into(),
         os: "Linux".into(),
-        device: roomraft_ops::analytics::Device::Desktop,
+        device: crate::analytics::Device::Desktop,
         country: Some("GB".into()),
         city: Some("London".into()),
         visitor: [visitor; 16],

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::civil::Date;
-use roomraft_cluster::WriteSet;
+use roomraft_replicated::WriteSet;
 
 use super::apply::*;
 use super::model::*;

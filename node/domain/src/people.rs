@@ -1,7 +1,7 @@
 //! Tenants, departments, users, sessions, API tokens and feed links.
 
 use jiff::{SignedDuration, Timestamp};
-use roomraft_cluster::WriteSet;
+use roomraft_replicated::WriteSet;
 
 use super::apply::*;
 use super::model::*;

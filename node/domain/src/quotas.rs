@@ -1,7 +1,7 @@
 //! Caps on what one school may store, per kind of record: a cluster setting, replicated so
 //! every replica refuses the same command, and checked in apply for commands of version 2 on.
 
-use roomraft_cluster::WriteSet;
+use roomraft_replicated::WriteSet;
 
 use super::apply::*;
 use super::model::*;

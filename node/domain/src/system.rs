@@ -1,7 +1,7 @@
 //! The cluster's own records: its identity, and the claims that make scheduled backups happen
 //! once per slot, by one leader.
 
-use roomraft_cluster::WriteSet;
+use roomraft_replicated::WriteSet;
 
 use super::apply::{forbidden, invalid, Bookings, Ctx, Record, Res};
 use super::model::*;

@@ -4,7 +4,7 @@ use jiff::civil::{Date, Time};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-pub use roomraft_ops::analytics::PageView;
+pub use crate::analytics::PageView;
 
 pub type TenantId = u64;
 pub type RoomId = u64;

@@ -1,17 +1,17 @@
 //! The replicated state and its apply function: deduplication, records, audit, dispatch.
 //! Each family of operations lives in its own module (`people`, `school`, `booking`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
-use roomraft_cluster::{App, LoadError, WriteSet};
+use roomraft_replicated::{App, LoadError, WriteSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::model::*;
 use super::quotas::Kind;
-use roomraft_ops::analytics::{DayStats, MonthKey, Tally, Totals, Visitor, VisitorKey};
+use crate::analytics::{DayStats, MonthKey, Tally, Totals, Visitor, VisitorKey};
 
 /// Version of the record encoding below; bump with a migration when a record changes shape.
 pub const STATE_FORMAT: u8 = 2;
@@ -137,17 +137,17 @@ pub struct Bookings {
     /// (for a backup or a snapshot, while writes wait) copies a pointer, not their strings.
     pub audit: BTreeMap<u64, Arc<AuditEntry>>,
     /// By SHA-256 of the secret.
-    pub tokens: HashMap<String, ApiToken>,
-    pub sessions: HashMap<String, Session>,
-    pub feeds: HashMap<String, Feed>,
+    pub tokens: BTreeMap<String, ApiToken>,
+    pub sessions: BTreeMap<String, Session>,
+    pub feeds: BTreeMap<String, Feed>,
     /// Bookings holding each room's slots, by start: disjoint intervals, so overlap is a range probe.
-    pub room_schedule: HashMap<RoomId, BTreeMap<(Timestamp, BookingId), Timestamp>>,
-    pub(super) room_lessons: HashMap<RoomId, BTreeSet<LessonId>>,
-    pub(super) user_bookings: HashMap<UserId, BTreeSet<BookingId>>,
+    pub room_schedule: BTreeMap<RoomId, BTreeMap<(Timestamp, BookingId), Timestamp>>,
+    pub(super) room_lessons: BTreeMap<RoomId, BTreeSet<LessonId>>,
+    pub(super) user_bookings: BTreeMap<UserId, BTreeSet<BookingId>>,
     /// (tenant, lowercase username or email) → user.
-    pub(super) logins: HashMap<(TenantId, String), UserId>,
-    pub(super) slugs: HashMap<String, TenantId>,
-    dedup: HashMap<String, Arc<Dedup>>,
+    pub(super) logins: BTreeMap<(TenantId, String), UserId>,
+    pub(super) slugs: BTreeMap<String, TenantId>,
+    dedup: BTreeMap<String, Arc<Dedup>>,
     dedup_expiry: BTreeSet<(Timestamp, String)>,
     session_expiry: BTreeSet<(Timestamp, String)>,
     /// The latest command time applied; drives expiry deterministically.
@@ -168,7 +168,7 @@ pub struct Bookings {
     /// Per-school caps on stored records, and what each school stores (derived, not stored).
     /// `None` until an operator sets them: the defaults apply.
     pub quotas: Option<Quotas>,
-    pub(super) counts: HashMap<(TenantId, Kind), u64>,
+    pub(super) counts: BTreeMap<(TenantId, Kind), u64>,
     /// Ids already handed out in the log entry being applied.
     pub(super) entry_ids: EntryIds,
 }

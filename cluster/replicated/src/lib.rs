@@ -1,3 +1,7 @@
+//! The contract between the Raft runtime (`roomraft-cluster`) and the application it replicates:
+//! [`App`], the records one apply changes ([`WriteSet`]) and [`LoadError`]. Depends on serde and
+//! thiserror only, so an application can be a pure crate.
+
 use std::fmt::Debug;
 
 use serde::de::DeserializeOwned;
@@ -49,7 +53,7 @@ pub struct LoadError {
 /// The records one apply changed; persisted atomically with the last applied log id.
 #[derive(Debug, Default)]
 pub struct WriteSet {
-    pub(crate) ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl WriteSet {

@@ -1,7 +1,7 @@
 //! The booking domain: pure, deterministic, no I/O. `apply` takes time and identity from the
 //! command and the log index, never from the clock.
 
-mod analytics;
+pub mod analytics;
 mod apply;
 mod booking;
 pub mod calendar;

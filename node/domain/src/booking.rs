@@ -2,7 +2,7 @@
 //! series and cancellation. Every decision here happens inside apply.
 
 use jiff::{SignedDuration, Timestamp};
-use roomraft_cluster::WriteSet;
+use roomraft_replicated::WriteSet;
 
 use super::apply::*;
 use super::calendar::{dates_between, instant, zone, MAX_OCCURRENCES};

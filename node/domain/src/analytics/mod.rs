@@ -2,20 +2,80 @@
 //! never backed up), page-view batches counted into each tenant's days, and the roll-up of old
 //! days into monthly totals.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
+use jiff::Timestamp;
 use jiff::{SignedDuration, ToSpan};
-use roomraft_cluster::WriteSet;
-use roomraft_ops::analytics::{
-    oldest_salt_day as keep_from, retention_cutoff, utc_day, Changes, Report, MAX_PATH,
+use roomraft_replicated::WriteSet;
+use serde::{Deserialize, Serialize};
+
+mod tally;
+pub use tally::{
+    retention_cutoff, Changes, DayKey, DayStats, MonthKey, Report, Row, Tally, Totals, Visitor,
+    VisitorKey, IDLE,
 };
 
 use super::apply::{forbidden, invalid, Bookings, Ctx, Record, Res};
 use super::calendar::local_date;
 use super::model::*;
 
+/// The UTC day of an instant: the day whose salt keys a visitor id made then.
+pub fn utc_day(t: Timestamp) -> jiff::civil::Date {
+    t.to_zoned(jiff::tz::TimeZone::UTC).date()
+}
+
+/// The oldest salt day still kept at `now`: yesterday's (its visitors' ids may still arrive in
+/// a batch). Older salts, and the visitor state keyed by them, are destroyed.
+pub fn oldest_salt_day(now: Timestamp) -> jiff::civil::Date {
+    utc_day(now).yesterday().expect("a day before a real date")
+}
+
+/// Device classes, from the user agent. Variants are only ever appended (stored in the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Device {
+    Desktop,
+    Mobile,
+    Tablet,
+    Other,
+}
+
+impl Device {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Device::Desktop => "desktop",
+            Device::Mobile => "mobile",
+            Device::Tablet => "tablet",
+            Device::Other => "other",
+        }
+    }
+}
+
+/// A page view as replicated and kept: nothing in it identifies a person. Stored in the Raft
+/// log inside a versioned command, so fields are only ever appended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageView {
+    pub tenant: u64,
+    pub at: Timestamp,
+    /// Path plus only its UTM and `ref` query parameters.
+    pub path: String,
+    /// Where the visit came from: `utm_source`, `ref`, or the referrer's domain.
+    pub source: Option<String>,
+    pub browser: String,
+    pub os: String,
+    pub device: Device,
+    /// ISO 3166 alpha-2 code.
+    pub country: Option<String>,
+    /// English city name.
+    pub city: Option<String>,
+    /// Keyed hash of (the day's salt, address, user agent, tenant): unlinkable across days.
+    pub visitor: [u8; 16],
+}
+
+/// Longest path kept, in bytes.
+pub const MAX_PATH: usize = 512;
 /// Most page views in one batch.
 pub const MAX_BATCH: usize = 10_000;
 /// How far past its command's time a page view may be stamped (clocks of two nodes differ).
@@ -33,7 +93,7 @@ impl Bookings {
                 }
                 let today = utc_day(ctx.time);
                 let latest = today.checked_add(1.day()).expect("a real date");
-                if *day < keep_from(self.clock) || *day > latest {
+                if *day < oldest_salt_day(self.clock) || *day > latest {
                     return Err(invalid("day", "must be yesterday, today or tomorrow (UTC)"));
                 }
                 if !self.salts.contains_key(day) {
@@ -54,9 +114,9 @@ impl Bookings {
                 if !(1..=1200).contains(retention_months) {
                     return Err(invalid("retention_months", "must be 1 to 1200"));
                 }
-                let oldest = keep_from(self.clock);
+                let oldest = oldest_salt_day(self.clock);
                 let newest = ctx.time + FUTURE_SLACK;
-                let mut zones: HashMap<TenantId, Option<TimeZone>> = HashMap::new();
+                let mut zones: BTreeMap<TenantId, Option<TimeZone>> = BTreeMap::new();
                 let mut changes = Changes::default();
                 let (mut recorded, mut skipped) = (0u32, 0u32);
                 for v in views {
@@ -116,7 +176,7 @@ impl Bookings {
 
     /// Destroys salts and visitor state from before yesterday (UTC), as the clock passes.
     pub(super) fn expire_analytics(&mut self, writes: &mut WriteSet) {
-        let keep = keep_from(self.clock);
+        let keep = oldest_salt_day(self.clock);
         while let Some((&day, salt)) = self.salts.first_key_value() {
             if day >= keep {
                 break;
@@ -151,3 +211,6 @@ fn well_formed(v: &PageView) -> bool {
         && v.country.as_deref().is_none_or(|c| short(c, 8))
         && v.city.as_deref().is_none_or(|c| short(c, 100))
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,7 +2,7 @@
 //! lets) and the hire enquiries visitors send from it.
 
 use jiff::ToSpan;
-use roomraft_cluster::WriteSet;
+use roomraft_replicated::WriteSet;
 
 use super::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
 use super::calendar::{local_date, zone};
