@@ -61,6 +61,10 @@ if [[ ! -d e2e/node_modules/playwright-core || e2e/package-lock.json -nt e2e/nod
 fi
 
 cargo fmt --all -- --check
+# The domain crates build without any I/O crate; clippy (with the domain's own clippy.toml: no
+# clock, no hash-ordered collections) is clean.
+./scripts/check-purity.sh
+cargo clippy --workspace --all-targets -- -D warnings
 # The multi-process tests run the real binary from target/debug/roomraft.
 cargo build --workspace --all-targets
 cargo nextest run --workspace --no-fail-fast "$@"

@@ -31,7 +31,7 @@ pub use error::{ClusterError, StoreError};
 pub use log_store::LogStore;
 pub use metrics::RaftMetrics;
 pub use restore::{records_digest, restore_data_dir, stored_records, stored_state_digest};
-pub use roomraft_replicated::{App, LoadError, WriteSet};
+pub use roomraft_replicated::{App, LoadError, Records, WriteSet};
 pub use state_machine::StateMachineStore;
 pub use store::Store;
 pub use types::{NodeId, NodeInfo, TypeConfig};

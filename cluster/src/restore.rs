@@ -88,7 +88,9 @@ pub fn stored_state_digest<A: App>(dir: &Path) -> Result<(u64, String), StoreErr
 
 /// Opens the store in `dir` as a node would and returns the applied index and the
 /// application's records, sorted by key (what a snapshot of it would hold).
-pub fn stored_records<A: App>(dir: &Path) -> Result<(u64, Vec<(Vec<u8>, Vec<u8>)>), StoreError> {
+pub fn stored_records<A: App>(
+    dir: &Path,
+) -> Result<(u64, roomraft_replicated::Records), StoreError> {
     let sm = crate::state_machine::StateMachineStore::<A>::open(Store::open(dir)?)?;
     let mut records = sm.shared.app.read().records();
     records.sort_unstable();

@@ -16,7 +16,7 @@ pub(crate) type ChangeList = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
 /// `with` for a `Vec<Vec<u8>>`.
 pub(crate) mod byte_strings {
-    use super::*;
+    use super::{ByteBuf, Bytes, Deserialize, Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(v.iter().map(|b| Bytes::new(b)))
@@ -30,7 +30,7 @@ pub(crate) mod byte_strings {
 
 /// `with` for a `Vec<(Vec<u8>, Vec<u8>)>`: records, key and value.
 pub(crate) mod byte_pairs {
-    use super::*;
+    use super::{ByteBuf, Bytes, Deserialize, Deserializer, Records, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(
         v: &[(Vec<u8>, Vec<u8>)],
@@ -49,7 +49,7 @@ pub(crate) mod byte_pairs {
 
 /// `with` for a `Vec<(Vec<u8>, Option<Vec<u8>>)>`: changes, a key set to a value or deleted.
 pub(crate) mod byte_changes {
-    use super::*;
+    use super::{ByteBuf, Bytes, ChangeList, Deserialize, Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(
         v: &[(Vec<u8>, Option<Vec<u8>>)],

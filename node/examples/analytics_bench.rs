@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use jiff::Timestamp;
 use roomraft_cluster::{App, WriteSet};
 use roomraft_node::analytics::Analytics;
-use roomraft_node::domain::*;
+use roomraft_node::domain::{Actor, Bookings, Command, LogCommand, Op, Outcome, PageView, Role};
 use roomraft_ops::analytics::{test_database, Enricher, Hit};
 use roomraft_ops::{AnalyticsConfig, Metrics};
 

@@ -15,7 +15,10 @@
 use jiff::civil::{date, time};
 use jiff::Timestamp;
 use roomraft_cluster::{App, WriteSet};
-use roomraft_node::domain::*;
+use roomraft_node::domain::{
+    Actor, BookingDetails, Bookings, Command, LessonImport, LessonSpec, LogCommand, Op, Outcome,
+    Role, RoomSpec, Rules, TenantId, UserId,
+};
 
 fn at(s: &str) -> Timestamp {
     s.parse().unwrap()

@@ -16,7 +16,7 @@ use roomraft_ops::analytics::{
 use roomraft_ops::{AnalyticsConfig, Metrics, Refusal};
 
 use crate::backup::system_actor;
-use crate::domain::*;
+use crate::domain::{Bookings, Command, LogCommand, Op, Outcome, TenantId};
 
 /// Longest user agent kept in memory for hashing.
 const MAX_USER_AGENT: usize = 512;

@@ -93,13 +93,13 @@ fn monday_from(d: Date) -> Date {
     }
 }
 
+/// A term: its name, first and last day, and the week label it starts with.
+pub type TermDates = (String, Date, Date, &'static str);
+/// A holiday: its name, first and last day.
+pub type HolidayDates = (String, Date, Date);
+
 /// The English academic year starting in September of `y`: terms and holidays.
-pub fn academic_year(
-    y: i16,
-) -> (
-    Vec<(String, Date, Date, &'static str)>,
-    Vec<(String, Date, Date)>,
-) {
+pub fn academic_year(y: i16) -> (Vec<TermDates>, Vec<HolidayDates>) {
     let autumn = monday_from(date(y, 9, 1)).checked_add(2.days()).unwrap();
     let christmas = monday_from(date(y, 12, 18));
     let spring = monday_from(date(y + 1, 1, 3));

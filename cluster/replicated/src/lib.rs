@@ -7,6 +7,9 @@ use std::fmt::Debug;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// Records as `(key, value)` pairs: what a snapshot, a backup or a load holds.
+pub type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The application a cluster replicates.
 ///
 /// `apply` must be deterministic: the same commands in the same order give the same outcomes and

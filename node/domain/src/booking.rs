@@ -4,9 +4,13 @@
 use jiff::{SignedDuration, Timestamp};
 use roomraft_replicated::WriteSet;
 
-use super::apply::*;
+use super::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
 use super::calendar::{dates_between, instant, zone, MAX_OCCURRENCES};
-use super::model::*;
+use super::model::{
+    Booking, BookingDetails, BookingId, BookingStatus, Calendar, CancelScope, Clash, DepartmentId,
+    Lesson, Op, Outcome, Rejection, Role, Room, RoomId, Series, SeriesId, SeriesMode, Tenant,
+    TenantId, User, UserId,
+};
 use super::quotas::Kind;
 
 /// Longest booking accepted, whatever the rules say.

@@ -6,7 +6,7 @@ use jiff::civil::{Date, DateTime, Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 
-use super::model::*;
+use super::model::{Calendar, Closure, Lesson, Occurrence, Period, Term, WeeklyRule};
 
 /// Weeks before any term is defined cycle from this Monday.
 const CYCLE_EPOCH: Date = jiff::civil::date(2024, 1, 1);

@@ -14,7 +14,16 @@ mod venue;
 mod views;
 
 pub use apply::{Bookings, IDS_PER_ENTRY, STATE_FORMAT};
-pub use model::*;
+pub use model::{
+    AcademicYear, Actor, ApiToken, AuditEntry, BackupDone, BackupSlot, Booking, BookingDetails,
+    BookingId, BookingStatus, Calendar, CalendarId, CancelScope, Clash, Closure, ClosureKind,
+    ClusterIdentity, Command, Credential, Department, DepartmentId, Enquiry, EnquiryId,
+    EnquirySpec, Feed, FeedId, FeedTarget, Lesson, LessonId, LessonImport, LessonSpec, LogCommand,
+    Occurrence, Op, Outcome, PageView, Period, PeriodKind, Quotas, Rejection, RestoredFrom, Role,
+    Room, RoomId, RoomSpec, RowError, Rules, Series, SeriesId, SeriesMode, Session, SignInGuard,
+    SignInPolicy, Signed, Site, SiteSpec, Tenant, TenantId, Term, TokenId, User, UserId,
+    WeeklyRule,
+};
 pub use school::{lessons_overlap, ImportPlan, MAX_IMPORT_ROWS};
 pub use system::reidentify;
-pub use views::*;
+pub use views::{DatedPeriod, Occupation, RoomFilter};

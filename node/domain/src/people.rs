@@ -3,8 +3,11 @@
 use jiff::{SignedDuration, Timestamp};
 use roomraft_replicated::WriteSet;
 
-use super::apply::*;
-use super::model::*;
+use super::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
+use super::model::{
+    ApiToken, Department, DepartmentId, Feed, FeedId, FeedTarget, Op, Outcome, Rejection, Role,
+    Rules, Session, SignInGuard, SignInPolicy, Tenant, TenantId, TokenId, User, UserId,
+};
 use super::quotas::Kind;
 
 fn valid_slug(slug: &str) -> bool {

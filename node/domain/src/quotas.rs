@@ -3,8 +3,8 @@
 
 use roomraft_replicated::WriteSet;
 
-use super::apply::*;
-use super::model::*;
+use super::apply::{forbidden, invalid, Bookings, Ctx, Record, Res};
+use super::model::{Outcome, Quotas, Rejection, Role, TenantId};
 
 /// What is counted against a school's quotas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

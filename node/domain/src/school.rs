@@ -5,8 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::civil::Date;
 use roomraft_replicated::WriteSet;
 
-use super::apply::*;
-use super::model::*;
+use super::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
+use super::model::{
+    AcademicYear, Calendar, Clash, Closure, Lesson, LessonId, LessonImport, LessonSpec, Op,
+    Outcome, Rejection, Room, RoomId, RoomSpec, RowError, Rules, TenantId, Term,
+};
 use super::quotas::Kind;
 
 fn check_rules(r: &Rules) -> Result<(), Rejection> {

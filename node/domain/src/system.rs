@@ -4,7 +4,7 @@
 use roomraft_replicated::WriteSet;
 
 use super::apply::{forbidden, invalid, Bookings, Ctx, Record, Res};
-use super::model::*;
+use super::model::{BackupDone, BackupSlot, ClusterIdentity, Op, Outcome, RestoredFrom, Role};
 
 /// Scheduled backup slots remembered (a little over a week of hourly backups).
 const SLOTS_KEPT: usize = 200;
@@ -81,7 +81,7 @@ pub fn reidentify(
     now: jiff::Timestamp,
     backup_id: &str,
     index: u64,
-) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Option<ClusterIdentity>), String> {
+) -> Result<(roomraft_replicated::Records, Option<ClusterIdentity>), String> {
     let key = Record::Identity(ClusterIdentity {
         id: String::new(),
         created: now,

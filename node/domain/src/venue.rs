@@ -6,7 +6,7 @@ use roomraft_replicated::WriteSet;
 
 use super::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
 use super::calendar::{local_date, zone};
-use super::model::*;
+use super::model::{Enquiry, EnquiryId, EnquirySpec, Outcome, Site, SiteSpec, Tenant, TenantId};
 use super::quotas::Kind;
 
 /// Most rooms a site may offer for hire.

@@ -5,7 +5,9 @@ use jiff::civil::Date;
 use jiff::Timestamp;
 
 use super::calendar::{instant, weekday_number, zone};
-use super::model::*;
+use super::model::{
+    AuditEntry, Booking, Calendar, Lesson, Period, Room, RoomId, Tenant, TenantId, UserId,
+};
 use super::Bookings;
 
 /// Something occupying a room for a while.

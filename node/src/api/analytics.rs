@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::observe::ClientAddr;
-use super::*;
+use super::{
+    consistency, observe, opt, parse_date, parse_json, ApiError, Auth, Bookings, Path, Query, St,
+};
 use crate::analytics::Recorded;
 use crate::domain::calendar::{local_date, zone};
 

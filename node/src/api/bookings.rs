@@ -12,7 +12,12 @@ use roomraft_cluster::Consistency;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::*;
+use super::{
+    clash_json, consistency, created, opt, parse_clock, parse_date, parse_id, parse_json,
+    parse_time, submit, unexpected, ApiError, AppState, AuditEntry, Auth, Booking, BookingDetails,
+    BookingStatus, Bookings, Calendar, CancelScope, Occupation, Occurrence, Op, Outcome, Path,
+    Query, ReadParams, RoomFilter, RoomId, Series, SeriesMode, St, Tenant, TenantId, WeeklyRule,
+};
 use crate::domain::calendar::{
     expand_weekly, instant, local_date, weekday_name, weekday_number, zone,
 };

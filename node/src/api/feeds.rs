@@ -18,7 +18,11 @@ use roomraft_cluster::Consistency;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::*;
+use super::{
+    created, parse_id, parse_json, sha256_hex, submit, unexpected, ApiError, Auth, Booking,
+    BookingStatus, Bookings, Feed, FeedTarget, Op, Outcome, Path, Query, ReadParams, Role, RoomId,
+    St,
+};
 use crate::domain::calendar::zone;
 
 /// How far back and ahead a feed reaches.

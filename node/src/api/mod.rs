@@ -29,7 +29,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::domain::*;
+use crate::domain::{
+    Actor, ApiToken, AuditEntry, Booking, BookingDetails, BookingId, BookingStatus, Bookings,
+    Calendar, CancelScope, Clash, ClosureKind, Command, Credential, Enquiry, Feed, FeedTarget,
+    Lesson, LessonImport, LessonSpec, LogCommand, Occupation, Occurrence, Op, Outcome, Period,
+    PeriodKind, Rejection, Role, Room, RoomFilter, RoomId, RoomSpec, RowError, Rules, Series,
+    SeriesMode, Session, SignInPolicy, SiteSpec, Tenant, TenantId, User, WeeklyRule,
+};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "rr_session";

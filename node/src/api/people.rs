@@ -14,7 +14,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::observe::{self, ClientAddr};
-use super::*;
+use super::{
+    created, csrf_token, parse_id, parse_json, retry_after, sha256_hex, submit, unexpected, Actor,
+    ApiError, ApiToken, AppState, Arc, Auth, Op, Outcome, Path, Query, ReadParams, Role, Session,
+    St, Tenant, TenantId, Timestamp, User, SESSION_COOKIE,
+};
 
 /// Longest password accepted (NIST SP 800-63B asks verifiers to allow at least 64).
 const MAX_PASSWORD: usize = 256;

@@ -11,7 +11,12 @@ use roomraft_cluster::Consistency;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::*;
+use super::{
+    consistency, created, opt, parse_clock, parse_date, parse_id, parse_json, submit, unexpected,
+    Actor, ApiError, AppState, Auth, Calendar, ClosureKind, Lesson, LessonImport, LessonSpec, Op,
+    Outcome, Path, Period, PeriodKind, Query, ReadParams, Role, Room, RoomSpec, RowError, Rules,
+    St,
+};
 use crate::domain::calendar::parse_weekday;
 
 /// Rules as JSON; `max_active_per_user` maps a role to its limit.

@@ -7,7 +7,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::*;
+use super::{
+    consistency, parse_json, submit, unexpected, ApiError, Auth, Consistency, Enquiry, Op, Outcome,
+    Query, SiteSpec, St,
+};
 
 fn site_json(slug: &str, s: &SiteSpec) -> Value {
     json!({ "published": s.published, "description": s.description,

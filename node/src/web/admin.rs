@@ -9,7 +9,11 @@ use axum::response::Response;
 use jiff::{Timestamp, ToSpan};
 use serde::Deserialize;
 
-use super::*;
+use super::{
+    booked_by, clock, form, html, html_status, long_date, notice, poster, see_other, viewer,
+    ApiError, Booking, BookingStatus, Chrome, FieldErrors, Op, Opt, PageError, Path, Period, Query,
+    Role, Room, RoomSpec, RowError, Rules, SiteSpec, St, Viewer,
+};
 use crate::api::people::hash_password;
 use crate::api::school::import_timetable;
 use crate::api::{submit, CsrfProof};

@@ -25,7 +25,11 @@ use serde::de::DeserializeOwned;
 
 use crate::api::{csrf_token, ApiError, AppState, Auth, CsrfProof};
 use crate::domain::calendar::zone;
-use crate::domain::*;
+use crate::domain::{
+    Actor, Booking, BookingDetails, BookingStatus, Bookings, Calendar, CancelScope, EnquirySpec,
+    Occupation, Op, Outcome, Period, Role, Room, RoomFilter, RoomSpec, RowError, Rules, SiteSpec,
+    Tenant, TenantId, User,
+};
 
 type St = State<Arc<AppState>>;
 

@@ -12,7 +12,12 @@ use jiff::{Timestamp, ToSpan};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::*;
+use super::{
+    booked_by, clock, date_param, form, html, html_status, local_path, long_date, notice, poster,
+    see_other, status_text, viewer, zone, ApiError, Booking, BookingDetails, BookingStatus,
+    Bookings, Calendar, CancelScope, Chrome, FieldErrors, Occupation, Op, Opt, Outcome, PageError,
+    Path, Query, Role, Room, RoomFilter, St, Tenant, TimeZone, User, Viewer,
+};
 use crate::api::bookings::{
     count_bookings, plan, resolve, series_mode, series_op, NewSeries, When,
 };

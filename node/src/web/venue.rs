@@ -16,7 +16,11 @@ use jiff::{Timestamp, ToSpan};
 use roomraft_cluster::Consistency;
 use serde::Deserialize;
 
-use super::*;
+use super::{
+    clock, date_param, form, html, html_status, long_date, zone, Actor, ApiError, AppState,
+    EnquirySpec, FieldErrors, Occupation, Op, Opt, Outcome, PageError, Path, Query, Role, Room, St,
+    Tenant, TenantId, TimeZone,
+};
 use crate::api::observe::{self, ClientAddr};
 use crate::api::{submit, unexpected};
 use crate::domain::calendar::{instant, local_date};

@@ -144,7 +144,8 @@ async fn earlier_builds_data_folder_opens_and_their_backup_restores_with_every_r
         let cluster = dir.path().join("cluster");
         copy_tree(&fixture.join("cluster"), &cluster);
         let data = cluster.join("node1/data");
-        let (then_index, then_records): (u64, Vec<(Vec<u8>, Vec<u8>)>) = read(release, "state.bin");
+        let (then_index, then_records): (u64, roomraft_cluster::Records) =
+            read(release, "state.bin");
         let then = Bookings::load(&mut then_records.into_iter())
             .unwrap_or_else(|e| panic!("{release}: its records do not load: {e}"));
 

@@ -19,7 +19,7 @@ pub use tally::{
 
 use super::apply::{forbidden, invalid, Bookings, Ctx, Record, Res};
 use super::calendar::local_date;
-use super::model::*;
+use super::model::{Op, Outcome, Role, TenantId};
 
 /// The UTC day of an instant: the day whose salt keys a visitor id made then.
 pub fn utc_day(t: Timestamp) -> jiff::civil::Date {

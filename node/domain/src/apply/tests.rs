@@ -8,6 +8,7 @@ use roomraft_replicated::{App, WriteSet};
 use super::super::calendar::{expand_weekly, instant, zone};
 use super::super::quotas::Kind;
 use super::*;
+use crate::*;
 
 fn at(s: &str) -> Timestamp {
     s.parse().unwrap()
