@@ -5,6 +5,7 @@ pub mod analytics;
 mod apply;
 mod booking;
 pub mod calendar;
+pub mod codec;
 mod model;
 mod people;
 pub mod quotas;

@@ -113,7 +113,17 @@ async fn answers_as_recorded(
             serde_json::from_str::<serde_json::Value>(then),
             serde_json::from_str::<serde_json::Value>(&now),
         ) {
-            (Ok(then), Ok(now)) => assert_eq!(now, then, "{what}: GET {path} answers otherwise"),
+            (Ok(mut then), Ok(mut now)) => {
+                if path.starts_with("/api/v1/tokens") {
+                    // The reads themselves use the admin token, which stamps when it was last used.
+                    for answer in [&mut then, &mut now] {
+                        for token in answer.as_array_mut().into_iter().flatten() {
+                            token.as_object_mut().unwrap().remove("last_used_at");
+                        }
+                    }
+                }
+                assert_eq!(now, then, "{what}: GET {path} answers otherwise")
+            }
             _ => assert_eq!(now, *then, "{what}: GET {path} answers otherwise"),
         }
     }
