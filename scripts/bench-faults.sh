@@ -15,8 +15,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release -p roomraft-node
+cargo build --release -p roomraft-node -p roomraft-bench
 bin=$PWD/target/release/roomraft
+load=$PWD/target/release/roomraft-bench
 dir=$work/roomraft
 base=18440
 url() { echo "https://127.0.0.1:$((base + $1))"; }
@@ -25,7 +26,7 @@ bench() { # label, node ids...
     local urls
     urls=$(for n in "$@"; do url "$n"; done | paste -sd,)
     echo -n "$label: "
-    "$bin" bench --urls "$urls" --ca "$dir/ca.pem" --token-file "$dir/admin.token" \
+    "$load" --urls "$urls" --ca "$dir/ca.pem" --token-file "$dir/admin.token" \
         --clients "$clients" --duration "$secs"
 }
 ready() { curl -sf --cacert "$dir/ca.pem" "$(url "$1")/health/ready" >/dev/null; }

@@ -22,8 +22,9 @@ wait_for() { # what, command...
     echo "bench: $what did not come up" >&2; exit 1
 }
 
-cargo build --release -p roomraft-node
+cargo build --release -p roomraft-node -p roomraft-bench
 bin=target/release/roomraft
+load=target/release/roomraft-bench
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
 
@@ -68,7 +69,7 @@ eurls=http://127.0.0.1:12379,http://127.0.0.1:12479,http://127.0.0.1:12579
 node_pids=$(for i in 1 2 3; do cat "$work/roomraft/node$i/pid"; echo; done | paste -sd,)
 etcd_pid_list=$(IFS=,; echo "${etcd_pids[*]}")
 for r in $(seq 1 "$runs"); do
-    "$bin" bench --urls "$urls" --ca "$work/roomraft/ca.pem" --token-file "$work/roomraft/admin.token" \
+    "$load" --urls "$urls" --ca "$work/roomraft/ca.pem" --token-file "$work/roomraft/admin.token" \
         --clients "$clients" --duration "$secs" --cpu-of "$node_pids"
-    "$bin" bench --target etcd --urls "$eurls" --clients "$clients" --duration "$secs" --cpu-of "$etcd_pid_list"
+    "$load" --target etcd --urls "$eurls" --clients "$clients" --duration "$secs" --cpu-of "$etcd_pid_list"
 done

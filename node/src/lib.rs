@@ -4,7 +4,6 @@ pub mod analytics;
 pub mod api;
 pub mod backup;
 pub mod backup_cli;
-pub mod bench;
 pub mod client;
 pub mod cluster_cli;
 pub mod config;

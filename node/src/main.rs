@@ -1,6 +1,6 @@
 //! `roomraft`: the Roomraft node and its command-line tools.
 
-use roomraft_node::{backup_cli, bench, cluster_cli, config, dev, logging, server};
+use roomraft_node::{backup_cli, cluster_cli, config, dev, logging, server};
 
 use std::path::PathBuf;
 
@@ -33,8 +33,6 @@ enum Cmd {
     Backup(backup_cli::BackupArgs),
     /// Build the first node of a new cluster from a backup (disaster recovery).
     Restore(backup_cli::RestoreArgs),
-    /// Drive concurrent HTTPS clients against a running cluster and report throughput and latency.
-    Bench(bench::BenchArgs),
 }
 
 fn init_tracing(json: bool) {
@@ -64,7 +62,6 @@ fn main() -> anyhow::Result<()> {
                 dev::run(args).await
             }
             Cmd::Cluster(args) => cluster_cli::run(args).await,
-            Cmd::Bench(args) => bench::run(args).await,
             Cmd::Backup(args) => {
                 init_cli_tracing();
                 backup_cli::run(args).await

@@ -1,4 +1,4 @@
-//! `roomraft bench`: a load generator that drives concurrent HTTPS clients against a running
+//! The load generator that drives concurrent HTTPS clients against a running
 //! cluster (or, for comparison, an etcd cluster's JSON gateway) and reports throughput and latency.
 
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
 use serde_json::json;
 
-use crate::client::{call, https_client};
+use roomraft_node::client::{call, https_client};
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
@@ -417,7 +417,7 @@ fn teaching_day() -> String {
     } else {
         today.year() - 1
     };
-    let (terms, _) = crate::seed::academic_year(y);
+    let (terms, _) = roomraft_node::seed::academic_year(y);
     terms[0]
         .1
         .checked_add(jiff::ToSpan::days(7))
@@ -502,13 +502,13 @@ async fn seed_big_school(
         .as_str()
         .context("admin token")?
         .to_string();
-    let spec = crate::seed::SchoolSpec {
+    let spec = roomraft_node::seed::SchoolSpec {
         teaching_rooms: rooms,
         occupancy_percent: 100,
         users: Vec::new(),
     };
     let started = Instant::now();
-    crate::seed::seed_school(http, url, &admin, &spec, jiff::Zoned::now().date()).await?;
+    roomraft_node::seed::seed_school(http, url, &admin, &spec, jiff::Zoned::now().date()).await?;
     let lessons = call(
         http.get(format!("{url}/api/v1/lessons"))
             .bearer_auth(&admin),
