@@ -29,7 +29,7 @@ pub use cluster::{AppliedState, Cluster, ClusterStatus, Consistency, MemberStatu
 pub use config::{ClusterConfig, Timeouts};
 pub use error::{ClusterError, StoreError};
 pub use log_store::LogStore;
-pub use metrics::RaftMetrics;
+pub use metrics::{registered, RaftMetrics};
 pub use restore::{records_digest, restore_data_dir, stored_records, stored_state_digest};
 pub use roomraft_replicated::{App, LoadError, Records, WriteSet};
 pub use state_machine::StateMachineStore;

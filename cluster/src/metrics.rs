@@ -49,36 +49,36 @@ impl RaftMetrics {
         // 50 µs to ~1.6 s: an fsync on NVMe is tens of µs, on a loaded cloud disk tens of ms.
         let io_buckets = exponential_buckets(0.00005, 2.0, 16)?;
         Ok(RaftMetrics {
-            term: reg(r, IntGauge::new("roomraft_raft_term", "Current Raft term."))?,
-            leader_id: reg(
+            term: registered(r, IntGauge::new("roomraft_raft_term", "Current Raft term."))?,
+            leader_id: registered(
                 r,
                 IntGauge::new(
                     "roomraft_raft_leader_id",
                     "Id of the node this node believes leads; 0 when none is known.",
                 ),
             )?,
-            is_leader: reg(
+            is_leader: registered(
                 r,
                 IntGauge::new(
                     "roomraft_raft_is_leader",
                     "1 while this node leads, else 0.",
                 ),
             )?,
-            leader_changes: reg(
+            leader_changes: registered(
                 r,
                 IntCounter::new(
                     "roomraft_raft_leader_changes_total",
                     "Times this node saw the known leader change (including to none).",
                 ),
             )?,
-            early_elections: reg(
+            early_elections: registered(
                 r,
                 IntCounter::new(
                     "roomraft_raft_early_elections_total",
                     "Elections this node started as soon as a majority had lost the leader.",
                 ),
             )?,
-            proposals: reg(
+            proposals: registered(
                 r,
                 IntCounterVec::new(
                     Opts::new(
@@ -88,56 +88,56 @@ impl RaftMetrics {
                     &["result"],
                 ),
             )?,
-            proposals_pending: reg(
+            proposals_pending: registered(
                 r,
                 IntGauge::new(
                     "roomraft_raft_proposals_pending",
                     "Proposals waiting to commit on this node.",
                 ),
             )?,
-            forwarded_writes: reg(
+            forwarded_writes: registered(
                 r,
                 IntCounter::new(
                     "roomraft_raft_forwarded_writes_total",
                     "Writes this node forwarded to the leader.",
                 ),
             )?,
-            forward_requests: reg(
+            forward_requests: registered(
                 r,
                 IntCounter::new(
                     "roomraft_raft_forward_requests_total",
                     "Peer requests that carried them: several writes share one under load.",
                 ),
             )?,
-            entries_applied: reg(
+            entries_applied: registered(
                 r,
                 IntCounter::new(
                     "roomraft_raft_entries_applied_total",
                     "Log entries applied to this node's state machine.",
                 ),
             )?,
-            last_log_index: reg(
+            last_log_index: registered(
                 r,
                 IntGauge::new(
                     "roomraft_raft_last_log_index",
                     "Index of the last log entry.",
                 ),
             )?,
-            applied_index: reg(
+            applied_index: registered(
                 r,
                 IntGauge::new(
                     "roomraft_raft_applied_index",
                     "Index of the last entry applied to the state machine.",
                 ),
             )?,
-            snapshot_index: reg(
+            snapshot_index: registered(
                 r,
                 IntGauge::new(
                     "roomraft_raft_snapshot_index",
                     "Last log index covered by the current snapshot; 0 when none.",
                 ),
             )?,
-            replication_lag: reg(
+            replication_lag: registered(
                 r,
                 IntGaugeVec::new(
                     Opts::new(
@@ -147,35 +147,35 @@ impl RaftMetrics {
                     &["peer"],
                 ),
             )?,
-            snapshot_builds: reg(
+            snapshot_builds: registered(
                 r,
                 IntCounter::new(
                     "roomraft_raft_snapshot_builds_total",
                     "Snapshots this node built.",
                 ),
             )?,
-            snapshots_sent: reg(
+            snapshots_sent: registered(
                 r,
                 IntCounter::new(
                     "roomraft_raft_snapshots_sent_total",
                     "Snapshots this node sent to a lagging member.",
                 ),
             )?,
-            snapshots_installed: reg(
+            snapshots_installed: registered(
                 r,
                 IntCounter::new(
                     "roomraft_raft_snapshots_installed_total",
                     "Snapshots received from the leader and installed.",
                 ),
             )?,
-            peer_certificates_refused: reg(
+            peer_certificates_refused: registered(
                 r,
                 IntCounter::new(
                     "roomraft_peer_certificates_refused_total",
                     "Peer connections refused for a certificate the cluster CA did not sign.",
                 ),
             )?,
-            log_fsync_seconds: reg(
+            log_fsync_seconds: registered(
                 r,
                 Histogram::with_opts(
                     HistogramOpts::new(
@@ -185,7 +185,7 @@ impl RaftMetrics {
                     .buckets(io_buckets.clone()),
                 ),
             )?,
-            apply_seconds: reg(
+            apply_seconds: registered(
                 r,
                 Histogram::with_opts(
                     HistogramOpts::new(
@@ -199,7 +199,8 @@ impl RaftMetrics {
     }
 }
 
-fn reg<C: prometheus::core::Collector + Clone + 'static>(
+/// `c`, registered in `r`: each metric of a node is made and registered in one step.
+pub fn registered<C: prometheus::core::Collector + Clone + 'static>(
     r: &Registry,
     c: prometheus::Result<C>,
 ) -> prometheus::Result<C> {

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use roomraft_cluster::registered as reg;
 pub use roomraft_cluster::RaftMetrics;
 
 use prometheus::{
@@ -59,15 +60,6 @@ pub struct BackupMetrics {
     pub duration_seconds: Histogram,
     /// Size of the last archive this node wrote.
     pub last_size_bytes: IntGauge,
-}
-
-fn reg<C: prometheus::core::Collector + Clone + 'static>(
-    r: &Registry,
-    c: prometheus::Result<C>,
-) -> prometheus::Result<C> {
-    let c = c?;
-    r.register(Box::new(c.clone()))?;
-    Ok(c)
 }
 
 impl Metrics {
