@@ -6,6 +6,8 @@
 use roomraft_cluster::{App, WriteSet};
 use roomraft_node::domain::{Bookings, LogCommand, Outcome, STATE_FORMAT};
 
+use crate::harness::wait_ready;
+
 /// Every release whose fixtures are committed, oldest first.
 const RELEASES: &[&str] = &["v0.1-4a6e50d", "v0.2-98adf9a"];
 
@@ -138,19 +140,6 @@ async fn answers_as_recorded(
             }
             _ => assert_eq!(now, *then, "{what}: GET {path} answers otherwise"),
         }
-    }
-}
-
-async fn wait_ready(http: &reqwest::Client, url: &str, what: &str) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(format!("{url}/health/ready")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{what}: not ready");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

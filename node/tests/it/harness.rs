@@ -79,19 +79,7 @@ impl TestNodes {
     }
 
     pub async fn wait_ready(&self, node: u64) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = self.http.get(self.url(node, "/health/ready")).send().await {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "node {node} not ready"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_ready(&self.http, &self.url(node, ""), &format!("node {node}")).await
     }
 
     /// GET `path` on `node` with a bearer token.
@@ -213,4 +201,18 @@ impl TestNodes {
 
 pub fn slot(room: u64, from: &str, to: &str) -> Value {
     json!({"room_id": room, "start": format!("2037-03-02T{from}:00Z"), "end": format!("2037-03-02T{to}:00Z"), "title": "Maths"})
+}
+
+/// Waits, for at most 30 s, until the node at `url` answers `/health/ready` with 200.
+pub async fn wait_ready(http: &reqwest::Client, url: &str, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(format!("{url}/health/ready")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what} not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
