@@ -1,14 +1,18 @@
-//! Roomraft node: the booking domain, the HTTPS API, configuration, wiring and the CLI commands.
+//! Roomraft node: the use cases (`app`) over the booking domain, their two adapters (the JSON
+//! API and the pages) on shared HTTP plumbing, configuration, wiring and the CLI commands.
 
 pub mod analytics;
 pub mod api;
+pub mod app;
 pub mod backup;
 pub mod backup_cli;
 pub mod client;
 pub mod cluster_cli;
 pub mod config;
 pub mod dev;
+pub mod http;
 pub mod logging;
+pub mod routes;
 pub mod seed;
 pub mod server;
 pub mod web;

@@ -11,9 +11,10 @@ use roomraft_cluster::Cluster;
 use roomraft_ops::{Limiter, Metrics};
 
 use crate::analytics::Analytics;
-use crate::api::{router, AppState};
+use crate::app::AppState;
 use crate::config::Config;
 use crate::domain::Bookings;
+use crate::routes::router;
 
 /// A running node.
 pub struct Node {
@@ -81,11 +82,11 @@ impl Node {
                 refill_secs: 60,
                 lock_max_secs: config.limits.sign_in_lock_max_seconds.min(u32::MAX as u64) as u32,
             },
-            body: crate::api::guard::BodyLimits {
+            body: crate::app::BodyLimits {
                 max_bytes: config.max_body_bytes,
                 read: Duration::from_secs(config.connections.body_read_seconds.max(1)),
             },
-            sessions: crate::api::SessionPolicy {
+            sessions: crate::app::SessionPolicy {
                 idle: Duration::from_secs(config.session.idle_minutes * 60),
                 absolute: Duration::from_secs(config.session.absolute_hours * 3600),
             },

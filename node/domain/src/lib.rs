@@ -11,6 +11,7 @@ mod people;
 pub mod quotas;
 mod school;
 mod system;
+mod tenant_view;
 mod venue;
 mod views;
 
@@ -27,4 +28,5 @@ pub use model::{
 };
 pub use school::{lessons_overlap, ImportPlan, MAX_IMPORT_ROWS};
 pub use system::reidentify;
+pub use tenant_view::TenantView;
 pub use views::{DatedPeriod, Occupation, RoomFilter};

@@ -9,12 +9,11 @@ use jiff::{Timestamp, ToSpan};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::observe::ClientAddr;
-use super::{
-    consistency, observe, opt, parse_date, parse_json, ApiError, Auth, Bookings, Path, Query, St,
-};
+use super::{consistency, opt, parse_date, parse_json, AppError, Auth, Bookings, Path, Query, St};
 use crate::analytics::Recorded;
+use crate::app::refused;
 use crate::domain::calendar::{local_date, zone};
+use crate::http::observe::ClientAddr;
 
 /// Longest report range, in days.
 const MAX_RANGE_DAYS: i64 = 800;
@@ -37,18 +36,18 @@ pub(super) async fn page_view(
     Path(slug): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let b: PageViewBody = parse_json(&body)?;
     let path = b.path.trim();
     if path.is_empty() || path.len() > 2048 || path.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
+        return Err(AppError::invalid(
             "path",
             "must be a page path like /v/oak/hall (at most 2048 characters)",
         ));
     }
     if let Some(r) = &b.referrer {
         if r.len() > 2048 || r.chars().any(char::is_control) {
-            return Err(ApiError::invalid(
+            return Err(AppError::invalid(
                 "referrer",
                 "must be a URL of at most 2048 characters",
             ));
@@ -66,7 +65,7 @@ pub(super) async fn page_view(
     let recorded = s
         .analytics
         .page_view(tenant, client, &headers, path, b.referrer.as_deref())
-        .map_err(|r| observe::refused(&s, r))?;
+        .map_err(|r| refused(&s, r))?;
     let mut resp = (
         StatusCode::ACCEPTED,
         Json(json!({ "recorded": recorded == Recorded::Queued })),
@@ -98,7 +97,7 @@ pub(super) async fn report(
     State(s): St,
     auth: Auth,
     Query(q): Query<ReportQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant_id = auth.require_admin()?;
     let consistency = consistency(q.consistency.as_deref())?;
     let limit = match &q.limit {
@@ -107,7 +106,7 @@ pub(super) async fn report(
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 1000"))?,
+            .ok_or_else(|| AppError::invalid("limit", "must be a whole number from 1 to 1000"))?,
     };
     let from = opt("from", &q.from, parse_date)?;
     let to = opt("to", &q.to, parse_date)?;
@@ -125,9 +124,9 @@ pub(super) async fn report(
             ))
         })
         .await?
-        .ok_or_else(|| ApiError::not_found("tenant", tenant_id))?;
+        .ok_or_else(|| AppError::not_found("tenant", tenant_id))?;
     let Some((from, to, r)) = report else {
-        return Err(ApiError::invalid(
+        return Err(AppError::invalid(
             "from",
             format!("must be on or before to, at most {MAX_RANGE_DAYS} days before it"),
         ));

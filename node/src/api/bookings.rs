@@ -13,14 +13,16 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    clash_json, consistency, created, opt, parse_clock, parse_date, parse_id, parse_json,
-    parse_time, submit, unexpected, ApiError, AppState, AuditEntry, Auth, Booking, BookingDetails,
-    BookingStatus, Bookings, Calendar, CancelScope, Occupation, Occurrence, Op, Outcome, Path,
-    Query, ReadParams, RoomFilter, RoomId, Series, SeriesMode, St, Tenant, TenantId, WeeklyRule,
+    caller, clash_json, consistency, created, opt, parse_date, parse_id, parse_json, parse_time,
+    unexpected, AppError, AuditEntry, Auth, Booking, BookingDetails, BookingStatus, Bookings,
+    Calendar, Occupation, Op, Outcome, Path, Query, ReadParams, RoomFilter, RoomId, Series, St,
+    Tenant,
 };
-use crate::domain::calendar::{
-    expand_weekly, instant, local_date, weekday_name, weekday_number, zone,
+use crate::app::bookings::{
+    book, book_series, cancel, cancel_scope, plan, resolve, series_mode, NewSeries, When,
 };
+use crate::app::AppState;
+use crate::domain::calendar::{instant, local_date, weekday_number, zone};
 
 pub fn booking_json(b: &Booking) -> Value {
     json!({
@@ -48,81 +50,6 @@ pub fn occupation_json(o: &Occupation) -> Value {
     }
 }
 
-/// When a booking is: instants, or a local date with a period or local clock times.
-#[derive(Deserialize, Default, Clone)]
-pub(crate) struct When {
-    pub start: Option<String>,
-    pub end: Option<String>,
-    pub date: Option<String>,
-    pub period: Option<String>,
-    pub start_time: Option<String>,
-    pub end_time: Option<String>,
-}
-
-/// Resolves `w` in the tenant's zone: `(start, end, period name)`.
-pub(crate) fn resolve(
-    tenant: &Tenant,
-    cal: &Calendar,
-    w: &When,
-) -> Result<(Timestamp, Timestamp, Option<String>), ApiError> {
-    if let (Some(s), Some(e)) = (&w.start, &w.end) {
-        return Ok((parse_time("start", s)?, parse_time("end", e)?, None));
-    }
-    let date = w.date.as_deref().ok_or_else(|| {
-        ApiError::invalid(
-            "date",
-            "give start and end, or a date with a period or times",
-        )
-    })?;
-    let date = parse_date("date", date)?;
-    let tz = zone(&tenant.time_zone);
-    if let Some(p) = &w.period {
-        let period = cal.period_on(weekday_number(date), p).ok_or_else(|| {
-            ApiError::invalid(
-                "period",
-                format!("no period {p:?} on {}", weekday_name(weekday_number(date))),
-            )
-        })?;
-        return Ok((
-            instant(&tz, date, period.start),
-            instant(&tz, date, period.end),
-            Some(period.name.clone()),
-        ));
-    }
-    let (Some(s), Some(e)) = (&w.start_time, &w.end_time) else {
-        return Err(ApiError::invalid(
-            "period",
-            "give a period, or start_time and end_time",
-        ));
-    };
-    let (s, e) = (parse_clock("start_time", s)?, parse_clock("end_time", e)?);
-    if e <= s {
-        return Err(ApiError::invalid(
-            "end_time",
-            "must be after start_time; a booking past midnight needs start and end instants",
-        ));
-    }
-    Ok((instant(&tz, date, s), instant(&tz, date, e), None))
-}
-
-/// The tenant and its calendar, once `room` is known to be the tenant's (404 otherwise, before
-/// any question about the calendar).
-pub(crate) async fn tenant_and_calendar(
-    s: &AppState,
-    tenant: TenantId,
-    room: RoomId,
-) -> Result<(Tenant, Calendar), ApiError> {
-    s.cluster
-        .read(Consistency::Linearizable, |st| {
-            st.rooms.get(&room).filter(|r| r.tenant == tenant)?;
-            st.tenants
-                .get(&tenant)
-                .map(|t| (t.clone(), st.calendar(tenant)))
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("room", room))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewBooking {
@@ -145,7 +72,7 @@ pub(super) async fn create_booking(
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let tenant = auth.tenant()?;
     let req: NewBooking = parse_json(&body)?;
     let when = When {
@@ -156,62 +83,23 @@ pub(super) async fn create_booking(
         start_time: req.start_time,
         end_time: req.end_time,
     };
-    let (start, end, period) = if when.start.is_some() && when.end.is_some() {
-        resolve_plain(&when)?
-    } else {
-        let (t, cal) = tenant_and_calendar(&s, tenant, req.room_id).await?;
-        resolve(&t, &cal, &when)?
+    let details = BookingDetails {
+        title: req.title,
+        notes: req.notes,
+        period: None,
+        on_behalf_of: req.on_behalf_of,
+        override_reason: req.override_reason,
     };
-    if end <= start {
-        return Err(ApiError::invalid("end", "must be after start"));
-    }
-    if req.title.trim().is_empty() {
-        return Err(ApiError::invalid("title", "must not be empty"));
-    }
-    let op = Op::CreateBooking {
+    let b = book(
+        &s,
+        caller(&headers, &auth)?,
         tenant,
-        room: req.room_id,
-        start,
-        end,
-        details: BookingDetails {
-            title: req.title,
-            notes: req.notes,
-            period,
-            on_behalf_of: req.on_behalf_of,
-            override_reason: req.override_reason,
-        },
-    };
-    match count_bookings(&s, submit(&s, &headers, auth.actor, op).await)? {
-        Outcome::BookingCreated(b) => Ok(created(booking_json(&b))),
-        other => Err(unexpected(other)),
-    }
-}
-
-/// Counts what a booking request came to in `roomraft_bookings_total`.
-pub(crate) fn count_bookings(
-    s: &AppState,
-    r: Result<Outcome, ApiError>,
-) -> Result<Outcome, ApiError> {
-    let (outcome, n) = match &r {
-        Ok(Outcome::BookingCreated(_)) => ("created", 1),
-        Ok(Outcome::SeriesCreated { bookings, .. }) => ("created", bookings.len()),
-        Ok(Outcome::BookingsCancelled(list)) => ("cancelled", list.len()),
-        Err(ApiError::Conflict(_)) => ("conflicted", 1),
-        Err(ApiError::SeriesConflicts(list)) => ("conflicted", list.len()),
-        _ => return r,
-    };
-    s.metrics
-        .bookings
-        .with_label_values(&[outcome])
-        .inc_by(n as u64);
-    r
-}
-
-/// Instants need no calendar: the hot path of booking skips the extra read.
-fn resolve_plain(w: &When) -> Result<(Timestamp, Timestamp, Option<String>), ApiError> {
-    let s = w.start.as_deref().unwrap_or_default();
-    let e = w.end.as_deref().unwrap_or_default();
-    Ok((parse_time("start", s)?, parse_time("end", e)?, None))
+        req.room_id,
+        &when,
+        details,
+    )
+    .await?;
+    Ok(created(booking_json(&b)))
 }
 
 pub(super) async fn get_booking(
@@ -219,7 +107,7 @@ pub(super) async fn get_booking(
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let id = parse_id("booking", &id)?;
     let b = s
@@ -232,7 +120,7 @@ pub(super) async fn get_booking(
         })
         .await?;
     b.map(Json)
-        .ok_or_else(|| ApiError::not_found("booking", id))
+        .ok_or_else(|| AppError::not_found("booking", id))
 }
 
 #[derive(Deserialize)]
@@ -247,33 +135,19 @@ pub(super) async fn cancel_booking(
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<CancelQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let booking = parse_id("booking", &id)?;
-    let scope = match q.scope.as_deref() {
-        None | Some("one") => CancelScope::One,
-        Some("following") => CancelScope::ThisAndFollowing,
-        Some("series") => CancelScope::Series,
-        Some(_) => return Err(ApiError::invalid("scope", "use one, following or series")),
-    };
-    let op = Op::CancelBooking {
-        tenant,
-        booking,
-        scope,
-    };
-    match count_bookings(&s, submit(&s, &headers, auth.actor, op).await)? {
-        Outcome::BookingsCancelled(list) => {
-            let mut v = list
-                .iter()
-                .find(|b| b.id == booking)
-                .or(list.first())
-                .map(booking_json)
-                .unwrap_or_default();
-            v["cancelled"] = json!(list.iter().map(|b| b.id).collect::<Vec<_>>());
-            Ok(Json(v))
-        }
-        other => Err(unexpected(other)),
-    }
+    let scope = cancel_scope(q.scope.as_deref())?;
+    let list = cancel(&s, caller(&headers, &auth)?, tenant, booking, scope).await?;
+    let mut v = list
+        .iter()
+        .find(|b| b.id == booking)
+        .or(list.first())
+        .map(booking_json)
+        .unwrap_or_default();
+    v["cancelled"] = json!(list.iter().map(|b| b.id).collect::<Vec<_>>());
+    Ok(Json(v))
 }
 
 #[derive(Deserialize)]
@@ -288,7 +162,7 @@ pub(super) async fn decide_booking(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.require_admin()?;
     let booking = parse_id("booking", &id)?;
     let req: Decision = parse_json(&body)?;
@@ -297,7 +171,7 @@ pub(super) async fn decide_booking(
         booking,
         approve: req.approve,
     };
-    match submit(&s, &headers, auth.actor, op).await? {
+    match s.write(caller(&headers, &auth)?, op).await? {
         Outcome::BookingDecided(b) => Ok(Json(booking_json(&b))),
         other => Err(unexpected(other)),
     }
@@ -307,8 +181,8 @@ pub(super) async fn my_bookings(
     State(s): St,
     auth: Auth,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, ApiError> {
-    let user = auth.actor.user.ok_or_else(|| ApiError::BadRequest {
+) -> Result<Json<Value>, AppError> {
+    let user = auth.actor.user.ok_or_else(|| AppError::BadRequest {
         message: "sign in as a user: a token has no bookings of its own".into(),
     })?;
     let now = Timestamp::now();
@@ -328,7 +202,7 @@ pub(super) async fn approvals(
     State(s): St,
     auth: Auth,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.require_admin()?;
     let list = s
         .cluster
@@ -343,144 +217,16 @@ pub(super) async fn approvals(
     Ok(Json(json!(list)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewSeries {
-    pub room_id: u64,
-    pub first_date: String,
-    pub until: Option<String>,
-    #[serde(default)]
-    pub until_end_of_term: bool,
-    pub weekdays: Vec<Value>,
-    pub week: Option<String>,
-    pub period: Option<String>,
-    pub start_time: Option<String>,
-    pub end_time: Option<String>,
-    pub title: String,
-    #[serde(default)]
-    pub notes: String,
-    pub mode: Option<String>,
-    pub on_behalf_of: Option<u64>,
-    pub override_reason: Option<String>,
-}
-
-/// Expands a series request against the tenant's calendar: occurrences and a summary.
-pub(crate) fn plan(
-    tenant: &Tenant,
-    cal: &Calendar,
-    req: &NewSeries,
-) -> Result<(Vec<Occurrence>, String), ApiError> {
-    let first = parse_date("first_date", &req.first_date)?;
-    let until = match (&req.until, req.until_end_of_term) {
-        (Some(u), false) => parse_date("until", u)?,
-        (None, true) => cal.term_of(first).map(|t| t.end).ok_or_else(|| {
-            ApiError::invalid("until_end_of_term", format!("{first} is not in a term"))
-        })?,
-        _ => {
-            return Err(ApiError::invalid(
-                "until",
-                "give until (a date) or until_end_of_term: true, not both",
-            ))
-        }
-    };
-    if until < first {
-        return Err(ApiError::invalid("until", "must not be before first_date"));
-    }
-    if (until - first).get_days() > 800 {
-        return Err(ApiError::invalid(
-            "until",
-            "a series may span at most 800 days",
-        ));
-    }
-    let mut days = Vec::new();
-    for d in &req.weekdays {
-        let n = super::school::weekday_value("weekdays", d)?;
-        if !days.contains(&n) {
-            days.push(n);
-        }
-    }
-    if days.is_empty() {
-        return Err(ApiError::invalid("weekdays", "choose at least one weekday"));
-    }
-    days.sort();
-    if let Some(w) = &req.week {
-        if !cal.week_labels.contains(w) {
-            return Err(ApiError::invalid(
-                "week",
-                format!("use one of the week labels {:?}", cal.week_labels),
-            ));
-        }
-    }
-    let tz = zone(&tenant.time_zone);
-    let mut occurrences = Vec::new();
-    for day in &days {
-        let (start, end): (Time, Time) = match (&req.period, &req.start_time, &req.end_time) {
-            (Some(p), None, None) => cal
-                .period_on(*day, p)
-                .map(|x| (x.start, x.end))
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        "period",
-                        format!("no period {p:?} on {}", weekday_name(*day)),
-                    )
-                })?,
-            (None, Some(s), Some(e)) => {
-                (parse_clock("start_time", s)?, parse_clock("end_time", e)?)
-            }
-            _ => {
-                return Err(ApiError::invalid(
-                    "period",
-                    "give a period, or start_time and end_time",
-                ))
-            }
-        };
-        if end <= start {
-            return Err(ApiError::invalid("end_time", "must be after start_time"));
-        }
-        let rule = WeeklyRule {
-            first,
-            until,
-            weekdays: vec![*day],
-            week: req.week.clone(),
-            start,
-            end,
-        };
-        occurrences.extend(expand_weekly(cal, &tz, &rule));
-    }
-    occurrences.sort_by_key(|o| o.start);
-    let names: Vec<&str> = days.iter().map(|d| weekday_name(*d)).collect();
-    let mut summary = format!("{} weekly", names.join(", "));
-    if let Some(w) = &req.week {
-        summary.push_str(&format!(" (week {w})"));
-    }
-    summary.push_str(&format!(" until {until}"));
-    if let Some(p) = &req.period {
-        summary.push_str(&format!(", {p}"));
-    }
-    Ok((occurrences, summary))
-}
-
-pub(crate) fn series_mode(m: Option<&str>) -> Result<SeriesMode, ApiError> {
-    match m {
-        None | Some("all_or_nothing") => Ok(SeriesMode::AllOrNothing),
-        Some("skip_conflicts") => Ok(SeriesMode::SkipConflicts),
-        Some(_) => Err(ApiError::invalid(
-            "mode",
-            "use all_or_nothing or skip_conflicts",
-        )),
-    }
-}
-
 /// `POST /api/v1/series/preview`: every occurrence with what it would clash with; books nothing.
 pub(super) async fn preview_series(
     State(s): St,
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     // A POST that only reads: its credential is checked as a read's is (linearizably), since no
     // command will carry it to apply.
-    s.authenticate(&Method::GET, &headers).await?;
+    crate::http::authenticate(&s, &Method::GET, &headers).await?;
     let tenant = auth.tenant()?;
     let req: NewSeries = parse_json(&body)?;
     series_mode(req.mode.as_deref())?;
@@ -506,7 +252,7 @@ pub(super) async fn preview_series(
             }))
         })
         .await?
-        .ok_or_else(|| ApiError::not_found("room", room))??;
+        .ok_or_else(|| AppError::not_found("room", room))??;
     Ok(Json(result))
 }
 
@@ -515,43 +261,13 @@ pub(super) async fn create_series(
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let tenant = auth.tenant()?;
     let req: NewSeries = parse_json(&body)?;
-    let op = series_op(&s, tenant, req).await?;
-    match count_bookings(&s, submit(&s, &headers, auth.actor, op).await)? {
-        Outcome::SeriesCreated { series, bookings } => {
-            let mut v = series_json(&series);
-            v["bookings"] = json!(bookings.iter().map(booking_json).collect::<Vec<_>>());
-            Ok(created(v))
-        }
-        other => Err(unexpected(other)),
-    }
-}
-
-/// The command that books `req` as a series, planned against the tenant's calendar as it is now.
-pub(crate) async fn series_op(
-    s: &AppState,
-    tenant: TenantId,
-    req: NewSeries,
-) -> Result<Op, ApiError> {
-    let mode = series_mode(req.mode.as_deref())?;
-    let (t, cal) = tenant_and_calendar(s, tenant, req.room_id).await?;
-    let (occurrences, rule) = plan(&t, &cal, &req)?;
-    Ok(Op::CreateSeries {
-        tenant,
-        room: req.room_id,
-        rule,
-        occurrences,
-        mode,
-        details: BookingDetails {
-            title: req.title,
-            notes: req.notes,
-            period: req.period,
-            on_behalf_of: req.on_behalf_of,
-            override_reason: req.override_reason,
-        },
-    })
+    let (series, bookings) = book_series(&s, caller(&headers, &auth)?, tenant, req).await?;
+    let mut v = series_json(&series);
+    v["bookings"] = json!(bookings.iter().map(booking_json).collect::<Vec<_>>());
+    Ok(created(v))
 }
 
 fn series_json(s: &Series) -> Value {
@@ -567,7 +283,7 @@ pub(super) async fn get_series(
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let id = parse_id("series", &id)?;
     let v = s
@@ -584,7 +300,7 @@ pub(super) async fn get_series(
             })
         })
         .await?;
-    v.map(Json).ok_or_else(|| ApiError::not_found("series", id))
+    v.map(Json).ok_or_else(|| AppError::not_found("series", id))
 }
 
 #[derive(Deserialize)]
@@ -599,13 +315,13 @@ pub(super) async fn room_bookings(
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<RangeQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let room = parse_id("room", &id)?;
     let from = opt("from", &q.from, parse_time)?.unwrap_or(Timestamp::MIN);
     let to = opt("to", &q.to, parse_time)?.unwrap_or(Timestamp::MAX);
     if to <= from {
-        return Err(ApiError::invalid("to", "must be after from"));
+        return Err(AppError::invalid("to", "must be after from"));
     }
     let found = s
         .cluster
@@ -619,7 +335,7 @@ pub(super) async fn room_bookings(
             )
         })
         .await?;
-    let bookings = found.ok_or_else(|| ApiError::not_found("room", room))?;
+    let bookings = found.ok_or_else(|| AppError::not_found("room", room))?;
     Ok(Json(json!({ "room_id": room, "bookings": bookings })))
 }
 
@@ -658,7 +374,7 @@ pub(super) struct DayQuery {
     consistency: Option<String>,
 }
 
-fn date_or_today(t: &Tenant, d: &Option<String>) -> Result<Date, ApiError> {
+fn date_or_today(t: &Tenant, d: &Option<String>) -> Result<Date, AppError> {
     match d {
         Some(d) => parse_date("date", d),
         None => Ok(local_date(&zone(&t.time_zone), Timestamp::now())),
@@ -671,7 +387,7 @@ async fn room_view(
     id: &str,
     q: &DayQuery,
     days: i64,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let room = parse_id("room", id)?;
     let v = s
@@ -695,7 +411,7 @@ async fn room_view(
             }))
         })
         .await?
-        .ok_or_else(|| ApiError::not_found("room", room))??;
+        .ok_or_else(|| AppError::not_found("room", room))??;
     Ok(Json(v))
 }
 
@@ -705,7 +421,7 @@ pub(super) async fn room_day(
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<DayQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     room_view(&s, &auth, &id, &q, 1).await
 }
 
@@ -715,7 +431,7 @@ pub(super) async fn room_week(
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<DayQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     room_view(&s, &auth, &id, &q, 7).await
 }
 
@@ -724,7 +440,7 @@ pub(super) async fn day_grid(
     State(s): St,
     auth: Auth,
     Query(q): Query<DayQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let filter = RoomFilter {
         category: q.category.clone(),
@@ -752,7 +468,7 @@ pub(super) async fn day_grid(
             }))
         })
         .await?
-        .ok_or_else(|| ApiError::not_found("tenant", tenant))??;
+        .ok_or_else(|| AppError::not_found("tenant", tenant))??;
     Ok(Json(v))
 }
 
@@ -774,7 +490,7 @@ pub(super) async fn free_rooms(
     State(s): St,
     auth: Auth,
     Query(q): Query<FreeQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let filter = RoomFilter {
         category: q.category.clone(),
@@ -795,7 +511,7 @@ pub(super) async fn free_rooms(
             let cal = st.calendar(tenant);
             Some(resolve(t, &cal, &when).and_then(|(from, to, period)| {
                 if to <= from {
-                    return Err(ApiError::invalid("end", "must be after start"));
+                    return Err(AppError::invalid("end", "must be after start"));
                 }
                 let rooms: Vec<Value> = st
                     .free_rooms(t, from, to, &filter)
@@ -806,18 +522,18 @@ pub(super) async fn free_rooms(
             }))
         })
         .await?
-        .ok_or_else(|| ApiError::not_found("tenant", tenant))??;
+        .ok_or_else(|| AppError::not_found("tenant", tenant))??;
     Ok(Json(v))
 }
 
 /// A CSV document: the header row, then `rows`.
-fn csv_body<R, C>(header: &[&str], rows: impl IntoIterator<Item = R>) -> Result<Vec<u8>, ApiError>
+fn csv_body<R, C>(header: &[&str], rows: impl IntoIterator<Item = R>) -> Result<Vec<u8>, AppError>
 where
     R: IntoIterator<Item = C>,
     C: AsRef<[u8]>,
 {
     let failed = |e: String| {
-        ApiError::Cluster(roomraft_cluster::ClusterError::Codec {
+        AppError::Cluster(roomraft_cluster::ClusterError::Codec {
             what: "csv",
             reason: e,
         })
@@ -866,14 +582,14 @@ pub(super) async fn audit(
     State(s): St,
     auth: Auth,
     Query(q): Query<AuditQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let limit = q.limit.unwrap_or(500).min(100_000);
     let object = match (&q.object, q.object_id) {
         (Some(o), Some(id)) => Some((o.clone(), id)),
         (None, None) => None,
         _ => {
-            return Err(ApiError::invalid(
+            return Err(AppError::invalid(
                 "object_id",
                 "give object and object_id together",
             ))
@@ -946,11 +662,11 @@ pub(super) async fn export_bookings(
     State(s): St,
     auth: Auth,
     Query(q): Query<ExportQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let tenant = auth.tenant()?;
     let (from, to) = (parse_date("from", &q.from)?, parse_date("to", &q.to)?);
     if to < from {
-        return Err(ApiError::invalid("to", "must not be before from"));
+        return Err(AppError::invalid("to", "must not be before from"));
     }
     let rows: Vec<[String; 10]> = s
         .cluster

@@ -8,14 +8,15 @@ use axum::Json;
 use roomraft_cluster::NodeInfo;
 use serde::Deserialize;
 
-use super::{parse_id, parse_json, ApiError, Auth, Path, St};
+use super::{caller, parse_id, parse_json, AppError, Auth, Path, St};
+use crate::http::bearer_is;
 
 /// `GET /api/v1/cluster`: the whole status for an operator; anyone else (a load balancer, a
 /// monitor, a tenant) learns only this node's id, role and the leader's id — no addresses, no
 /// log indexes.
 pub(super) async fn cluster_status(State(s): St, headers: HeaderMap) -> Response {
     let status = s.cluster.status();
-    if super::bearer_is(&headers, &[&s.operator_token_sha256]) {
+    if bearer_is(&headers, &[&s.operator_token_sha256]) {
         return Json(status).into_response();
     }
     Json(serde_json::json!({
@@ -30,7 +31,7 @@ pub(super) async fn cluster_status(State(s): St, headers: HeaderMap) -> Response
 pub(super) async fn cluster_state(
     State(s): St,
     auth: Auth,
-) -> Result<Json<roomraft_cluster::StateDigest>, ApiError> {
+) -> Result<Json<roomraft_cluster::StateDigest>, AppError> {
     auth.require_operator()?;
     Ok(Json(s.cluster.state_digest()))
 }
@@ -47,7 +48,7 @@ pub(super) async fn add_learner(
     State(s): St,
     auth: Auth,
     body: Bytes,
-) -> Result<Json<roomraft_cluster::ClusterStatus>, ApiError> {
+) -> Result<Json<roomraft_cluster::ClusterStatus>, AppError> {
     auth.require_operator()?;
     let req: NewLearner = parse_json(&body)?;
     for (field, v) in [
@@ -58,7 +59,7 @@ pub(super) async fn add_learner(
             .and_then(|(_, p)| p.parse::<u16>().ok())
             .is_none()
         {
-            return Err(ApiError::invalid(field, "must be host:port"));
+            return Err(AppError::invalid(field, "must be host:port"));
         }
     }
     s.cluster
@@ -83,11 +84,11 @@ pub(super) async fn add_voters(
     State(s): St,
     auth: Auth,
     body: Bytes,
-) -> Result<Json<roomraft_cluster::ClusterStatus>, ApiError> {
+) -> Result<Json<roomraft_cluster::ClusterStatus>, AppError> {
     auth.require_operator()?;
     let req: NewVoters = parse_json(&body)?;
     if req.ids.is_empty() {
-        return Err(ApiError::invalid(
+        return Err(AppError::invalid(
             "ids",
             "name at least one learner to promote",
         ));
@@ -100,11 +101,11 @@ pub(super) async fn remove_member(
     State(s): St,
     auth: Auth,
     Path(id): Path<String>,
-) -> Result<Json<roomraft_cluster::ClusterStatus>, ApiError> {
+) -> Result<Json<roomraft_cluster::ClusterStatus>, AppError> {
     auth.require_operator()?;
     let id = parse_id("member", &id)?;
     if !s.cluster.status().members.iter().any(|m| m.id == id) {
-        return Err(ApiError::NotFound {
+        return Err(AppError::NotFound {
             what: "member".into(),
             id: id.to_string(),
         });
@@ -113,9 +114,9 @@ pub(super) async fn remove_member(
     Ok(Json(s.cluster.status()))
 }
 
-fn backups(s: &super::AppState) -> Result<&crate::backup::Backups, ApiError> {
+fn backups(s: &super::AppState) -> Result<&crate::backup::Backups, AppError> {
     s.backups.as_deref().ok_or_else(|| {
-        ApiError::NotConfigured(
+        AppError::NotConfigured(
             "backups are not configured on this node: add a [backup] section to its node.toml (docs/operations.md)".into(),
         )
     })
@@ -125,12 +126,12 @@ fn backups(s: &super::AppState) -> Result<&crate::backup::Backups, ApiError> {
 pub(super) async fn list_backups(
     State(s): St,
     auth: Auth,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<serde_json::Value>, AppError> {
     auth.require_operator()?;
     let b = backups(&s)?;
     let listed = roomraft_backup::list(&b.dest, &b.keys)
         .await
-        .map_err(|e| ApiError::Backup(e.to_string()))?;
+        .map_err(|e| AppError::Backup(e.to_string()))?;
     let last = s.cluster.read_local(|st| st.last_backup().cloned());
     Ok(Json(serde_json::json!({
         "destination": b.dest.to_string(),
@@ -142,7 +143,7 @@ pub(super) async fn list_backups(
 }
 
 /// Takes a backup now on this node: every write acknowledged before the request is in it.
-pub(super) async fn create_backup(State(s): St, auth: Auth) -> Result<Response, ApiError> {
+pub(super) async fn create_backup(State(s): St, auth: Auth) -> Result<Response, AppError> {
     auth.require_operator()?;
     let b = backups(&s)?;
     let trigger = roomraft_backup::Trigger::Manual;
@@ -150,7 +151,7 @@ pub(super) async fn create_backup(State(s): St, auth: Auth) -> Result<Response, 
     let manifest = b
         .take(&s.cluster, &s.metrics, &id, trigger)
         .await
-        .map_err(|e| ApiError::Backup(e.to_string()))?;
+        .map_err(|e| AppError::Backup(e.to_string()))?;
     Ok((StatusCode::CREATED, Json(manifest)).into_response())
 }
 
@@ -174,7 +175,7 @@ pub(super) async fn ready(State(s): St) -> Response {
 pub(super) async fn get_quotas(
     State(s): St,
     auth: Auth,
-) -> Result<Json<crate::domain::Quotas>, ApiError> {
+) -> Result<Json<crate::domain::Quotas>, AppError> {
     auth.require_operator()?;
     let q = s
         .cluster
@@ -191,16 +192,15 @@ pub(super) async fn set_quotas(
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<crate::domain::Quotas>, ApiError> {
+) -> Result<Json<crate::domain::Quotas>, AppError> {
     auth.require_operator()?;
     let quotas: crate::domain::Quotas = parse_json(&body)?;
-    match super::submit(
-        &s,
-        &headers,
-        auth.actor,
-        crate::domain::Op::SetQuotas { quotas },
-    )
-    .await?
+    match s
+        .write(
+            caller(&headers, &auth)?,
+            crate::domain::Op::SetQuotas { quotas },
+        )
+        .await?
     {
         crate::domain::Outcome::Quotas(q) => Ok(Json(q)),
         other => Err(super::unexpected(other)),

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    created, parse_id, parse_json, sha256_hex, submit, unexpected, ApiError, Auth, Booking,
+    caller, created, parse_id, parse_json, sha256_hex, unexpected, AppError, Auth, Booking,
     BookingStatus, Bookings, Feed, FeedTarget, Op, Outcome, Path, Query, ReadParams, Role, RoomId,
     St,
 };
@@ -52,7 +52,7 @@ pub(super) async fn create_feed(
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let tenant = auth.tenant()?;
     let req: NewFeed = parse_json(&body)?;
     let target = match (req.room_id, req.user_id, auth.actor.user) {
@@ -60,7 +60,7 @@ pub(super) async fn create_feed(
         (None, Some(u), _) => FeedTarget::User(u),
         (None, None, Some(me)) => FeedTarget::User(me),
         _ => {
-            return Err(ApiError::invalid(
+            return Err(AppError::invalid(
                 "room_id",
                 "give room_id or user_id (one of them)",
             ))
@@ -72,7 +72,7 @@ pub(super) async fn create_feed(
         target,
         sha256: sha256_hex(&token),
     };
-    match submit(&s, &headers, auth.actor, op).await? {
+    match s.write(caller(&headers, &auth)?, op).await? {
         Outcome::FeedCreated(f) => {
             let mut v = feed_json(&f);
             v["url"] = json!(format!("/feeds/{token}.ics"));
@@ -86,7 +86,7 @@ pub(super) async fn list_feeds(
     State(s): St,
     auth: Auth,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let admin = auth.actor.role == Role::Admin;
     let me = auth.actor.user;
@@ -113,10 +113,13 @@ pub(super) async fn revoke_feed(
     auth: Auth,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let feed = parse_id("feed", &id)?;
-    match submit(&s, &headers, auth.actor, Op::RevokeFeed { tenant, feed }).await? {
+    match s
+        .write(caller(&headers, &auth)?, Op::RevokeFeed { tenant, feed })
+        .await?
+    {
         Outcome::Feed(f) => Ok(Json(feed_json(&f))),
         other => Err(unexpected(other)),
     }
@@ -341,7 +344,7 @@ fn feed_events(st: &Bookings, feed: &Feed, now: Timestamp) -> Option<(String, St
 }
 
 /// `GET /feeds/{token}.ics`: no sign-in; the URL's secret is the credential.
-pub(super) async fn feed(State(s): St, Path(token): Path<String>) -> Result<Response, ApiError> {
+pub(super) async fn feed(State(s): St, Path(token): Path<String>) -> Result<Response, AppError> {
     let token = token.strip_suffix(".ics").unwrap_or(&token);
     let hash = sha256_hex(token);
     let now = Timestamp::now();
@@ -352,7 +355,7 @@ pub(super) async fn feed(State(s): St, Path(token): Path<String>) -> Result<Resp
             feed_events(st, feed, now)
         })
         .await?;
-    let (name, tz, events) = found.ok_or_else(|| ApiError::not_found("feed", "at this URL"))?;
+    let (name, tz, events) = found.ok_or_else(|| AppError::not_found("feed", "at this URL"))?;
     let mut resp = (StatusCode::OK, calendar(&name, &tz, &events, now)).into_response();
     let h = resp.headers_mut();
     h.insert(

@@ -12,12 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
-    consistency, created, opt, parse_clock, parse_date, parse_id, parse_json, submit, unexpected,
-    Actor, ApiError, AppState, Auth, Calendar, ClosureKind, Lesson, LessonImport, LessonSpec, Op,
-    Outcome, Path, Period, PeriodKind, Query, ReadParams, Role, Room, RoomSpec, RowError, Rules,
-    St,
+    caller, consistency, created, opt, parse_clock, parse_date, parse_id, parse_json, unexpected,
+    AppError, AppState, Auth, Calendar, ClosureKind, Lesson, LessonSpec, Op, Outcome, Path, Period,
+    PeriodKind, Query, ReadParams, Role, Room, RoomSpec, Rules, St,
 };
-use crate::domain::calendar::parse_weekday;
+use crate::app::school::{import_timetable, lesson_times, weekday_value, ALWAYS_FROM, ALWAYS_TO};
 
 /// Rules as JSON; `max_active_per_user` maps a role to its limit.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -31,13 +30,13 @@ pub struct RulesDto {
 }
 
 impl RulesDto {
-    fn into_rules(self, field: &str) -> Result<Rules, ApiError> {
+    fn into_rules(self, field: &str) -> Result<Rules, AppError> {
         let mut per_role = Vec::new();
         for (role, n) in self.max_active_per_user {
             let r = Role::parse_tenant_role(&role)
                 .filter(|r| r.can_book())
                 .ok_or_else(|| {
-                    ApiError::invalid(
+                    AppError::invalid(
                         &format!("{field}.max_active_per_user"),
                         "use admin or staff",
                     )
@@ -66,7 +65,7 @@ impl RulesDto {
     }
 }
 
-pub(super) async fn get_rules(State(s): St, auth: Auth) -> Result<Json<RulesDto>, ApiError> {
+pub(super) async fn get_rules(State(s): St, auth: Auth) -> Result<Json<RulesDto>, AppError> {
     let t = s.tenant(auth.tenant()?).await?;
     Ok(Json(RulesDto::of(&t.rules)))
 }
@@ -76,16 +75,15 @@ pub(super) async fn set_rules(
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<RulesDto>, ApiError> {
+) -> Result<Json<RulesDto>, AppError> {
     let tenant = auth.require_admin()?;
     let rules = parse_json::<RulesDto>(&body)?.into_rules("rules")?;
-    match submit(
-        &s,
-        &headers,
-        auth.actor,
-        Op::SetTenantRules { tenant, rules },
-    )
-    .await?
+    match s
+        .write(
+            caller(&headers, &auth)?,
+            Op::SetTenantRules { tenant, rules },
+        )
+        .await?
     {
         Outcome::Tenant(t) => Ok(Json(RulesDto::of(&t.rules))),
         other => Err(unexpected(other)),
@@ -119,7 +117,7 @@ pub(super) struct RoomFields {
 }
 
 impl RoomFields {
-    fn onto(self, mut spec: RoomSpec) -> Result<RoomSpec, ApiError> {
+    fn onto(self, mut spec: RoomSpec) -> Result<RoomSpec, AppError> {
         if let Some(v) = self.name {
             spec.name = v;
         }
@@ -144,7 +142,7 @@ impl RoomFields {
                 .map(|r| {
                     Role::parse_tenant_role(r)
                         .filter(|r| r.can_book())
-                        .ok_or_else(|| ApiError::invalid("allowed_roles", "use admin or staff"))
+                        .ok_or_else(|| AppError::invalid("allowed_roles", "use admin or staff"))
                 })
                 .collect::<Result<_, _>>()?;
         }
@@ -181,7 +179,7 @@ pub(super) async fn create_room(
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let req: RoomFields = parse_json(&body)?;
     for (field, missing) in [
@@ -190,7 +188,7 @@ pub(super) async fn create_room(
         ("capacity", req.capacity.is_none()),
     ] {
         if missing {
-            return Err(ApiError::invalid(field, format!("missing field `{field}`")));
+            return Err(AppError::invalid(field, format!("missing field `{field}`")));
         }
     }
     let base = RoomSpec {
@@ -206,7 +204,10 @@ pub(super) async fn create_room(
         rules: Rules::default(),
     };
     let spec = req.onto(base)?;
-    match submit(&s, &headers, auth.actor, Op::CreateRoom { tenant, spec }).await? {
+    match s
+        .write(caller(&headers, &auth)?, Op::CreateRoom { tenant, spec })
+        .await?
+    {
         Outcome::RoomCreated(r) => Ok(created(room_json(&r))),
         other => Err(unexpected(other)),
     }
@@ -218,7 +219,7 @@ pub(super) async fn update_room(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.require_admin()?;
     let room = parse_id("room", &id)?;
     let req: RoomFields = parse_json(&body)?;
@@ -231,15 +232,14 @@ pub(super) async fn update_room(
                 .map(spec_of)
         })
         .await?
-        .ok_or_else(|| ApiError::not_found("room", room))?;
+        .ok_or_else(|| AppError::not_found("room", room))?;
     let spec = req.onto(current)?;
-    match submit(
-        &s,
-        &headers,
-        auth.actor,
-        Op::UpdateRoom { tenant, room, spec },
-    )
-    .await?
+    match s
+        .write(
+            caller(&headers, &auth)?,
+            Op::UpdateRoom { tenant, room, spec },
+        )
+        .await?
     {
         Outcome::Room(r) => Ok(Json(room_json(&r))),
         other => Err(unexpected(other)),
@@ -250,7 +250,7 @@ pub(super) async fn list_rooms(
     State(s): St,
     auth: Auth,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<Value>>, AppError> {
     let tenant = auth.tenant()?;
     let rooms = s
         .cluster
@@ -266,7 +266,7 @@ pub(super) async fn get_room(
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let id = parse_id("room", &id)?;
     let room = s
@@ -279,7 +279,7 @@ pub(super) async fn get_room(
         })
         .await?;
     room.map(Json)
-        .ok_or_else(|| ApiError::not_found("room", id))
+        .ok_or_else(|| AppError::not_found("room", id))
 }
 
 pub fn calendar_json(c: &Calendar) -> Value {
@@ -299,7 +299,7 @@ pub(super) async fn get_calendar(
     State(s): St,
     auth: Auth,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let cal = s
         .cluster
@@ -314,8 +314,8 @@ async fn calendar_op(
     auth: Auth,
     op: Op,
     status: StatusCode,
-) -> Result<Response, ApiError> {
-    match submit(s, headers, auth.actor, op).await? {
+) -> Result<Response, AppError> {
+    match s.write(caller(headers, &auth)?, op).await? {
         Outcome::Calendar(c) => Ok((status, Json(calendar_json(&c))).into_response()),
         other => Err(unexpected(other)),
     }
@@ -332,7 +332,7 @@ pub(super) async fn set_week_cycle(
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let req: WeekCycle = parse_json(&body)?;
     let op = Op::SetWeekCycle {
@@ -355,7 +355,7 @@ pub(super) async fn create_year(
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let req: NewYear = parse_json(&body)?;
     let op = Op::CreateYear {
@@ -382,7 +382,7 @@ pub(super) async fn create_term(
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let req: NewTerm = parse_json(&body)?;
     let op = Op::CreateTerm {
@@ -410,13 +410,13 @@ pub(super) async fn create_closure(
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let req: NewClosure = parse_json(&body)?;
     let kind = match req.kind.as_deref() {
         None | Some("holiday") => ClosureKind::Holiday,
         Some("closure") => ClosureKind::Closure,
-        Some(_) => return Err(ApiError::invalid("kind", "use holiday or closure")),
+        Some(_) => return Err(AppError::invalid("kind", "use holiday or closure")),
     };
     let start = parse_date("start", &req.start)?;
     let op = Op::CreateClosure {
@@ -434,7 +434,7 @@ pub(super) async fn delete_calendar_item(
     auth: Auth,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let id = parse_id("calendar item", &id)?;
     let op = Op::DeleteCalendarItem { tenant, id };
@@ -451,15 +451,6 @@ pub(super) struct PeriodDto {
     kind: Option<String>,
 }
 
-pub(super) fn weekday_value(field: &str, v: &Value) -> Result<u8, ApiError> {
-    let s = match v {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        _ => String::new(),
-    };
-    parse_weekday(&s).ok_or_else(|| ApiError::invalid(field, "use 1 (Monday) to 7, or Mon to Sun"))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Periods {
@@ -471,7 +462,7 @@ pub(super) async fn set_periods(
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let req: Periods = parse_json(&body)?;
     let mut periods = Vec::with_capacity(req.periods.len());
@@ -484,7 +475,7 @@ pub(super) async fn set_periods(
             Some("lunch") => PeriodKind::Lunch,
             Some("other") => PeriodKind::Other,
             Some(_) => {
-                return Err(ApiError::invalid(
+                return Err(AppError::invalid(
                     &field("kind"),
                     "use lesson, registration, break, lunch or other",
                 ))
@@ -513,7 +504,7 @@ pub(super) async fn weeks(
     State(s): St,
     auth: Auth,
     Query(q): Query<WeeksQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let from = parse_date("from", &q.from)?;
     let to = match &q.to {
@@ -521,7 +512,7 @@ pub(super) async fn weeks(
         None => from.checked_add(364.days()).unwrap_or(from),
     };
     if to < from || (to - from).get_days() > 800 {
-        return Err(ApiError::invalid(
+        return Err(AppError::invalid(
             "to",
             "must be after from, and at most 800 days later",
         ));
@@ -580,44 +571,12 @@ pub(super) struct NewLesson {
     to: Option<String>,
 }
 
-/// The start and end of a lesson on `weekday`: its period's times, or explicit ones.
-fn lesson_times(
-    cal: &Calendar,
-    weekday: u8,
-    period: Option<&str>,
-    start: Option<&str>,
-    end: Option<&str>,
-) -> Result<(jiff::civil::Time, jiff::civil::Time), ApiError> {
-    match (period, start, end) {
-        (_, Some(s), Some(e)) => Ok((parse_clock("start", s)?, parse_clock("end", e)?)),
-        (Some(p), None, None) => cal
-            .period_on(weekday, p)
-            .map(|x| (x.start, x.end))
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "period",
-                    format!(
-                        "no period {p:?} on {}",
-                        crate::domain::calendar::weekday_name(weekday)
-                    ),
-                )
-            }),
-        _ => Err(ApiError::invalid(
-            "period",
-            "give a period, or both start and end times",
-        )),
-    }
-}
-
-const ALWAYS_FROM: Date = jiff::civil::date(2000, 1, 1);
-const ALWAYS_TO: Date = jiff::civil::date(2199, 12, 31);
-
 pub(super) async fn create_lesson(
     State(s): St,
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let req: NewLesson = parse_json(&body)?;
     let weekday = weekday_value("weekday", &req.weekday)?;
@@ -649,7 +608,7 @@ pub(super) async fn create_lesson(
         room: req.room_id,
         lesson,
     };
-    match submit(&s, &headers, auth.actor, op).await? {
+    match s.write(caller(&headers, &auth)?, op).await? {
         Outcome::Lesson(l) => Ok(created(lesson_json(&l))),
         other => Err(unexpected(other)),
     }
@@ -665,7 +624,7 @@ pub(super) async fn list_lessons(
     State(s): St,
     auth: Auth,
     Query(q): Query<LessonQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let list = s
         .cluster
@@ -685,13 +644,11 @@ pub(super) async fn delete_lesson(
     auth: Auth,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let lesson = parse_id("lesson", &id)?;
-    submit(
-        &s,
-        &headers,
-        auth.actor,
+    s.write(
+        caller(&headers, &auth)?,
         Op::DeleteLesson { tenant, lesson },
     )
     .await?;
@@ -703,246 +660,6 @@ pub(super) struct ImportQuery {
     replace: Option<bool>,
 }
 
-/// The timetable CSV's columns (docs/api.md): a header row naming them, in any order.
-const CSV_COLUMNS: [&str; 11] = [
-    "room", "day", "period", "start", "end", "subject", "class", "teacher", "week", "from", "to",
-];
-
-/// A timetable CSV as read: the rows that parsed, every problem of the others, and the room
-/// each row names (so an unknown room is reported even on a row with another problem).
-pub struct ParsedTimetable {
-    pub lessons: Vec<LessonImport>,
-    pub errors: Vec<RowError>,
-    pub rooms: Vec<(u32, String)>,
-}
-
-/// Parses a timetable CSV, reporting every problem of every row in one pass.
-pub fn parse_timetable(cal: &Calendar, csv_text: &[u8]) -> ParsedTimetable {
-    let mut out = ParsedTimetable {
-        lessons: Vec::new(),
-        errors: Vec::new(),
-        rooms: Vec::new(),
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(false)
-        .from_reader(csv_text);
-    let err = |row: u32, field: &str, message: String| RowError {
-        row,
-        field: field.into(),
-        message,
-    };
-    let headers = match reader.headers() {
-        Ok(h) => h.iter().map(|h| h.to_ascii_lowercase()).collect::<Vec<_>>(),
-        Err(e) => {
-            out.errors
-                .push(err(1, "header", format!("unreadable CSV: {e}")));
-            return out;
-        }
-    };
-    let col = |name: &str| headers.iter().position(|h| h == name);
-    for required in ["room", "day", "subject"] {
-        if col(required).is_none() {
-            out.errors.push(err(
-                1,
-                required,
-                format!("the header row lacks the {required} column"),
-            ));
-        }
-    }
-    for unknown in headers
-        .iter()
-        .filter(|h| !CSV_COLUMNS.contains(&h.as_str()))
-    {
-        out.errors.push(err(
-            1,
-            unknown,
-            format!("unknown column; use {}", CSV_COLUMNS.join(", ")),
-        ));
-    }
-    if !out.errors.is_empty() {
-        return out;
-    }
-    for (i, record) in reader.records().enumerate() {
-        let row = i as u32 + 2;
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                out.errors
-                    .push(err(row, "row", format!("unreadable row: {e}")));
-                continue;
-            }
-        };
-        let get = |name: &str| {
-            col(name)
-                .and_then(|c| record.get(c))
-                .filter(|v| !v.is_empty())
-        };
-        let before = out.errors.len();
-        let mut bad = |field: &str, e: ApiError| {
-            let (field, message) = match e {
-                ApiError::Invalid { field, message } => (field, message),
-                other => (field.to_string(), other.to_string()),
-            };
-            out.errors.push(err(row, &field, message));
-        };
-        let room = get("room").unwrap_or_default().to_string();
-        if room.is_empty() {
-            bad("room", ApiError::invalid("room", "name the room"));
-        }
-        if get("subject").is_none() {
-            bad("subject", ApiError::invalid("subject", "must not be empty"));
-        }
-        let weekday = get("day").and_then(parse_weekday);
-        if weekday.is_none() {
-            bad("day", ApiError::invalid("day", "use Mon to Sun, or 1 to 7"));
-        }
-        let times = match weekday {
-            Some(w) => lesson_times(cal, w, get("period"), get("start"), get("end")).map(Some),
-            // Without a day no period can be looked up, but explicit times can still be checked.
-            None => match (get("start"), get("end")) {
-                (Some(s), Some(e)) => parse_clock("start", s)
-                    .and_then(|_| parse_clock("end", e))
-                    .map(|_| None),
-                _ => Ok(None),
-            },
-        };
-        let times = match times {
-            Ok(t) => t,
-            Err(e) => {
-                bad("period", e);
-                None
-            }
-        };
-        let mut dates = [(ALWAYS_FROM, "from"), (ALWAYS_TO, "to")];
-        for (d, name) in dates.iter_mut() {
-            if let Some(v) = get(name) {
-                match parse_date(name, v) {
-                    Ok(x) => *d = x,
-                    Err(e) => bad(name, e),
-                }
-            }
-        }
-        out.rooms.push((row, room.clone()));
-        let (Some(weekday), Some((start, end))) = (weekday, times) else {
-            continue;
-        };
-        if out.errors.len() > before {
-            continue;
-        }
-        out.lessons.push(LessonImport {
-            row,
-            room,
-            lesson: LessonSpec {
-                weekday,
-                period: get("period").map(str::to_string),
-                start,
-                end,
-                subject: get("subject").unwrap_or_default().to_string(),
-                class_name: get("class").unwrap_or_default().to_string(),
-                teacher: get("teacher").unwrap_or_default().to_string(),
-                week: get("week").map(str::to_string),
-                from: dates[0].0,
-                to: dates[1].0,
-            },
-        });
-    }
-    out
-}
-
-/// What a timetable import did.
-pub struct Imported {
-    pub imported: usize,
-    /// Rows the timetable already held exactly (uploading a file again changes nothing).
-    pub unchanged: usize,
-}
-
-/// Imports a timetable CSV for `tenant`, all or nothing, as the JSON API and the admin page do:
-/// every problem of every row is reported at once (the file as read, then what apply would
-/// refuse: unknown rooms, week labels, overlapping lessons), and a row already in the
-/// timetable is left as it is.
-pub(crate) async fn import_timetable(
-    s: &AppState,
-    headers: &HeaderMap,
-    actor: Actor,
-    csv: &[u8],
-    replace: bool,
-) -> Result<Imported, ApiError> {
-    let tenant = actor
-        .tenant
-        .ok_or_else(|| ApiError::forbidden("sign in to a school"))?;
-    let cal = s
-        .cluster
-        .read(Consistency::Linearizable, |st| st.calendar(tenant))
-        .await?;
-    let parsed = parse_timetable(&cal, csv);
-    let (lessons, mut errors) = (parsed.lessons, parsed.errors);
-    if lessons.len() > crate::domain::MAX_IMPORT_ROWS {
-        return Err(ApiError::invalid(
-            "body",
-            format!(
-                "import at most {} lessons at once; split the file",
-                crate::domain::MAX_IMPORT_ROWS
-            ),
-        ));
-    }
-    let (planned, unknown_rooms) = s
-        .cluster
-        .read(Consistency::Linearizable, |st| {
-            let planned = st.plan_import(tenant, &lessons, replace, true);
-            let unknown: Vec<RowError> = parsed
-                .rooms
-                .iter()
-                .filter(|(row, name)| {
-                    !name.is_empty()
-                        && !lessons.iter().any(|l| l.row == *row)
-                        && !st
-                            .rooms_of(tenant)
-                            .iter()
-                            .any(|r| r.name.eq_ignore_ascii_case(name.trim()))
-                })
-                .map(|(row, name)| RowError {
-                    row: *row,
-                    field: "room".into(),
-                    message: format!("no room named {name:?}"),
-                })
-                .collect();
-            (planned, unknown)
-        })
-        .await?;
-    errors.extend(unknown_rooms);
-    if let Err(rows) = planned {
-        errors.extend(rows);
-    }
-    if !errors.is_empty() {
-        errors.sort_by_key(|e| e.row);
-        errors.dedup_by(|a, b| a.row == b.row && a.field == b.field);
-        return Err(ApiError::Rows(errors));
-    }
-    if lessons.is_empty() {
-        return Err(ApiError::invalid("body", "the CSV has no lesson rows"));
-    }
-    let op = Op::ImportLessons {
-        tenant,
-        lessons,
-        replace,
-    };
-    match submit(s, headers, actor, op).await? {
-        Outcome::TimetableImported {
-            imported,
-            unchanged,
-        } => Ok(Imported {
-            imported,
-            unchanged,
-        }),
-        Outcome::LessonsImported { count } => Ok(Imported {
-            imported: count,
-            unchanged: 0,
-        }),
-        other => Err(unexpected(other)),
-    }
-}
-
 /// `POST /api/v1/lessons/import`: a timetable CSV, all or nothing, with a per-row error report.
 pub(super) async fn import_lessons(
     State(s): St,
@@ -950,10 +667,15 @@ pub(super) async fn import_lessons(
     headers: HeaderMap,
     Query(q): Query<ImportQuery>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     auth.require_admin()?;
-    let done =
-        import_timetable(&s, &headers, auth.actor, &body, q.replace.unwrap_or(false)).await?;
+    let done = import_timetable(
+        &s,
+        caller(&headers, &auth)?,
+        &body,
+        q.replace.unwrap_or(false),
+    )
+    .await?;
     Ok(Json(
         json!({ "imported": done.imported, "unchanged": done.unchanged }),
     ))
@@ -966,7 +688,7 @@ async fn set_release(
     id: &str,
     date: &str,
     released: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let lesson = parse_id("lesson", id)?;
     let date = parse_date("date", date)?;
@@ -976,7 +698,7 @@ async fn set_release(
         date,
         released,
     };
-    match submit(s, headers, auth.actor, op).await? {
+    match s.write(caller(headers, &auth)?, op).await? {
         Outcome::Lesson(l) => Ok(Json(lesson_json(&l))),
         other => Err(unexpected(other)),
     }
@@ -988,7 +710,7 @@ pub(super) async fn release_lesson(
     auth: Auth,
     headers: HeaderMap,
     Path((id, date)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     set_release(&s, auth, &headers, &id, &date, true).await
 }
 
@@ -997,6 +719,6 @@ pub(super) async fn unrelease_lesson(
     auth: Auth,
     headers: HeaderMap,
     Path((id, date)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     set_release(&s, auth, &headers, &id, &date, false).await
 }

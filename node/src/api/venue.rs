@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    consistency, parse_json, submit, unexpected, ApiError, Auth, Consistency, Enquiry, Op, Outcome,
+    caller, consistency, parse_json, unexpected, AppError, Auth, Consistency, Enquiry, Op, Outcome,
     Query, SiteSpec, St,
 };
 
@@ -26,7 +26,7 @@ fn enquiry_json(e: &Enquiry) -> Value {
 }
 
 /// `GET /api/v1/site`.
-pub(super) async fn get_site(State(s): St, auth: Auth) -> Result<Json<Value>, ApiError> {
+pub(super) async fn get_site(State(s): St, auth: Auth) -> Result<Json<Value>, AppError> {
     let tenant = auth.require_admin()?;
     let t = s.tenant(tenant).await?;
     let spec = s
@@ -54,7 +54,7 @@ pub(super) async fn put_site(
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.require_admin()?;
     let b: SiteBody = parse_json(&body)?;
     let site = SiteSpec {
@@ -64,7 +64,10 @@ pub(super) async fn put_site(
         hire_rooms: b.hire_room_ids,
     };
     let t = s.tenant(tenant).await?;
-    match submit(&s, &headers, auth.actor, Op::SetSite { tenant, site }).await? {
+    match s
+        .write(caller(&headers, &auth)?, Op::SetSite { tenant, site })
+        .await?
+    {
         Outcome::Site(site) => Ok(Json(site_json(&t.slug, &site.spec))),
         other => Err(unexpected(other)),
     }
@@ -81,7 +84,7 @@ pub(super) async fn list_enquiries(
     State(s): St,
     auth: Auth,
     Query(q): Query<EnquiriesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let tenant = auth.require_admin()?;
     let all = q.all.unwrap_or(false);
     let list = s

@@ -11,12 +11,12 @@ use serde::Deserialize;
 
 use super::{
     booked_by, clock, form, html, html_status, long_date, notice, poster, see_other, viewer,
-    ApiError, Booking, BookingStatus, Chrome, FieldErrors, Op, Opt, PageError, Path, Period, Query,
+    AppError, Booking, BookingStatus, Chrome, FieldErrors, Op, Opt, PageError, Path, Period, Query,
     Role, Room, RoomSpec, RowError, Rules, SiteSpec, St, Viewer,
 };
-use crate::api::people::hash_password;
-use crate::api::school::import_timetable;
-use crate::api::{submit, CsrfProof};
+use crate::app::people::hash_password;
+use crate::app::school::import_timetable;
+use crate::app::{Caller, CsrfProof};
 use crate::domain::calendar::{local_date, weekday_name};
 
 #[derive(Deserialize, Default)]
@@ -139,7 +139,7 @@ pub async fn create_room(
     let f: RoomForm = form(&body)?;
     let capacity = f.capacity.trim().parse::<u32>();
     let result = match capacity {
-        Err(_) => Err(ApiError::invalid(
+        Err(_) => Err(AppError::invalid(
             "capacity",
             "must be a whole number of places",
         )),
@@ -160,12 +160,12 @@ pub async fn create_room(
                 tenant: v.tenant.id,
                 spec,
             };
-            submit(&s, &HeaderMap::new(), v.auth.actor.clone(), op).await
+            s.write(Caller::of(&v.auth), op).await
         }
     };
     match result {
         Ok(_) => Ok(see_other("/admin/rooms?done=room")),
-        Err(e @ (ApiError::Invalid { .. } | ApiError::AlreadyExists { .. })) => {
+        Err(e @ (AppError::Invalid { .. } | AppError::AlreadyExists { .. })) => {
             let errors = FieldErrors::of(&e);
             Ok(html_status(
                 e.status(),
@@ -215,7 +215,7 @@ pub async fn upload_timetable(
     mut parts: Multipart,
 ) -> Result<Response, PageError> {
     let (mut csrf, mut csv, mut replace) = (None, None, false);
-    let bad = |m: String| PageError::Api(ApiError::BadRequest { message: m });
+    let bad = |m: String| PageError::Api(AppError::BadRequest { message: m });
     while let Some(field) = parts
         .next_field()
         .await
@@ -244,10 +244,8 @@ pub async fn upload_timetable(
     let chrome = admin_chrome(&v, "Timetable", None)?;
     let csv = csv.filter(|c| !c.is_empty());
     let result = match csv {
-        None => Err(ApiError::invalid("file", "choose a CSV file to upload")),
-        Some(csv) => {
-            import_timetable(&s, &HeaderMap::new(), v.auth.actor.clone(), &csv, replace).await
-        }
+        None => Err(AppError::invalid("file", "choose a CSV file to upload")),
+        Some(csv) => import_timetable(&s, Caller::of(&v.auth), &csv, replace).await,
     };
     let (status, imported, errors, rows) = match result {
         Ok(done) => (
@@ -256,7 +254,7 @@ pub async fn upload_timetable(
             FieldErrors::default(),
             Vec::new(),
         ),
-        Err(ApiError::Rows(rows)) => (
+        Err(AppError::Rows(rows)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             None,
             FieldErrors::message(format!(
@@ -265,7 +263,7 @@ pub async fn upload_timetable(
             )),
             rows,
         ),
-        Err(e @ (ApiError::Invalid { .. } | ApiError::Conflict(_))) => {
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict(_))) => {
             (e.status(), None, FieldErrors::of(&e), Vec::new())
         }
         Err(e) => return Err(e.into()),
@@ -352,19 +350,19 @@ pub async fn decide(
     let f: DecisionForm = form(&body)?;
     let booking: u64 = id
         .parse()
-        .map_err(|_| ApiError::not_found("booking", &id))?;
+        .map_err(|_| AppError::not_found("booking", &id))?;
     let approve = match f.decision.as_str() {
         "approve" => true,
         "decline" => false,
-        _ => return Err(ApiError::invalid("decision", "use approve or decline").into()),
+        _ => return Err(AppError::invalid("decision", "use approve or decline").into()),
     };
     let op = Op::DecideBooking {
         tenant,
         booking,
         approve,
     };
-    match submit(&s, &HeaderMap::new(), v.auth.actor.clone(), op).await {
-        Ok(_) | Err(ApiError::NotPending { .. }) => Ok(see_other("/admin/approvals?done=decided")),
+    match s.write(Caller::of(&v.auth), op).await {
+        Ok(_) | Err(AppError::NotPending { .. }) => Ok(see_other("/admin/approvals?done=decided")),
         Err(e) => Err(e.into()),
     }
 }
@@ -457,13 +455,13 @@ pub async fn handle_enquiry(
     let f: HandledForm = form(&body)?;
     let enquiry: u64 = id
         .parse()
-        .map_err(|_| ApiError::not_found("enquiry", &id))?;
+        .map_err(|_| AppError::not_found("enquiry", &id))?;
     let op = Op::SetEnquiryHandled {
         tenant,
         enquiry,
         handled: f.handled == "yes",
     };
-    submit(&s, &HeaderMap::new(), v.auth.actor.clone(), op).await?;
+    s.write(Caller::of(&v.auth), op).await?;
     Ok(see_other("/admin/enquiries?done=enquiry"))
 }
 
@@ -543,7 +541,7 @@ pub async fn save_site(
             "contact_email" => spec.contact_email = val.trim().to_string(),
             "hire" => match val.parse() {
                 Ok(id) => spec.hire_rooms.push(id),
-                Err(_) => return Err(ApiError::not_found("room", &*val).into()),
+                Err(_) => return Err(AppError::not_found("room", &*val).into()),
             },
             _ => {}
         }
@@ -552,9 +550,9 @@ pub async fn save_site(
         tenant: v.tenant.id,
         site: spec.clone(),
     };
-    match submit(&s, &HeaderMap::new(), v.auth.actor.clone(), op).await {
+    match s.write(Caller::of(&v.auth), op).await {
         Ok(_) => Ok(see_other("/admin/site?done=site")),
-        Err(e @ (ApiError::Invalid { .. } | ApiError::NotFound { .. })) => {
+        Err(e @ (AppError::Invalid { .. } | AppError::NotFound { .. })) => {
             let errors = FieldErrors::of(&e);
             Ok(html_status(
                 e.status(),
@@ -672,15 +670,15 @@ pub async fn create_user(
     let f: UserForm = form(&body)?;
     let result = async {
         let role = Role::parse_tenant_role(&f.role)
-            .ok_or_else(|| ApiError::invalid("role", "use admin, staff or viewer"))?;
+            .ok_or_else(|| AppError::invalid("role", "use admin, staff or viewer"))?;
         let department = match f.department.trim() {
             "" => None,
             d => Some(
                 d.parse()
-                    .map_err(|_| ApiError::not_found("department", d))?,
+                    .map_err(|_| AppError::not_found("department", d))?,
             ),
         };
-        crate::api::people::check_new_password(
+        crate::app::people::check_new_password(
             &s,
             "password",
             &f.password,
@@ -696,15 +694,15 @@ pub async fn create_user(
             role,
             password_phc: hash_password(f.password.clone()).await?,
         };
-        submit(&s, &HeaderMap::new(), v.auth.actor.clone(), op).await
+        s.write(Caller::of(&v.auth), op).await
     }
     .await;
     match result {
         Ok(_) => Ok(see_other("/admin/users?done=user")),
         Err(
-            e @ (ApiError::Invalid { .. }
-            | ApiError::AlreadyExists { .. }
-            | ApiError::NotFound { .. }),
+            e @ (AppError::Invalid { .. }
+            | AppError::AlreadyExists { .. }
+            | AppError::NotFound { .. }),
         ) => {
             let errors = FieldErrors::of(&e);
             let f = UserForm {

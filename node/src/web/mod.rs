@@ -1,6 +1,6 @@
 //! The web pages: server-rendered HTML (askama templates, checked at compile time) for staff,
-//! admins and each school's public venue website. They turn forms into the same domain commands
-//! as the JSON API; no page needs JavaScript.
+//! admins and each school's public venue website: a thin adapter over the use cases in `app`,
+//! as the JSON API is (the two never import each other). No page needs JavaScript.
 
 mod admin;
 mod staff;
@@ -23,13 +23,14 @@ use jiff::Timestamp;
 use roomraft_cluster::Consistency;
 use serde::de::DeserializeOwned;
 
-use crate::api::{csrf_token, ApiError, AppState, Auth, CsrfProof};
+use crate::app::{csrf_token, AppError, AppState, Auth, CsrfProof};
 use crate::domain::calendar::zone;
 use crate::domain::{
-    Actor, Booking, BookingDetails, BookingStatus, Bookings, Calendar, CancelScope, EnquirySpec,
-    Occupation, Op, Outcome, Period, Role, Room, RoomFilter, RoomSpec, RowError, Rules, SiteSpec,
-    Tenant, TenantId, User,
+    Actor, Booking, BookingDetails, BookingStatus, Bookings, Calendar, EnquirySpec, Occupation, Op,
+    Outcome, Period, Role, Room, RoomFilter, RoomSpec, RowError, Rules, SiteSpec, Tenant, TenantId,
+    User,
 };
+use crate::http::ErrorPages;
 
 type St = State<Arc<AppState>>;
 
@@ -183,9 +184,9 @@ pub async fn viewer(
     path: &str,
     proof: CsrfProof<'_>,
 ) -> Result<Viewer, PageError> {
-    let (auth, token) = match state.page_session(headers, proof).await {
+    let (auth, token) = match crate::http::page_session(state, headers, proof).await {
         Ok(x) => x,
-        Err(ApiError::Unauthorized) => return Err(PageError::SignIn(path.to_string())),
+        Err(AppError::Unauthorized) => return Err(PageError::SignIn(path.to_string())),
         Err(e) => return Err(e.into()),
     };
     let (tenant, user) = (auth.tenant()?, auth.actor.user);
@@ -230,7 +231,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
-        crate::api::Query::<T>::from_request_parts(parts, state)
+        crate::http::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Query(q.0))
             .map_err(PageError::Api)
@@ -244,7 +245,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
-        crate::api::Path::<T>::from_request_parts(parts, state)
+        crate::http::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Path(p.0))
             .map_err(PageError::Api)
@@ -254,7 +255,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
 /// A form post's body, with its CSRF field, as a typed struct.
 pub fn form<T: DeserializeOwned>(body: &Bytes) -> Result<T, PageError> {
     serde_urlencoded::from_bytes(body).map_err(|e| {
-        PageError::Api(ApiError::BadRequest {
+        PageError::Api(AppError::BadRequest {
             message: format!("the form could not be read: {e}"),
         })
     })
@@ -283,11 +284,11 @@ pub async fn poster(
 pub enum PageError {
     /// Not signed in: go to the sign-in page, then back here.
     SignIn(String),
-    Api(ApiError),
+    Api(AppError),
 }
 
-impl From<ApiError> for PageError {
-    fn from(e: ApiError) -> Self {
+impl From<AppError> for PageError {
+    fn from(e: AppError) -> Self {
         PageError::Api(e)
     }
 }
@@ -323,16 +324,16 @@ impl IntoResponse for PageError {
             tracing::warn!(error = %e, "page failed");
         }
         let (title, message) = match &e {
-            ApiError::Csrf => (
+            AppError::Csrf => (
                 "This form has expired".to_string(),
                 "Go back, reload the page and send the form again.".to_string(),
             ),
-            ApiError::NotFound { what, .. } => (
+            AppError::NotFound { what, .. } => (
                 "Not found".to_string(),
                 format!("There is no such {what} here."),
             ),
-            ApiError::Forbidden { reason } => ("Not allowed".to_string(), reason.clone()),
-            ApiError::RateLimited { .. } => ("Too many requests".to_string(), e.to_string()),
+            AppError::Forbidden { reason } => ("Not allowed".to_string(), reason.clone()),
+            AppError::RateLimited { .. } => ("Too many requests".to_string(), e.to_string()),
             _ if status.is_server_error() => (
                 "Roomraft is busy".to_string(),
                 format!("{e}. Nothing was lost; try again in a moment."),
@@ -349,7 +350,7 @@ impl IntoResponse for PageError {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        if let ApiError::RateLimited {
+        if let AppError::RateLimited {
             retry_after_secs, ..
         } = e
         {
@@ -361,8 +362,17 @@ impl IntoResponse for PageError {
 }
 
 /// The 404 page for a path that is no page (API paths keep their JSON errors).
+/// The pages' rendering of an error, for the middleware that answers before any handler.
+pub struct Pages;
+
+impl ErrorPages for Pages {
+    fn render(e: AppError) -> Response {
+        PageError::Api(e).into_response()
+    }
+}
+
 pub fn not_found() -> Response {
-    PageError::Api(ApiError::not_found("page", "requested")).into_response()
+    PageError::Api(AppError::not_found("page", "requested")).into_response()
 }
 
 /// Renders a template as a no-store HTML response.
@@ -424,13 +434,13 @@ pub struct FieldErrors {
 }
 
 impl FieldErrors {
-    pub fn of(e: &ApiError) -> FieldErrors {
+    pub fn of(e: &AppError) -> FieldErrors {
         match e {
-            ApiError::Invalid { field, message } => FieldErrors {
+            AppError::Invalid { field, message } => FieldErrors {
                 summary: Some(format!("Check the form: {field} {message}.")),
                 fields: vec![(field.clone(), message.clone())],
             },
-            ApiError::Rows(rows) => FieldErrors {
+            AppError::Rows(rows) => FieldErrors {
                 summary: Some(e.to_string()),
                 fields: rows
                     .iter()
@@ -519,7 +529,7 @@ pub fn same_origin_path(p: &str) -> Option<String> {
 pub fn date_param(v: Option<&str>, default: Date) -> Result<Date, PageError> {
     match v.filter(|s| !s.is_empty()) {
         None => Ok(default),
-        Some(s) => Ok(crate::api::parse_date("date", s)?),
+        Some(s) => Ok(crate::app::parse_date("date", s)?),
     }
 }
 

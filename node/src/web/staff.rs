@@ -14,17 +14,16 @@ use serde_json::json;
 
 use super::{
     booked_by, clock, date_param, form, html, html_status, local_path, long_date, notice, poster,
-    see_other, status_text, viewer, zone, ApiError, Booking, BookingDetails, BookingStatus,
-    Bookings, Calendar, CancelScope, Chrome, FieldErrors, Occupation, Op, Opt, Outcome, PageError,
-    Path, Query, Role, Room, RoomFilter, St, Tenant, TimeZone, User, Viewer,
+    see_other, status_text, viewer, zone, AppError, Booking, BookingDetails, BookingStatus,
+    Bookings, Calendar, Chrome, FieldErrors, Occupation, Op, Opt, PageError, Path, Query, Role,
+    Room, RoomFilter, St, Tenant, TimeZone, User, Viewer,
 };
-use crate::api::bookings::{
-    count_bookings, plan, resolve, series_mode, series_op, NewSeries, When,
-};
-use crate::api::observe::ClientAddr;
-use crate::api::people::{change_own_password, session_cookie, start_session};
-use crate::api::{clash_text, submit, unexpected, CsrfProof};
+use crate::app::bookings::{self, plan, series_mode, NewSeries, When};
+use crate::app::people::{change_own_password, start_session};
+use crate::app::{clash_text, Caller, CsrfProof};
 use crate::domain::calendar::{instant, weekday_name, weekday_number};
+use crate::http::observe::ClientAddr;
+use crate::http::session_cookie;
 
 pub async fn home(State(s): St, headers: HeaderMap) -> Response {
     match viewer(&s, &headers, "/today", CsrfProof::NotNeeded).await {
@@ -96,15 +95,17 @@ pub async fn sign_in(
     {
         Ok(started) => {
             let mut resp = see_other(&next);
-            resp.headers_mut()
-                .insert(header::SET_COOKIE, started.cookie);
+            resp.headers_mut().insert(
+                header::SET_COOKIE,
+                session_cookie(&started.token, s.sessions.absolute.as_secs()),
+            );
             Ok(resp)
         }
-        Err(e @ ApiError::BadCredentials) => Ok(again(
+        Err(e @ AppError::BadCredentials) => Ok(again(
             StatusCode::UNAUTHORIZED,
             format!("{e}. Check the school's short name too."),
         )),
-        Err(ApiError::RateLimited {
+        Err(AppError::RateLimited {
             retry_after_secs, ..
         }) => {
             let mut r = again(
@@ -128,13 +129,8 @@ pub async fn sign_out(
 ) -> Result<Response, PageError> {
     let v = poster(&s, &headers, "/today", &body).await?;
     if let Some(sha256) = v.auth.session.clone() {
-        submit(
-            &s,
-            &HeaderMap::new(),
-            v.auth.actor,
-            Op::EndSession { sha256 },
-        )
-        .await?;
+        s.write(Caller::of(&v.auth), Op::EndSession { sha256 })
+            .await?;
     }
     let mut resp = see_other(&format!("/sign-in?school={}", v.tenant.slug));
     resp.headers_mut()
@@ -175,7 +171,7 @@ pub async fn change_password(
     let f: PasswordForm = form(&body)?;
     let chrome = v.chrome("Change password", "account");
     let result = if f.new_password != f.confirm_password {
-        Err(ApiError::invalid(
+        Err(AppError::invalid(
             "confirm_password",
             "does not match the new password",
         ))
@@ -184,7 +180,7 @@ pub async fn change_password(
     };
     match result {
         Ok(_) => Ok(see_other("/account/password?done=password")),
-        Err(e @ (ApiError::Invalid { .. } | ApiError::BadRequest { .. })) => Ok(html_status(
+        Err(e @ (AppError::Invalid { .. } | AppError::BadRequest { .. })) => Ok(html_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &PasswordPage {
                 chrome,
@@ -583,7 +579,7 @@ pub async fn week(
     Path(id): Path<String>,
     Query(q): Query<DateQuery>,
 ) -> Result<Response, PageError> {
-    let room_id: u64 = id.parse().map_err(|_| ApiError::not_found("room", &id))?;
+    let room_id: u64 = id.parse().map_err(|_| AppError::not_found("room", &id))?;
     let monday = monday_of(date_param(q.date.as_deref(), v.today())?);
     let tenant = v.tenant.clone();
     let (user, role) = (v.user.clone(), v.auth.actor.role);
@@ -690,7 +686,7 @@ pub async fn week(
         })
         .await?;
     let (room, rooms, week_label, days, rows) =
-        found.ok_or_else(|| ApiError::not_found("room", room_id))?;
+        found.ok_or_else(|| AppError::not_found("room", room_id))?;
     let mut chrome = v.chrome(
         format!("{} — week of {}", room.name, long_date(monday)),
         "rooms",
@@ -749,7 +745,7 @@ pub async fn day(v: Viewer, Query(q): Query<DayQuery>) -> Result<Response, PageE
         match q.min_capacity.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(n) => Some(n.parse::<u32>().map_err(|_| {
-                ApiError::invalid("min_capacity", "must be a whole number of people")
+                AppError::invalid("min_capacity", "must be a whole number of people")
             })?),
         };
     let filter = RoomFilter {
@@ -912,11 +908,11 @@ impl BookFields {
         v.as_deref().unwrap_or("")
     }
 
-    fn room_id(&self) -> Result<u64, ApiError> {
+    fn room_id(&self) -> Result<u64, AppError> {
         self.room
             .as_deref()
             .and_then(|r| r.parse().ok())
-            .ok_or_else(|| ApiError::invalid("room", "choose a room"))
+            .ok_or_else(|| AppError::invalid("room", "choose a room"))
     }
 
     fn nonempty(v: &Option<String>) -> Option<String> {
@@ -941,12 +937,12 @@ impl BookFields {
         }
     }
 
-    fn series(&self) -> Result<NewSeries, ApiError> {
+    fn series(&self) -> Result<NewSeries, AppError> {
         let when = self.when();
         let first_date = when
             .date
             .clone()
-            .ok_or_else(|| ApiError::invalid("date", "choose the first date"))?;
+            .ok_or_else(|| AppError::invalid("date", "choose the first date"))?;
         let to_term = self.until_end_of_term.is_some();
         Ok(NewSeries {
             room_id: self.room_id()?,
@@ -1111,37 +1107,30 @@ pub async fn book_form(v: Viewer, Query(f): Query<BookFields>) -> Result<Respons
     Ok(html(&book_page(&v, f, FieldErrors::default(), None).await?))
 }
 
-/// A form's idempotency key as the header `submit` reads.
-fn idempotency(key: &Option<String>) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    if let Some(k) = key
-        .as_deref()
+/// A form's idempotency key (a hidden field of 32 hex digits), as the command's key.
+fn form_key(key: &Option<String>) -> Option<String> {
+    key.as_deref()
         .filter(|k| k.len() == 32 && k.bytes().all(|b| b.is_ascii_hexdigit()))
-    {
-        if let Ok(v) = HeaderValue::from_str(&format!("web-{k}")) {
-            h.insert("idempotency-key", v);
-        }
-    }
-    h
+        .map(|k| format!("web-{k}"))
 }
 
 /// The form again with what went wrong, or the error page when it is not about the form.
-async fn book_again(v: &Viewer, f: BookFields, e: ApiError) -> Result<Response, PageError> {
+async fn book_again(v: &Viewer, f: BookFields, e: AppError) -> Result<Response, PageError> {
     let status = e.status();
     let errors = match &e {
-        ApiError::Conflict(c) => FieldErrors::message(format!(
+        AppError::Conflict(c) => FieldErrors::message(format!(
             "That slot is taken: it clashes with {}. Choose another period or room.",
             clash_text(c)
         )),
-        ApiError::SeriesConflicts(list) => FieldErrors::message(format!(
+        AppError::SeriesConflicts(list) => FieldErrors::message(format!(
             "{} occurrences clash (someone may have booked meanwhile); nothing was booked. \
              Preview again, or choose to skip the clashes.",
             list.len()
         )),
-        ApiError::Invalid { .. } | ApiError::Rule { .. } | ApiError::Forbidden { .. } => {
+        AppError::Invalid { .. } | AppError::Rule { .. } | AppError::Forbidden { .. } => {
             FieldErrors::of(&e)
         }
-        ApiError::NotFound { what, .. } if what == "room" => FieldErrors::of(&e),
+        AppError::NotFound { what, .. } if what == "room" => FieldErrors::of(&e),
         _ => return Err(e.into()),
     };
     Ok(html_status(status, &book_page(v, f, errors, None).await?))
@@ -1155,40 +1144,24 @@ pub async fn book(State(s): St, headers: HeaderMap, body: Bytes) -> Result<Respo
         return Ok(html(&book_page(&v, f, FieldErrors::default(), None).await?));
     }
     if f.title.trim().is_empty() {
-        return book_again(&v, f, ApiError::invalid("title", "must not be empty")).await;
+        return book_again(&v, f, AppError::invalid("title", "must not be empty")).await;
     }
     if !f.weekly() {
         let room = match f.room_id() {
             Ok(r) => r,
             Err(e) => return book_again(&v, f, e).await,
         };
-        let resolved = match crate::api::bookings::tenant_and_calendar(&s, tenant, room).await {
-            Ok((t, cal)) => resolve(&t, &cal, &f.when()),
-            Err(e) => Err(e),
+        let details = BookingDetails {
+            title: f.title.trim().to_string(),
+            notes: f.notes.clone(),
+            period: None,
+            on_behalf_of: None,
+            override_reason: None,
         };
-        let (start, end, period) = match resolved {
-            Ok(x) => x,
-            Err(e) => return book_again(&v, f, e).await,
-        };
-        let op = Op::CreateBooking {
-            tenant,
-            room,
-            start,
-            end,
-            details: BookingDetails {
-                title: f.title.trim().to_string(),
-                notes: f.notes.clone(),
-                period,
-                on_behalf_of: None,
-                override_reason: None,
-            },
-        };
-        let date = crate::domain::calendar::local_date(&v.tz(), start);
-        return match count_bookings(
-            &s,
-            submit(&s, &idempotency(&f.key), v.auth.actor.clone(), op).await,
-        ) {
-            Ok(Outcome::BookingCreated(b)) => {
+        let caller = Caller::of(&v.auth).idempotent(form_key(&f.key).as_deref())?;
+        return match bookings::book(&s, caller, tenant, room, &f.when(), details).await {
+            Ok(b) => {
+                let date = crate::domain::calendar::local_date(&v.tz(), b.start);
                 let done = if b.status == BookingStatus::Pending {
                     "pending"
                 } else {
@@ -1198,7 +1171,6 @@ pub async fn book(State(s): St, headers: HeaderMap, body: Bytes) -> Result<Respo
                     "/rooms/{room}/week?date={date}&done={done}"
                 )))
             }
-            Ok(other) => Err(unexpected(other).into()),
             Err(e) => book_again(&v, f, e).await,
         };
     }
@@ -1235,10 +1207,10 @@ pub async fn book(State(s): St, headers: HeaderMap, body: Bytes) -> Result<Respo
             })
             .await?;
         return match planned {
-            None => book_again(&v, f, ApiError::not_found("room", room)).await,
+            None => book_again(&v, f, AppError::not_found("room", room)).await,
             Some(Err(e)) => book_again(&v, f, e).await,
             Some(Ok((rule, lines))) if lines.is_empty() => {
-                let e = ApiError::invalid(
+                let e = AppError::invalid(
                     "until",
                     format!("{rule}: no school days match; check the dates and weekdays"),
                 );
@@ -1249,16 +1221,9 @@ pub async fn book(State(s): St, headers: HeaderMap, body: Bytes) -> Result<Respo
             )),
         };
     }
-    let op = match series_op(&s, tenant, req).await {
-        Ok(op) => op,
-        Err(e) => return book_again(&v, f, e).await,
-    };
-    match count_bookings(
-        &s,
-        submit(&s, &idempotency(&f.key), v.auth.actor.clone(), op).await,
-    ) {
-        Ok(Outcome::SeriesCreated { .. }) => Ok(see_other("/my/bookings?done=series")),
-        Ok(other) => Err(unexpected(other).into()),
+    let caller = Caller::of(&v.auth).idempotent(form_key(&f.key).as_deref())?;
+    match bookings::book_series(&s, caller, tenant, req).await {
+        Ok(_) => Ok(see_other("/my/bookings?done=series")),
         Err(e) => book_again(&v, f, e).await,
     }
 }
@@ -1303,23 +1268,10 @@ pub async fn cancel(
     let f: CancelForm = form(&body)?;
     let booking: u64 = id
         .parse()
-        .map_err(|_| ApiError::not_found("booking", &id))?;
-    let scope = match f.scope.as_deref() {
-        None | Some("one") => CancelScope::One,
-        Some("series") => CancelScope::Series,
-        Some("following") => CancelScope::ThisAndFollowing,
-        Some(_) => return Err(ApiError::invalid("scope", "use one, following or series").into()),
-    };
-    let op = Op::CancelBooking {
-        tenant: v.tenant.id,
-        booking,
-        scope,
-    };
-    match count_bookings(
-        &s,
-        submit(&s, &HeaderMap::new(), v.auth.actor.clone(), op).await,
-    ) {
-        Ok(_) | Err(ApiError::AlreadyCancelled { .. }) => {
+        .map_err(|_| AppError::not_found("booking", &id))?;
+    let scope = bookings::cancel_scope(f.scope.as_deref())?;
+    match bookings::cancel(&s, Caller::of(&v.auth), v.tenant.id, booking, scope).await {
+        Ok(_) | Err(AppError::AlreadyCancelled { .. }) => {
             Ok(see_other("/my/bookings?done=cancelled"))
         }
         Err(e) => Err(e.into()),

@@ -17,13 +17,13 @@ use roomraft_cluster::Consistency;
 use serde::Deserialize;
 
 use super::{
-    clock, date_param, form, html, html_status, long_date, zone, Actor, ApiError, AppState,
+    clock, date_param, form, html, html_status, long_date, zone, Actor, AppError, AppState,
     EnquirySpec, FieldErrors, Occupation, Op, Opt, Outcome, PageError, Path, Query, Role, Room, St,
     Tenant, TenantId, TimeZone,
 };
-use crate::api::observe::{self, ClientAddr};
-use crate::api::{submit, unexpected};
+use crate::app::{refused, unexpected, Caller};
 use crate::domain::calendar::{instant, local_date};
+use crate::http::observe::ClientAddr;
 
 /// Days of availability shown per page.
 const AVAILABILITY_DAYS: i64 = 14;
@@ -86,7 +86,7 @@ async fn site(
             Some((t.clone(), school, paragraphs(&site.spec.description), rooms))
         })
         .await?;
-    found.ok_or_else(|| ApiError::not_found("school website", slug).into())
+    found.ok_or_else(|| AppError::not_found("school website", slug).into())
 }
 
 /// Counts a view of a public page; a refused or failed count never fails the page.
@@ -176,7 +176,7 @@ pub async fn facility(
         .parse::<u64>()
         .ok()
         .and_then(|id| facilities.into_iter().find(|f| f.id == id))
-        .ok_or_else(|| ApiError::not_found("facility", &id))?;
+        .ok_or_else(|| AppError::not_found("facility", &id))?;
     let tz = zone(&t.time_zone);
     let today = local_date(&tz, Timestamp::now());
     let from = date_param(q.from.as_deref(), today)?.max(today);
@@ -342,20 +342,20 @@ pub async fn enquiry_form(
     )))
 }
 
-fn parse_fields(f: &EnquiryFields) -> Result<EnquirySpec, ApiError> {
-    let date = |field: &str, v: &str| -> Result<Option<Date>, ApiError> {
+fn parse_fields(f: &EnquiryFields) -> Result<EnquirySpec, AppError> {
+    let date = |field: &str, v: &str| -> Result<Option<Date>, AppError> {
         match v.trim() {
             "" => Ok(None),
-            d => crate::api::parse_date(field, d).map(Some),
+            d => crate::app::parse_date(field, d).map(Some),
         }
     };
     let first_date = date("first_date", &f.first_date)?
-        .ok_or_else(|| ApiError::invalid("first_date", "give the date you would like"))?;
+        .ok_or_else(|| AppError::invalid("first_date", "give the date you would like"))?;
     let room = match f.room.trim() {
         "" => None,
         r => Some(
             r.parse()
-                .map_err(|_| ApiError::invalid("room", "choose one of the facilities"))?,
+                .map_err(|_| AppError::invalid("room", "choose one of the facilities"))?,
         ),
     };
     Ok(EnquirySpec {
@@ -375,13 +375,11 @@ pub async fn enquire(
     Path(slug): Path<String>,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    s.limits
-        .check_enquiry(client)
-        .map_err(|r| observe::refused(&s, r))?;
+    s.limits.check_enquiry(client).map_err(|r| refused(&s, r))?;
     let (t, school, _, facilities) = site(&s, &slug).await?;
     let f: EnquiryFields = form(&body)?;
     if !f.website.is_empty() {
-        return Err(ApiError::forbidden("this form is for people, not robots").into());
+        return Err(AppError::forbidden("this form is for people, not robots").into());
     }
     let result = match parse_fields(&f) {
         Ok(enquiry) => {
@@ -395,7 +393,7 @@ pub async fn enquire(
                 tenant: t.id,
                 enquiry,
             };
-            submit(&s, &HeaderMap::new(), actor, op).await
+            s.write(Caller::unauthenticated(actor), op).await
         }
         Err(e) => Err(e),
     };
@@ -407,8 +405,8 @@ pub async fn enquire(
             email: e.spec.email,
         })),
         Ok(other) => Err(unexpected(other).into()),
-        Err(e @ (ApiError::Invalid { .. } | ApiError::Forbidden { .. })) => Ok(html_status(
-            if matches!(e, ApiError::Forbidden { .. }) {
+        Err(e @ (AppError::Invalid { .. } | AppError::Forbidden { .. })) => Ok(html_status(
+            if matches!(e, AppError::Forbidden { .. }) {
                 StatusCode::FORBIDDEN
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY

@@ -288,7 +288,7 @@ fn id(v: &Value) -> u64 {
 /// The router's paths, read from its source: what the server really routes.
 fn router_paths() -> BTreeSet<String> {
     let src = repo_file("node/src/api/mod.rs");
-    let router = &src[src.find("pub fn router(").expect("router() in api/mod.rs")..];
+    let router = &src[src.find("pub fn routes(").expect("routes() in api/mod.rs")..];
     router
         .split(".route(")
         .skip(1)

@@ -11,15 +11,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 
-use super::{ApiError, AppState};
-
-/// How much of a request body one client may send, and how fast.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyLimits {
-    pub max_bytes: usize,
-    /// The whole body must arrive within this of the handler being chosen.
-    pub read: Duration,
-}
+use super::ErrorPages;
+use crate::app::{AppError, AppState};
 
 /// Whether `path` answers errors in JSON (the API, feeds, health, metrics) rather than as a page.
 pub fn json_path(path: &str) -> bool {
@@ -29,18 +22,22 @@ pub fn json_path(path: &str) -> bool {
 }
 
 /// `e` as the path's kind of answer: JSON for the API, the error page for pages.
-pub fn error_for(path: &str, e: ApiError) -> Response {
+pub fn error_for<P: ErrorPages>(path: &str, e: AppError) -> Response {
     if json_path(path) {
         e.into_response()
     } else {
-        crate::web::PageError::Api(e).into_response()
+        P::render(e)
     }
 }
 
 /// Reads the request body whole, at most `max_bytes`, within the body deadline, before the
 /// handler runs: a body that trickles in a byte at a time ends with 408 and a closed connection
 /// instead of holding it, and an over-size one gets a 413 in the route's own error format.
-pub async fn read_body(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn read_body<P: ErrorPages>(
+    State(s): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let limits = s.body;
     let path = req.uri().path().to_string();
     let h1 = req.version() < Version::HTTP_2;
@@ -50,12 +47,12 @@ pub async fn read_body(State(s): State<Arc<AppState>>, req: Request, next: Next)
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let too_large = ApiError::PayloadTooLarge {
+    let too_large = AppError::PayloadTooLarge {
         limit_bytes: limits.max_bytes,
     };
     if declared.is_some_and(|n| n > limits.max_bytes as u64) {
         // Say so before reading a byte of it; the client sees the answer, not a reset.
-        return close(error_for(&path, too_large));
+        return close(error_for::<P>(&path, too_large));
     }
     let (parts, mut body) = req.into_parts();
     let mut bytes = Vec::new();
@@ -87,13 +84,13 @@ pub async fn read_body(State(s): State<Arc<AppState>>, req: Request, next: Next)
                 }
             };
             let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
-            return close(error_for(&path, too_large));
+            return close(error_for::<P>(&path, too_large));
         }
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
-            return close(error_for(
+            return close(error_for::<P>(
                 &path,
-                ApiError::BadRequest {
+                AppError::BadRequest {
                     message: format!("the request body could not be read: {e}"),
                 },
             ))
@@ -108,9 +105,9 @@ pub async fn read_body(State(s): State<Arc<AppState>>, req: Request, next: Next)
                 seconds = limits.read.as_secs(),
                 "request body too slow; connection closed"
             );
-            return close(error_for(
+            return close(error_for::<P>(
                 &path,
-                ApiError::RequestTimeout {
+                AppError::RequestTimeout {
                     seconds: limits.read.as_secs(),
                 },
             ));
@@ -171,7 +168,11 @@ pub fn cross_site(method: &Method, headers: &HeaderMap, authority: Option<&str>)
 
 /// Refuses a change that a browser made on behalf of another site (login CSRF, and every other
 /// cross-site form or script), before any handler or credential check.
-pub async fn same_site(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn same_site<P: ErrorPages>(
+    State(s): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path();
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         || open_to_other_sites(path)
@@ -194,8 +195,8 @@ pub async fn same_site(State(s): State<Arc<AppState>>, req: Request, next: Next)
             .with_label_values(&["cross_site"])
             .inc();
         tracing::warn!(reason = %why, %path, "cross-site request refused");
-        let e = ApiError::CrossSite { reason: why };
-        return error_for(path, e);
+        let e = AppError::CrossSite { reason: why };
+        return error_for::<P>(path, e);
     }
     next.run(req).await
 }

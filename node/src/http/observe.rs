@@ -9,10 +9,9 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use roomraft_ops::Refusal;
 use tracing::Instrument;
 
-use super::{ApiError, AppState};
+use crate::app::{refused, AppError, AppState};
 
 /// The header carrying a request's id, accepted from the client (or a load balancer) when it is
 /// short and printable, else made up; logged and returned.
@@ -21,39 +20,6 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// The client's address as the rate limits and analytics see it (after trusted proxies).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
-
-/// Counts a refusal in metrics and logs it as a security event.
-pub fn refused(state: &AppState, r: Refusal) -> ApiError {
-    state
-        .metrics
-        .rate_limited
-        .with_label_values(&[r.scope])
-        .inc();
-    state
-        .metrics
-        .security_events
-        .with_label_values(&["rate_limited"])
-        .inc();
-    tracing::warn!(
-        scope = r.scope,
-        retry_after = r.retry_after_secs,
-        "rate limited"
-    );
-    ApiError::RateLimited {
-        scope: r.scope,
-        retry_after_secs: r.retry_after_secs,
-    }
-}
-
-/// Counts a refused sign-in (metrics, a warning); the caller spends the failure budget.
-pub fn sign_in_failed(state: &AppState, account: &str, client: IpAddr) {
-    state
-        .metrics
-        .security_events
-        .with_label_values(&["failed_sign_in"])
-        .inc();
-    tracing::warn!(%account, %client, "sign-in refused");
-}
 
 fn request_id(headers: &HeaderMap) -> String {
     headers
@@ -135,7 +101,7 @@ pub async fn metrics(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         &[&s.metrics_token_sha256, &s.operator_token_sha256],
     );
     if !allowed {
-        return ApiError::Unauthorized.into_response();
+        return AppError::Unauthorized.into_response();
     }
     (
         StatusCode::OK,
