@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::{
-    ApiToken, AuditEntry, Booking, BookingId, Bookings, Calendar, Department, Feed, Lesson, Room,
-    RoomId, Series, SeriesId, Site, Tenant, TenantId, User, UserId,
+    ApiToken, AuditEntry, Booking, BookingId, Bookings, Calendar, Department, DepartmentId,
+    Enquiry, Feed, Lesson, Room, RoomId, Series, SeriesId, Site, SiteSpec, Tenant, TenantId, User,
+    UserId,
 };
 
 /// A read-only view of one tenant's part of the state.
@@ -68,12 +69,28 @@ impl<'a> TenantView<'a> {
         self.state.sites.get(&self.tenant)
     }
 
+    /// The site as set, published or not, with defaults when never set.
+    pub fn site_spec(&self) -> SiteSpec {
+        self.state.site_of(self.tenant)
+    }
+
+    /// Enquiries, newest first; only open ones unless `all`.
+    pub fn enquiries(&self, all: bool) -> Vec<&'a Enquiry> {
+        self.state.enquiries_of(self.tenant, all)
+    }
+
     pub fn room(&self, id: RoomId) -> Option<&'a Room> {
         one(&self.state.rooms, &id, self.tenant, |r| r.tenant)
     }
 
+    /// Rooms in id order.
     pub fn rooms(&self) -> impl Iterator<Item = &'a Room> {
         owned(&self.state.rooms, self.tenant, |r| r.tenant)
+    }
+
+    /// Rooms in name order.
+    pub fn rooms_by_name(&self) -> Vec<&'a Room> {
+        self.state.rooms_of(self.tenant)
     }
 
     pub fn booking(&self, id: BookingId) -> Option<&'a Booking> {
@@ -96,6 +113,10 @@ impl<'a> TenantView<'a> {
         owned(&self.state.users, self.tenant, |u| u.tenant)
     }
 
+    pub fn department(&self, id: DepartmentId) -> Option<&'a Department> {
+        one(&self.state.departments, &id, self.tenant, |d| d.tenant)
+    }
+
     pub fn departments(&self) -> impl Iterator<Item = &'a Department> {
         owned(&self.state.departments, self.tenant, |d| d.tenant)
     }
@@ -112,8 +133,19 @@ impl<'a> TenantView<'a> {
         owned(&self.state.feeds, self.tenant, |f| f.tenant)
     }
 
+    /// Audit entries, oldest first.
     pub fn audit(&self) -> impl Iterator<Item = &'a AuditEntry> {
         owned(&self.state.audit, self.tenant, |a| a.tenant).map(Arc::as_ref)
+    }
+
+    /// Audit entries newest first, optionally for one object or one user, at most `limit`.
+    pub fn audit_of(
+        &self,
+        object: Option<(&str, u64)>,
+        user: Option<UserId>,
+        limit: usize,
+    ) -> Vec<&'a AuditEntry> {
+        self.state.audit_of(self.tenant, object, user, limit)
     }
 
     /// The whole state, for the domain's queries that take ids: pass them only ids this view

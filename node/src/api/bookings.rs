@@ -111,12 +111,8 @@ pub(super) async fn get_booking(
     let tenant = auth.tenant()?;
     let id = parse_id("booking", &id)?;
     let b = s
-        .cluster
-        .read(q.consistency()?, |st| {
-            st.bookings
-                .get(&id)
-                .filter(|b| b.tenant == tenant)
-                .map(|b| booking_json(b))
+        .read_tenant(tenant, q.consistency()?, |school| {
+            school.booking(id).map(booking_json)
         })
         .await?;
     b.map(Json)
@@ -205,12 +201,11 @@ pub(super) async fn approvals(
 ) -> Result<Json<Value>, AppError> {
     let tenant = auth.require_admin()?;
     let list = s
-        .cluster
-        .read(q.consistency()?, |st| {
-            st.bookings
-                .values()
-                .filter(|b| b.tenant == tenant && b.status == BookingStatus::Pending)
-                .map(|b| booking_json(b))
+        .read_tenant(tenant, q.consistency()?, |school| {
+            school
+                .bookings()
+                .filter(|b| b.status == BookingStatus::Pending)
+                .map(booking_json)
                 .collect::<Vec<_>>()
         })
         .await?;
@@ -232,17 +227,15 @@ pub(super) async fn preview_series(
     series_mode(req.mode.as_deref())?;
     let room = req.room_id;
     let overriding = req.override_reason.is_some();
-    let result = s
-        .cluster
-        .read(Consistency::Linearizable, |st| {
-            let t = st.tenants.get(&tenant)?;
-            st.rooms.get(&room).filter(|r| r.tenant == tenant)?;
-            let cal = st.calendar(tenant);
+    let result = s.read_tenant(tenant, Consistency::Linearizable, |school| {
+            let t = school.tenant()?;
+            school.room(room)?;
+            let cal = school.calendar();
             Some(plan(t, &cal, &req).map(|(occ, summary)| {
                 let list: Vec<Value> = occ
                     .iter()
                     .map(|o| {
-                        let c = st.clash(t, room, o.start, o.end, overriding);
+                        let c = school.state().clash(t, room, o.start, o.end, overriding);
                         json!({ "date": o.date, "start": o.start, "end": o.end,
                                 "conflicts_with": c.as_ref().map(clash_json) })
                     })
@@ -287,14 +280,13 @@ pub(super) async fn get_series(
     let tenant = auth.tenant()?;
     let id = parse_id("series", &id)?;
     let v = s
-        .cluster
-        .read(q.consistency()?, |st| {
-            st.series.get(&id).filter(|x| x.tenant == tenant).map(|x| {
+        .read_tenant(tenant, q.consistency()?, |school| {
+            school.series(id).map(|x| {
                 let mut v = series_json(x);
                 v["bookings"] = x
                     .occurrences
                     .iter()
-                    .map(|b| booking_json(&st.bookings[b]))
+                    .map(|b| booking_json(&school.state().bookings[b]))
                     .collect();
                 v
             })
@@ -324,11 +316,12 @@ pub(super) async fn room_bookings(
         return Err(AppError::invalid("to", "must be after from"));
     }
     let found = s
-        .cluster
-        .read(consistency(q.consistency.as_deref())?, |st| {
-            st.rooms.get(&room).filter(|r| r.tenant == tenant)?;
+        .read_tenant(tenant, consistency(q.consistency.as_deref())?, |school| {
+            school.room(room)?;
             Some(
-                st.bookings_in(room, from, to)
+                school
+                    .state()
+                    .bookings_in(room, from, to)
                     .into_iter()
                     .map(booking_json)
                     .collect::<Vec<_>>(),
@@ -391,11 +384,10 @@ async fn room_view(
     let tenant = auth.tenant()?;
     let room = parse_id("room", id)?;
     let v = s
-        .cluster
-        .read(consistency(q.consistency.as_deref())?, |st| {
-            let t = st.tenants.get(&tenant)?;
-            let r = st.rooms.get(&room).filter(|r| r.tenant == tenant)?;
-            let cal = st.calendar(tenant);
+        .read_tenant(tenant, consistency(q.consistency.as_deref())?, |school| {
+            let t = school.tenant()?;
+            let r = school.room(room)?;
+            let cal = school.calendar();
             Some(date_or_today(t, &q.date).map(|date| {
                 let first = if days == 1 {
                     date
@@ -405,7 +397,7 @@ async fn room_view(
                 };
                 let list: Vec<Value> = (0..days)
                     .filter_map(|i| first.checked_add(i.days()).ok())
-                    .map(|d| day_json(st, t, &cal, room, d))
+                    .map(|d| day_json(school.state(), t, &cal, room, d))
                     .collect();
                 json!({ "room": super::school::room_json(r), "days": list })
             }))
@@ -447,17 +439,16 @@ pub(super) async fn day_grid(
         min_capacity: q.min_capacity,
     };
     let v = s
-        .cluster
-        .read(consistency(q.consistency.as_deref())?, |st| {
-            let t = st.tenants.get(&tenant)?;
-            let cal = st.calendar(tenant);
+        .read_tenant(tenant, consistency(q.consistency.as_deref())?, |school| {
+            let t = school.tenant()?;
+            let cal = school.calendar();
             Some(date_or_today(t, &q.date).map(|date| {
-                let rooms: Vec<Value> = st
-                    .rooms_of(tenant)
+                let rooms: Vec<Value> = school
+                    .rooms_by_name()
                     .into_iter()
                     .filter(|r| filter.matches(r))
                     .map(|r| {
-                        let mut d = day_json(st, t, &cal, r.id, date);
+                        let mut d = day_json(school.state(), t, &cal, r.id, date);
                         d["room"] = json!({ "id": r.id, "name": r.name, "category": r.category,
                                             "capacity": r.capacity, "bookable": r.bookable });
                         d
@@ -505,15 +496,15 @@ pub(super) async fn free_rooms(
         end_time: q.end_time.clone(),
     };
     let v = s
-        .cluster
-        .read(consistency(q.consistency.as_deref())?, |st| {
-            let t = st.tenants.get(&tenant)?;
-            let cal = st.calendar(tenant);
+        .read_tenant(tenant, consistency(q.consistency.as_deref())?, |school| {
+            let t = school.tenant()?;
+            let cal = school.calendar();
             Some(resolve(t, &cal, &when).and_then(|(from, to, period)| {
                 if to <= from {
                     return Err(AppError::invalid("end", "must be after start"));
                 }
-                let rooms: Vec<Value> = st
+                let rooms: Vec<Value> = school
+                    .state()
                     .free_rooms(t, from, to, &filter)
                     .into_iter()
                     .map(super::school::room_json)
@@ -596,17 +587,16 @@ pub(super) async fn audit(
         }
     };
     let entries: Vec<AuditEntry> = s
-        .cluster
-        .read(Consistency::Linearizable, |st| {
-            st.audit_of(
-                tenant,
-                object.as_ref().map(|(o, id)| (o.as_str(), *id)),
-                q.user_id,
-                limit,
-            )
-            .into_iter()
-            .cloned()
-            .collect()
+        .read_tenant(tenant, Consistency::Linearizable, |school| {
+            school
+                .audit_of(
+                    object.as_ref().map(|(o, id)| (o.as_str(), *id)),
+                    q.user_id,
+                    limit,
+                )
+                .into_iter()
+                .cloned()
+                .collect()
         })
         .await?;
     if q.format.as_deref() == Some("csv") {
@@ -669,22 +659,20 @@ pub(super) async fn export_bookings(
         return Err(AppError::invalid("to", "must not be before from"));
     }
     let rows: Vec<[String; 10]> = s
-        .cluster
-        .read(Consistency::Linearizable, |st| {
-            let Some(t) = st.tenants.get(&tenant) else {
+        .read_tenant(tenant, Consistency::Linearizable, |school| {
+            let Some(t) = school.tenant() else {
                 return Vec::new();
             };
             let tz = zone(&t.time_zone);
             let start = instant(&tz, from, Time::midnight());
             let end = instant(&tz, to.tomorrow().unwrap_or(to), Time::midnight());
             let local = |ts: Timestamp| ts.to_zoned(tz.clone()).datetime().to_string();
-            st.bookings
-                .values()
-                .filter(|b| b.tenant == tenant && b.start < end && start < b.end)
+            school
+                .bookings()
+                .filter(|b| b.start < end && start < b.end)
                 .map(|b| {
-                    let room = st
-                        .rooms
-                        .get(&b.room)
+                    let room = school
+                        .room(b.room)
                         .map(|r| r.name.clone())
                         .unwrap_or_default();
                     [

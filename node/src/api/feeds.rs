@@ -91,11 +91,9 @@ pub(super) async fn list_feeds(
     let admin = auth.actor.role == Role::Admin;
     let me = auth.actor.user;
     let mut list = s
-        .cluster
-        .read(q.consistency()?, |st| {
-            st.feeds
-                .values()
-                .filter(|f| f.tenant == tenant)
+        .read_tenant(tenant, q.consistency()?, |school| {
+            school
+                .feeds()
                 .filter(|f| admin || matches!(f.target, FeedTarget::User(u) if Some(u) == me))
                 .map(|f| (f.id, feed_json(f)))
                 .collect::<Vec<_>>()

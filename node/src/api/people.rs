@@ -235,13 +235,8 @@ pub(super) async fn list_users(
 ) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let users = s
-        .cluster
-        .read(q.consistency()?, |st| {
-            st.users
-                .values()
-                .filter(|u| u.tenant == tenant)
-                .map(user_json)
-                .collect::<Vec<_>>()
+        .read_tenant(tenant, q.consistency()?, |school| {
+            school.users().map(user_json).collect::<Vec<_>>()
         })
         .await?;
     Ok(Json(json!(users)))
@@ -249,12 +244,11 @@ pub(super) async fn list_users(
 
 async fn user_of(s: &AppState, tenant: TenantId, id: &str) -> Result<User, AppError> {
     let id = parse_id("user", id)?;
-    s.cluster
-        .read(Consistency::Linearizable, |st| {
-            st.users.get(&id).filter(|u| u.tenant == tenant).cloned()
-        })
-        .await?
-        .ok_or_else(|| AppError::not_found("user", id))
+    s.read_tenant(tenant, Consistency::Linearizable, |school| {
+        school.user(id).cloned()
+    })
+    .await?
+    .ok_or_else(|| AppError::not_found("user", id))
 }
 
 pub(super) async fn get_user(
@@ -399,11 +393,9 @@ pub(super) async fn list_departments(
 ) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let list = s
-        .cluster
-        .read(q.consistency()?, |st| {
-            st.departments
-                .values()
-                .filter(|d| d.tenant == tenant)
+        .read_tenant(tenant, q.consistency()?, |school| {
+            school
+                .departments()
                 .map(|d| json!({ "id": d.id, "name": d.name }))
                 .collect::<Vec<_>>()
         })
@@ -467,11 +459,9 @@ pub(super) async fn list_tokens(
 ) -> Result<Json<Value>, AppError> {
     let tenant = auth.require_admin()?;
     let mut list = s
-        .cluster
-        .read(q.consistency()?, |st| {
-            st.tokens
-                .values()
-                .filter(|t| t.tenant == tenant)
+        .read_tenant(tenant, q.consistency()?, |school| {
+            school
+                .tokens()
                 .map(|t| (t.id, token_json(t)))
                 .collect::<Vec<_>>()
         })

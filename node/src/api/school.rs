@@ -224,12 +224,8 @@ pub(super) async fn update_room(
     let room = parse_id("room", &id)?;
     let req: RoomFields = parse_json(&body)?;
     let current = s
-        .cluster
-        .read(Consistency::Linearizable, |st| {
-            st.rooms
-                .get(&room)
-                .filter(|r| r.tenant == tenant)
-                .map(spec_of)
+        .read_tenant(tenant, Consistency::Linearizable, |school| {
+            school.room(room).map(spec_of)
         })
         .await?
         .ok_or_else(|| AppError::not_found("room", room))?;
@@ -253,9 +249,8 @@ pub(super) async fn list_rooms(
 ) -> Result<Json<Vec<Value>>, AppError> {
     let tenant = auth.tenant()?;
     let rooms = s
-        .cluster
-        .read(q.consistency()?, |st| {
-            st.rooms_of(tenant).into_iter().map(room_json).collect()
+        .read_tenant(tenant, q.consistency()?, |school| {
+            school.rooms_by_name().into_iter().map(room_json).collect()
         })
         .await?;
     Ok(Json(rooms))
@@ -270,12 +265,8 @@ pub(super) async fn get_room(
     let tenant = auth.tenant()?;
     let id = parse_id("room", &id)?;
     let room = s
-        .cluster
-        .read(q.consistency()?, |st| {
-            st.rooms
-                .get(&id)
-                .filter(|r| r.tenant == tenant)
-                .map(room_json)
+        .read_tenant(tenant, q.consistency()?, |school| {
+            school.room(id).map(room_json)
         })
         .await?;
     room.map(Json)
@@ -302,8 +293,7 @@ pub(super) async fn get_calendar(
 ) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let cal = s
-        .cluster
-        .read(q.consistency()?, |st| st.calendar(tenant))
+        .read_tenant(tenant, q.consistency()?, |school| school.calendar())
         .await?;
     Ok(Json(calendar_json(&cal)))
 }
@@ -518,8 +508,9 @@ pub(super) async fn weeks(
         ));
     }
     let cal = s
-        .cluster
-        .read(Consistency::Linearizable, |st| st.calendar(tenant))
+        .read_tenant(tenant, Consistency::Linearizable, |school| {
+            school.calendar()
+        })
         .await?;
     let mut monday = from
         .checked_sub((from.weekday().to_monday_zero_offset() as i64).days())
@@ -581,8 +572,9 @@ pub(super) async fn create_lesson(
     let req: NewLesson = parse_json(&body)?;
     let weekday = weekday_value("weekday", &req.weekday)?;
     let cal = s
-        .cluster
-        .read(Consistency::Linearizable, |st| st.calendar(tenant))
+        .read_tenant(tenant, Consistency::Linearizable, |school| {
+            school.calendar()
+        })
         .await?;
     let (start, end) = lesson_times(
         &cal,
@@ -627,11 +619,10 @@ pub(super) async fn list_lessons(
 ) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let list = s
-        .cluster
-        .read(consistency(q.consistency.as_deref())?, |st| {
-            st.lessons
-                .values()
-                .filter(|l| l.tenant == tenant && q.room_id.is_none_or(|r| l.room == r))
+        .read_tenant(tenant, consistency(q.consistency.as_deref())?, |school| {
+            school
+                .lessons()
+                .filter(|l| q.room_id.is_none_or(|r| l.room == r))
                 .map(lesson_json)
                 .collect::<Vec<_>>()
         })

@@ -30,8 +30,9 @@ pub(super) async fn get_site(State(s): St, auth: Auth) -> Result<Json<Value>, Ap
     let tenant = auth.require_admin()?;
     let t = s.tenant(tenant).await?;
     let spec = s
-        .cluster
-        .read(Consistency::Linearizable, |st| st.site_of(tenant))
+        .read_tenant(tenant, Consistency::Linearizable, |school| {
+            school.site_spec()
+        })
         .await?;
     Ok(Json(site_json(&t.slug, &spec)))
 }
@@ -88,9 +89,9 @@ pub(super) async fn list_enquiries(
     let tenant = auth.require_admin()?;
     let all = q.all.unwrap_or(false);
     let list = s
-        .cluster
-        .read(consistency(q.consistency.as_deref())?, |st| {
-            st.enquiries_of(tenant, all)
+        .read_tenant(tenant, consistency(q.consistency.as_deref())?, |school| {
+            school
+                .enquiries(all)
                 .into_iter()
                 .map(enquiry_json)
                 .collect::<Vec<_>>()

@@ -49,19 +49,18 @@ struct OverviewPage {
 
 pub async fn overview(v: Viewer) -> Result<Response, PageError> {
     let chrome = admin_chrome(&v, "Administration", None)?;
-    let t = v.tenant.id;
     let (rooms, users, lessons, pending, enquiries, published) = v
-        .read(|st| {
+        .read(|school| {
             (
-                st.rooms_of(t).len(),
-                st.users.values().filter(|u| u.tenant == t).count(),
-                st.lessons.values().filter(|l| l.tenant == t).count(),
-                st.bookings
-                    .values()
-                    .filter(|b| b.tenant == t && b.status == BookingStatus::Pending)
+                school.rooms_by_name().len(),
+                school.users().count(),
+                school.lessons().count(),
+                school
+                    .bookings()
+                    .filter(|b| b.status == BookingStatus::Pending)
                     .count(),
-                st.enquiries_of(t, false).len(),
-                st.site_of(t).published,
+                school.enquiries(false).len(),
+                school.site_spec().published,
             )
         })
         .await?;
@@ -110,9 +109,8 @@ async fn rooms_page(
     f: RoomForm,
     errors: FieldErrors,
 ) -> Result<RoomsPage, PageError> {
-    let t = v.tenant.id;
     let rooms = v
-        .read(|st| st.rooms_of(t).into_iter().cloned().collect())
+        .read(|school| school.rooms_by_name().into_iter().cloned().collect())
         .await?;
     Ok(RoomsPage {
         chrome,
@@ -190,9 +188,7 @@ struct TimetablePage {
 }
 
 async fn lesson_count(v: &Viewer) -> Result<usize, PageError> {
-    let t = v.tenant.id;
-    v.read(|st| st.lessons.values().filter(|l| l.tenant == t).count())
-        .await
+    v.read(|school| school.lessons().count()).await
 }
 
 pub async fn timetable(v: Viewer) -> Result<Response, PageError> {
@@ -300,14 +296,12 @@ struct ApprovalsPage {
 
 pub async fn approvals(v: Viewer, Query(q): Query<DoneQuery>) -> Result<Response, PageError> {
     let chrome = admin_chrome(&v, "Approval queue", q.done.as_deref())?;
-    let (t, tz) = (v.tenant.id, v.tz());
+    let tz = v.tz();
     let pending = v
-        .read(|st| {
-            let mut list: Vec<&Booking> = st
-                .bookings
-                .values()
-                .filter(|b| b.tenant == t && b.status == BookingStatus::Pending)
-                .map(|b| &**b)
+        .read(|school| {
+            let mut list: Vec<&Booking> = school
+                .bookings()
+                .filter(|b| b.status == BookingStatus::Pending)
                 .collect();
             list.sort_by_key(|b| b.start);
             list.into_iter()
@@ -319,13 +313,12 @@ pub async fn approvals(v: Viewer, Query(q): Query<DoneQuery>) -> Result<Response
                         clock(&tz, b.start),
                         clock(&tz, b.end)
                     ),
-                    room: st
-                        .rooms
-                        .get(&b.room)
+                    room: school
+                        .room(b.room)
                         .map(|r| r.name.clone())
                         .unwrap_or_default(),
                     title: b.title.clone(),
-                    who: booked_by(st, b),
+                    who: booked_by(school, b),
                     notes: b.notes.clone(),
                 })
                 .collect()
@@ -398,10 +391,11 @@ pub struct EnquiriesQuery {
 pub async fn enquiries(v: Viewer, Query(q): Query<EnquiriesQuery>) -> Result<Response, PageError> {
     let chrome = admin_chrome(&v, "Hire enquiries", q.done.as_deref())?;
     let all = q.all.is_some();
-    let (t, tz) = (v.tenant.id, v.tz());
+    let tz = v.tz();
     let list = v
-        .read(|st| {
-            st.enquiries_of(t, all)
+        .read(|school| {
+            school
+                .enquiries(all)
                 .into_iter()
                 .map(|e| {
                     let s = &e.spec;
@@ -412,7 +406,7 @@ pub async fn enquiries(v: Viewer, Query(q): Query<EnquiriesQuery>) -> Result<Res
                         phone: s.phone.clone(),
                         facility: s
                             .room
-                            .and_then(|r| st.rooms.get(&r))
+                            .and_then(|r| school.room(r))
                             .map(|r| r.name.clone())
                             .unwrap_or_else(|| "Any / general".into()),
                         dates: match s.last_date {
@@ -489,15 +483,14 @@ async fn site_page(
     spec: Option<SiteSpec>,
     errors: FieldErrors,
 ) -> Result<SitePage, PageError> {
-    let t = v.tenant.id;
     let (saved, rooms) = v
-        .read(|st| {
-            let rooms: Vec<(u64, String)> = st
-                .rooms_of(t)
+        .read(|school| {
+            let rooms: Vec<(u64, String)> = school
+                .rooms_by_name()
                 .into_iter()
                 .map(|r| (r.id, r.name.clone()))
                 .collect();
-            (st.site_of(t), rooms)
+            (school.site_spec(), rooms)
         })
         .await?;
     let spec = spec.unwrap_or(saved);
@@ -607,13 +600,10 @@ async fn users_page(
     f: UserForm,
     errors: FieldErrors,
 ) -> Result<UsersPage, PageError> {
-    let t = v.tenant.id;
     let (users, departments) = v
-        .read(|st| {
-            let mut users: Vec<UserLine> = st
-                .users
-                .values()
-                .filter(|u| u.tenant == t)
+        .read(|school| {
+            let mut users: Vec<UserLine> = school
+                .users()
                 .map(|u| UserLine {
                     username: u.username.clone(),
                     name: u.name.clone(),
@@ -621,17 +611,15 @@ async fn users_page(
                     role: u.role.as_str(),
                     department: u
                         .department
-                        .and_then(|d| st.departments.get(&d))
+                        .and_then(|d| school.department(d))
                         .map(|d| d.name.clone())
                         .unwrap_or_default(),
                     active: u.active,
                 })
                 .collect();
             users.sort_by_key(|u| u.name.to_lowercase());
-            let deps: Vec<(u64, String)> = st
-                .departments
-                .values()
-                .filter(|d| d.tenant == t)
+            let deps: Vec<(u64, String)> = school
+                .departments()
                 .map(|d| (d.id, d.name.clone()))
                 .collect();
             (users, deps)
@@ -739,8 +727,7 @@ struct CalendarPage {
 
 pub async fn calendar(v: Viewer) -> Result<Response, PageError> {
     let chrome = admin_chrome(&v, "Calendar and periods", None)?;
-    let t = v.tenant.id;
-    let cal = v.read(|st| st.calendar(t)).await?;
+    let cal = v.read(|school| school.calendar()).await?;
     let span = |a: jiff::civil::Date, b: jiff::civil::Date| {
         format!("{} to {}", long_date(a), long_date(b))
     };
@@ -798,21 +785,16 @@ pub struct AuditQuery {
 
 pub async fn audit(v: Viewer, Query(q): Query<AuditQuery>) -> Result<Response, PageError> {
     let chrome = admin_chrome(&v, "Audit history", None)?;
-    let (t, tz) = (v.tenant.id, v.tz());
+    let tz = v.tz();
     let kind = q.kind.clone().unwrap_or_default();
     let needle = q.q.clone().unwrap_or_default().to_lowercase();
     let (kinds, list) = v
-        .read(|st| {
-            let mut kinds: Vec<String> = st
-                .audit
-                .values()
-                .filter(|a| a.tenant == t)
-                .map(|a| a.object.clone())
-                .collect();
+        .read(|school| {
+            let mut kinds: Vec<String> = school.audit().map(|a| a.object.clone()).collect();
             kinds.sort();
             kinds.dedup();
-            let list: Vec<AuditLine> = st
-                .audit_of(t, None, None, usize::MAX)
+            let list: Vec<AuditLine> = school
+                .audit_of(None, None, usize::MAX)
                 .into_iter()
                 .filter(|a| kind.is_empty() || a.object == kind)
                 .filter(|a| {
@@ -881,7 +863,9 @@ pub async fn analytics(v: Viewer) -> Result<Response, PageError> {
     let t = v.tenant.id;
     let to = local_date(&v.tz(), Timestamp::now());
     let from = to.checked_sub(29.days()).unwrap_or(to);
-    let r = v.read(|st| st.analytics_report(t, from, to, 10)).await?;
+    let r = v
+        .read(|school| school.state().analytics_report(t, from, to, 10))
+        .await?;
     let bars = |list: &[(String, u64)]| {
         list.iter()
             .map(|(label, value)| Bar {

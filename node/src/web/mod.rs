@@ -26,9 +26,9 @@ use serde::de::DeserializeOwned;
 use crate::app::{csrf_token, AppError, AppState, Auth, CsrfProof};
 use crate::domain::calendar::zone;
 use crate::domain::{
-    Actor, Booking, BookingDetails, BookingStatus, Bookings, Calendar, EnquirySpec, Occupation, Op,
-    Outcome, Period, Role, Room, RoomFilter, RoomSpec, RowError, Rules, SiteSpec, Tenant, TenantId,
-    User,
+    Actor, Booking, BookingDetails, BookingStatus, Calendar, EnquirySpec, Occupation, Op, Outcome,
+    Period, Role, Room, RoomFilter, RoomSpec, RowError, Rules, SiteSpec, Tenant, TenantId,
+    TenantView, User,
 };
 use crate::http::ErrorPages;
 
@@ -168,11 +168,11 @@ impl Viewer {
     }
 
     /// A linearizable read of the replicated state, as every page's read is.
-    pub async fn read<R>(&self, f: impl FnOnce(&Bookings) -> R) -> Result<R, PageError> {
+    /// Reads the viewer's school, linearizably: `f` sees that tenant's records only.
+    pub async fn read<R>(&self, f: impl FnOnce(TenantView<'_>) -> R) -> Result<R, PageError> {
         Ok(self
             .state
-            .cluster
-            .read(Consistency::Linearizable, f)
+            .read_tenant(self.tenant.id, Consistency::Linearizable, f)
             .await?)
     }
 }
@@ -534,9 +534,9 @@ pub fn date_param(v: Option<&str>, default: Date) -> Result<Date, PageError> {
 }
 
 /// The name to show for who a booking is for.
-pub fn booked_by(st: &Bookings, b: &Booking) -> String {
+pub fn booked_by(school: TenantView<'_>, b: &Booking) -> String {
     b.user
-        .and_then(|u| st.users.get(&u))
+        .and_then(|u| school.user(u))
         .map(|u| u.name.clone())
         .unwrap_or_else(|| b.created_by.clone())
 }

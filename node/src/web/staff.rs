@@ -15,8 +15,8 @@ use serde_json::json;
 use super::{
     booked_by, clock, date_param, form, html, html_status, local_path, long_date, notice, poster,
     see_other, status_text, viewer, zone, AppError, Booking, BookingDetails, BookingStatus,
-    Bookings, Calendar, Chrome, FieldErrors, Occupation, Op, Opt, PageError, Path, Query, Role,
-    Room, RoomFilter, St, Tenant, TimeZone, User, Viewer,
+    Calendar, Chrome, FieldErrors, Occupation, Op, Opt, PageError, Path, Query, Role, Room,
+    RoomFilter, St, Tenant, TenantView, TimeZone, User, Viewer,
 };
 use crate::app::bookings::{self, plan, series_mode, NewSeries, When};
 use crate::app::people::{change_own_password, start_session};
@@ -275,7 +275,7 @@ fn hm(t: Time) -> String {
 }
 
 /// What occupies a room, as a grid line says it.
-fn occupation_text(st: &Bookings, o: &Occupation) -> String {
+fn occupation_text(school: TenantView<'_>, o: &Occupation) -> String {
     match o {
         Occupation::Booking(b) => {
             let pending = if b.status == BookingStatus::Pending {
@@ -283,7 +283,7 @@ fn occupation_text(st: &Bookings, o: &Occupation) -> String {
             } else {
                 ""
             };
-            format!("{} — {}{pending}", b.title, booked_by(st, b))
+            format!("{} — {}{pending}", b.title, booked_by(school, b))
         }
         Occupation::Lesson { lesson, .. } => {
             let l = &lesson.spec;
@@ -307,7 +307,7 @@ fn whole_day(tz: &TimeZone, date: Date) -> (Timestamp, Timestamp) {
 
 /// What the cells of one grid share: the state, the school, its calendar and the viewer.
 struct Grid<'a> {
-    st: &'a Bookings,
+    school: TenantView<'a>,
     t: &'a Tenant,
     cal: &'a Calendar,
     who: &'a Looker<'a>,
@@ -316,7 +316,7 @@ struct Grid<'a> {
 impl Grid<'_> {
     /// The cell of `room` for `slot` on `date`.
     fn cell(&self, room: &Room, date: Date, slot: &Slot) -> Cell {
-        let (st, t, cal, who) = (self.st, self.t, self.cal, self.who);
+        let (school, t, cal, who) = (self.school, self.t, self.cal, self.who);
         let tz = zone(&t.time_zone);
         let (start, end) = (instant(&tz, date, slot.start), instant(&tz, date, slot.end));
         let times = format!("{}–{}", hm(slot.start), hm(slot.end));
@@ -325,10 +325,11 @@ impl Grid<'_> {
             cell.items.push(c.name.clone());
             return cell;
         }
-        let items: Vec<String> = st
+        let items: Vec<String> = school
+            .state()
             .occupancy(t, room.id, start, end)
             .iter()
-            .map(|o| occupation_text(st, o))
+            .map(|o| occupation_text(school, o))
             .collect();
         if !items.is_empty() {
             let mut cell = Cell::new("busy", "Busy", times);
@@ -336,7 +337,10 @@ impl Grid<'_> {
             return cell;
         }
         let mut cell = Cell::new("free", "Free", times);
-        if st.may_book(t, room, who.user, who.role, who.now, start, end) {
+        if school
+            .state()
+            .may_book(t, room, who.user, who.role, who.now, start, end)
+        {
             let mut h = format!("/book?room={}&date={date}", room.id);
             match &slot.period {
                 Some(p) => h.push_str(&format!(
@@ -358,14 +362,15 @@ impl Grid<'_> {
     /// Saturday club, a lunchtime rehearsal between periods), with its times; `None` when nothing
     /// does. Every occupation is in some cell of every grid.
     fn other_times(&self, room: &Room, date: Date, slots: &[Slot]) -> Option<Cell> {
-        let (st, t) = (self.st, self.t);
+        let (school, t) = (self.school, self.t);
         let tz = zone(&t.time_zone);
         let (from, to) = whole_day(&tz, date);
         let spans: Vec<(Timestamp, Timestamp)> = slots
             .iter()
             .map(|s| (instant(&tz, date, s.start), instant(&tz, date, s.end)))
             .collect();
-        let items: Vec<String> = st
+        let items: Vec<String> = school
+            .state()
             .occupancy(t, room.id, from, to)
             .iter()
             .filter(|o| {
@@ -384,7 +389,7 @@ impl Grid<'_> {
                     "{}–{} {}",
                     clock(&tz, s.max(from)),
                     clock(&tz, e.min(to)),
-                    occupation_text(st, o)
+                    occupation_text(school, o)
                 )
             })
             .collect();
@@ -400,14 +405,17 @@ impl Grid<'_> {
     /// A link to book `room` at a time of one's own on `date`, when the rules let the viewer book
     /// some time that day (early or late: the rules count from now).
     fn offer_other_time(&self, room: &Room, date: Date, cell: &mut Cell) {
-        let (st, t, cal, who) = (self.st, self.t, self.cal, self.who);
+        let (school, t, cal, who) = (self.school, self.t, self.cal, self.who);
         let (from, to) = whole_day(&zone(&t.time_zone), date);
         let minute = jiff::SignedDuration::from_mins(1);
         let early = from.max(who.now);
         let late = to - minute;
-        let some_time = [early, late]
-            .into_iter()
-            .any(|s| s < to && st.may_book(t, room, who.user, who.role, who.now, s, s + minute));
+        let some_time = [early, late].into_iter().any(|s| {
+            s < to
+                && school
+                    .state()
+                    .may_book(t, room, who.user, who.role, who.now, s, s + minute)
+        });
         if cal.closure_on(date).is_none() && some_time {
             cell.book_href = Some(format!("/book?room={}&date={date}", room.id));
             cell.book_what = "another time this day".into();
@@ -450,24 +458,23 @@ pub struct Line {
     pub series: Option<String>,
 }
 
-fn line(st: &Bookings, tz: &TimeZone, b: &Booking) -> Line {
+fn line(school: TenantView<'_>, tz: &TimeZone, b: &Booking) -> Line {
     let date = crate::domain::calendar::local_date(tz, b.start);
     Line {
         id: b.id,
         date: long_date(date),
         times: format!("{}–{}", clock(tz, b.start), clock(tz, b.end)),
-        room: st
-            .rooms
-            .get(&b.room)
+        room: school
+            .room(b.room)
             .map(|r| r.name.clone())
             .unwrap_or_default(),
         room_id: b.room,
         title: b.title.clone(),
-        who: booked_by(st, b),
+        who: booked_by(school, b),
         status: status_text(b.status),
         series: b
             .series
-            .and_then(|id| st.series.get(&id))
+            .and_then(|id| school.series(id))
             .map(|s| s.rule.clone()),
     }
 }
@@ -487,31 +494,32 @@ struct TodayPage {
 pub async fn today(v: Viewer, Query(q): Query<DoneQuery>) -> Result<Response, PageError> {
     let tz = v.tz();
     let date = v.today();
-    let (tenant, user, admin) = (v.tenant.clone(), v.user.id, v.user.role == Role::Admin);
+    let (user, admin) = (v.user.id, v.user.role == Role::Admin);
     let now = Timestamp::now();
     let from = instant(&tz, date, Time::midnight());
     let to = instant(&tz, date.tomorrow().unwrap_or(date), Time::midnight());
     let page = v
-        .read(|st| {
-            let cal = st.calendar(tenant.id);
-            let mine = st
+        .read(|school| {
+            let cal = school.calendar();
+            let mine = school
+                .state()
                 .bookings_of_user(user, now)
                 .into_iter()
                 .filter(|b| b.status.holds_slot())
                 .take(10)
-                .map(|b| line(st, &tz, b))
+                .map(|b| line(school, &tz, b))
                 .collect();
-            let mut today: Vec<&Booking> = st
-                .rooms_of(tenant.id)
+            let mut today: Vec<&Booking> = school
+                .rooms_by_name()
                 .into_iter()
-                .flat_map(|r| st.bookings_in(r.id, from, to))
+                .flat_map(|r| school.state().bookings_in(r.id, from, to))
                 .collect();
             today.sort_by_key(|b| (b.start, b.room));
             let approvals = if admin {
-                st.bookings
-                    .values()
-                    .filter(|b| b.tenant == tenant.id && b.status == BookingStatus::Pending)
-                    .map(|b| line(st, &tz, b))
+                school
+                    .bookings()
+                    .filter(|b| b.status == BookingStatus::Pending)
+                    .map(|b| line(school, &tz, b))
                     .collect()
             } else {
                 Vec::new()
@@ -522,7 +530,7 @@ pub async fn today(v: Viewer, Query(q): Query<DoneQuery>) -> Result<Response, Pa
                     .map(|c| c.name.clone())
                     .unwrap_or_default(),
                 mine,
-                today.into_iter().map(|b| line(st, &tz, b)).collect(),
+                today.into_iter().map(|b| line(school, &tz, b)).collect(),
                 approvals,
             )
         })
@@ -584,16 +592,16 @@ pub async fn week(
     let tenant = v.tenant.clone();
     let (user, role) = (v.user.clone(), v.auth.actor.role);
     let found = v
-        .read(|st| {
-            let room = st.rooms.get(&room_id).filter(|r| r.tenant == tenant.id)?;
-            let cal = st.calendar(tenant.id);
+        .read(|school| {
+            let room = school.room(room_id)?;
+            let cal = school.calendar();
             let who = Looker {
                 user: &user,
                 role,
                 now: Timestamp::now(),
             };
             let grid = Grid {
-                st,
+                school,
                 t: &tenant,
                 cal: &cal,
                 who: &who,
@@ -606,7 +614,10 @@ pub async fn week(
             days.retain(|d| {
                 weekday_number(*d) <= 5 || cal.periods_on(weekday_number(*d)).next().is_some() || {
                     let (from, to) = whole_day(&tz, *d);
-                    !st.occupancy(&tenant, room.id, from, to).is_empty()
+                    !school
+                        .state()
+                        .occupancy(&tenant, room.id, from, to)
+                        .is_empty()
                 }
             });
             // Rows: every slot name of the week, in order of its earliest start. A school with
@@ -669,8 +680,8 @@ pub async fn week(
                     iso: d.to_string(),
                 })
                 .collect();
-            let rooms = st
-                .rooms_of(tenant.id)
+            let rooms = school
+                .rooms_by_name()
                 .into_iter()
                 .map(|r| (r.id, r.name.clone()))
                 .collect();
@@ -755,29 +766,29 @@ pub async fn day(v: Viewer, Query(q): Query<DayQuery>) -> Result<Response, PageE
     let tenant = v.tenant.clone();
     let (user, role) = (v.user.clone(), v.auth.actor.role);
     let (categories, week_label, closure, slots, rows) = v
-        .read(|st| {
-            let cal = st.calendar(tenant.id);
+        .read(|school| {
+            let cal = school.calendar();
             let who = Looker {
                 user: &user,
                 role,
                 now: Timestamp::now(),
             };
             let grid = Grid {
-                st,
+                school,
                 t: &tenant,
                 cal: &cal,
                 who: &who,
             };
             let slots = slots_on(&cal, date, true);
-            let mut categories: Vec<String> = st
-                .rooms_of(tenant.id)
+            let mut categories: Vec<String> = school
+                .rooms_by_name()
                 .iter()
                 .map(|r| r.category.clone())
                 .collect();
             categories.sort_by_key(|c| c.to_lowercase());
             categories.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-            let rooms: Vec<&Room> = st
-                .rooms_of(tenant.id)
+            let rooms: Vec<&Room> = school
+                .rooms_by_name()
                 .into_iter()
                 .filter(|r| filter.matches(r))
                 .collect();
@@ -1003,17 +1014,16 @@ async fn book_page(
     errors: FieldErrors,
     preview: Option<(String, Vec<PreviewLine>)>,
 ) -> Result<BookPage, PageError> {
-    let tenant = v.tenant.id;
     let date = f
         .date
         .as_deref()
         .and_then(|d| d.parse::<Date>().ok())
         .unwrap_or_else(|| v.today());
     let (rooms, periods, week_labels) = v
-        .read(|st| {
-            let cal = st.calendar(tenant);
-            let rooms: Vec<(u64, String)> = st
-                .rooms_of(tenant)
+        .read(|school| {
+            let cal = school.calendar();
+            let rooms: Vec<(u64, String)> = school
+                .rooms_by_name()
                 .into_iter()
                 .filter(|r| r.bookable)
                 .map(|r| {
@@ -1186,17 +1196,18 @@ pub async fn book(State(s): St, headers: HeaderMap, body: Bytes) -> Result<Respo
         let tz = v.tz();
         let room = req.room_id;
         let planned = v
-            .read(|st| {
-                let t = st.tenants.get(&tenant)?;
-                st.rooms.get(&room).filter(|r| r.tenant == tenant)?;
-                let cal = st.calendar(tenant);
+            .read(|school| {
+                let t = school.tenant()?;
+                school.room(room)?;
+                let cal = school.calendar();
                 Some(plan(t, &cal, &req).map(|(occ, rule)| {
                     let lines = occ
                         .iter()
                         .map(|o| PreviewLine {
                             date: long_date(o.date),
                             times: format!("{}–{}", clock(&tz, o.start), clock(&tz, o.end)),
-                            clash: st
+                            clash: school
+                                .state()
                                 .clash(t, room, o.start, o.end, false)
                                 .map(|c| clash_text(&c))
                                 .unwrap_or_default(),
@@ -1240,11 +1251,13 @@ struct MyBookingsPage {
 pub async fn my_bookings(v: Viewer, Query(q): Query<DoneQuery>) -> Result<Response, PageError> {
     let (user, tz, now) = (v.user.id, v.tz(), Timestamp::now());
     let lines = v
-        .read(|st| {
-            st.bookings_of_user(user, now)
+        .read(|school| {
+            school
+                .state()
+                .bookings_of_user(user, now)
                 .into_iter()
                 .filter(|b| b.status.holds_slot())
-                .map(|b| line(st, &tz, b))
+                .map(|b| line(school, &tz, b))
                 .collect()
         })
         .await?;
