@@ -14,12 +14,11 @@ use serde_json::{json, Value};
 
 use super::{
     caller, clash_json, consistency, created, opt, parse_date, parse_id, parse_json, parse_time,
-    unexpected, AppError, AuditEntry, Auth, Booking, BookingDetails, BookingStatus, Bookings,
-    Calendar, Occupation, Op, Outcome, Path, Query, ReadParams, RoomFilter, RoomId, Series, St,
-    Tenant,
+    AppError, AuditEntry, Auth, Booking, BookingDetails, BookingStatus, Bookings, Calendar,
+    Occupation, Path, Query, ReadParams, RoomFilter, RoomId, Series, St, Tenant,
 };
 use crate::app::bookings::{
-    book, book_series, cancel, cancel_scope, plan, resolve, series_mode, NewSeries, When,
+    book, book_series, cancel, cancel_scope, decide, plan, resolve, series_mode, NewSeries, When,
 };
 use crate::app::AppState;
 use crate::domain::calendar::{instant, local_date, weekday_number, zone};
@@ -162,15 +161,8 @@ pub(super) async fn decide_booking(
     let tenant = auth.require_admin()?;
     let booking = parse_id("booking", &id)?;
     let req: Decision = parse_json(&body)?;
-    let op = Op::DecideBooking {
-        tenant,
-        booking,
-        approve: req.approve,
-    };
-    match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::BookingDecided(b) => Ok(Json(booking_json(&b))),
-        other => Err(unexpected(other)),
-    }
+    let b = decide(&s, caller(&headers, &auth)?, tenant, booking, req.approve).await?;
+    Ok(Json(booking_json(&b)))
 }
 
 pub(super) async fn my_bookings(

@@ -13,8 +13,9 @@ use super::{
     caller, created, csrf_token, parse_id, parse_json, sha256_hex, unexpected, ApiToken, AppError,
     AppState, Auth, Op, Outcome, Path, Query, ReadParams, Role, St, Tenant, TenantId, User,
 };
-use crate::app::people::{change_own_password, check_new_password, hash_password, start_session};
-use crate::app::Caller;
+use crate::app::people::{
+    self, change_own_password, check_new_password, hash_password, start_session,
+};
 use crate::http::observe::ClientAddr;
 use crate::http::session_cookie;
 
@@ -157,11 +158,7 @@ pub(super) async fn whoami(State(s): St, auth: Auth) -> Result<Json<Value>, AppE
 }
 
 pub(super) async fn sign_out(State(s): St, auth: Auth) -> Result<Response, AppError> {
-    let sha256 = auth.session.clone().ok_or_else(|| AppError::BadRequest {
-        message: "only a session signs out; revoke a token instead".into(),
-    })?;
-    s.write(Caller::of(&auth), Op::EndSession { sha256 })
-        .await?;
+    people::sign_out(&s, &auth).await?;
     let mut resp = axum::http::StatusCode::NO_CONTENT.into_response();
     resp.headers_mut()
         .insert(header::SET_COOKIE, session_cookie("", 0));
@@ -206,26 +203,16 @@ pub(super) async fn create_user(
     let tenant = auth.require_admin()?;
     let req: NewUser = parse_json(&body)?;
     let role = parse_role("role", &req.role)?;
-    check_new_password(
-        &s,
-        "password",
-        &req.password,
-        tenant,
-        (&req.username, &req.name, &req.email),
-    )?;
-    let op = Op::CreateUser {
-        tenant,
+    let new = people::NewUser {
         username: req.username,
         name: req.name,
         email: req.email,
         department: req.department_id,
         role,
-        password_phc: hash_password(req.password).await?,
+        password: req.password,
     };
-    match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::User(u) => Ok(created(user_json(&u))),
-        other => Err(unexpected(other)),
-    }
+    let u = people::create_user(&s, caller(&headers, &auth)?, tenant, new).await?;
+    Ok(created(user_json(&u)))
 }
 
 pub(super) async fn list_users(

@@ -204,13 +204,8 @@ pub(super) async fn create_room(
         rules: Rules::default(),
     };
     let spec = req.onto(base)?;
-    match s
-        .write(caller(&headers, &auth)?, Op::CreateRoom { tenant, spec })
-        .await?
-    {
-        Outcome::RoomCreated(r) => Ok(created(room_json(&r))),
-        other => Err(unexpected(other)),
-    }
+    let r = crate::app::school::create_room(&s, caller(&headers, &auth)?, tenant, spec).await?;
+    Ok(created(room_json(&r)))
 }
 
 pub(super) async fn update_room(

@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    caller, consistency, parse_json, unexpected, AppError, Auth, Consistency, Enquiry, Op, Outcome,
-    Query, SiteSpec, St,
+    caller, consistency, parse_json, AppError, Auth, Consistency, Enquiry, Query, SiteSpec, St,
 };
+use crate::app::school::set_site;
 
 fn site_json(slug: &str, s: &SiteSpec) -> Value {
     json!({ "published": s.published, "description": s.description,
@@ -65,13 +65,8 @@ pub(super) async fn put_site(
         hire_rooms: b.hire_room_ids,
     };
     let t = s.tenant(tenant).await?;
-    match s
-        .write(caller(&headers, &auth)?, Op::SetSite { tenant, site })
-        .await?
-    {
-        Outcome::Site(site) => Ok(Json(site_json(&t.slug, &site.spec))),
-        other => Err(unexpected(other)),
-    }
+    let site = set_site(&s, caller(&headers, &auth)?, tenant, site).await?;
+    Ok(Json(site_json(&t.slug, &site.spec)))
 }
 
 #[derive(Deserialize)]

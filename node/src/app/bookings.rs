@@ -337,3 +337,22 @@ pub async fn cancel(
         other => Err(unexpected(other)),
     }
 }
+
+/// An admin's decision on a booking waiting for approval.
+pub async fn decide(
+    s: &AppState,
+    caller: Caller,
+    tenant: TenantId,
+    booking: BookingId,
+    approve: bool,
+) -> Result<Booking, AppError> {
+    let op = Op::DecideBooking {
+        tenant,
+        booking,
+        approve,
+    };
+    match s.write(caller, op).await? {
+        Outcome::BookingDecided(b) => Ok(b),
+        other => Err(unexpected(other)),
+    }
+}

@@ -13,7 +13,7 @@ use super::{
     csrf_token, refused, retry_after, sha256_hex, sign_in_failed, unexpected, AppError, AppState,
     Auth, Caller,
 };
-use crate::domain::{Actor, Op, Outcome, Role, Session, TenantId, User};
+use crate::domain::{Actor, DepartmentId, Op, Outcome, Role, Session, TenantId, User};
 
 /// Longest password accepted (NIST SP 800-63B asks verifiers to allow at least 64).
 const MAX_PASSWORD: usize = 256;
@@ -309,6 +309,54 @@ pub async fn change_own_password(
         Outcome::User(u) => Ok(u),
         other => Err(unexpected(other)),
     }
+}
+
+/// A new user of a school, as an admin gives it.
+pub struct NewUser {
+    pub username: String,
+    pub name: String,
+    pub email: String,
+    pub department: Option<DepartmentId>,
+    pub role: Role,
+    pub password: String,
+}
+
+/// Adds a user, their password checked against the policy and stored as an argon2id hash.
+pub async fn create_user(
+    s: &AppState,
+    caller: Caller,
+    tenant: TenantId,
+    u: NewUser,
+) -> Result<User, AppError> {
+    check_new_password(
+        s,
+        "password",
+        &u.password,
+        tenant,
+        (&u.username, &u.name, &u.email),
+    )?;
+    let op = Op::CreateUser {
+        tenant,
+        username: u.username,
+        name: u.name,
+        email: u.email,
+        department: u.department,
+        role: u.role,
+        password_phc: hash_password(u.password).await?,
+    };
+    match s.write(caller, op).await? {
+        Outcome::User(u) => Ok(u),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Ends the session `auth` signed in with; a token has none to end.
+pub async fn sign_out(s: &AppState, auth: &Auth) -> Result<(), AppError> {
+    let sha256 = auth.session.clone().ok_or_else(|| AppError::BadRequest {
+        message: "only a session signs out; revoke a token instead".into(),
+    })?;
+    s.write(Caller::of(auth), Op::EndSession { sha256 }).await?;
+    Ok(())
 }
 
 #[cfg(test)]

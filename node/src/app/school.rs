@@ -7,7 +7,10 @@ use serde_json::Value;
 
 use super::{parse_clock, parse_date, unexpected, AppError, AppState, Caller};
 use crate::domain::calendar::parse_weekday;
-use crate::domain::{Calendar, LessonImport, LessonSpec, Op, Outcome, RowError};
+use crate::domain::{
+    Calendar, LessonImport, LessonSpec, Op, Outcome, Room, RoomSpec, RowError, Site, SiteSpec,
+    TenantId,
+};
 
 pub fn weekday_value(field: &str, v: &Value) -> Result<u8, AppError> {
     let s = match v {
@@ -286,6 +289,32 @@ pub async fn import_timetable(
             imported: count,
             unchanged: 0,
         }),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Adds a room.
+pub async fn create_room(
+    s: &AppState,
+    caller: Caller,
+    tenant: TenantId,
+    spec: RoomSpec,
+) -> Result<Room, AppError> {
+    match s.write(caller, Op::CreateRoom { tenant, spec }).await? {
+        Outcome::RoomCreated(r) => Ok(r),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Sets the school's public facilities website.
+pub async fn set_site(
+    s: &AppState,
+    caller: Caller,
+    tenant: TenantId,
+    site: SiteSpec,
+) -> Result<Site, AppError> {
+    match s.write(caller, Op::SetSite { tenant, site }).await? {
+        Outcome::Site(site) => Ok(site),
         other => Err(unexpected(other)),
     }
 }

@@ -14,8 +14,9 @@ use super::{
     AppError, Booking, BookingStatus, Chrome, FieldErrors, Op, Opt, PageError, Path, Period, Query,
     Role, Room, RoomSpec, RowError, Rules, SiteSpec, St, Viewer,
 };
-use crate::app::people::hash_password;
-use crate::app::school::import_timetable;
+use crate::app;
+use crate::app::people::NewUser;
+use crate::app::school::{import_timetable, set_site};
 use crate::app::{Caller, CsrfProof};
 use crate::domain::calendar::{local_date, weekday_name};
 
@@ -154,11 +155,7 @@ pub async fn create_room(
                 approval_required: f.approval_required.is_some(),
                 rules: Rules::default(),
             };
-            let op = Op::CreateRoom {
-                tenant: v.tenant.id,
-                spec,
-            };
-            s.write(Caller::of(&v.auth), op).await
+            app::school::create_room(&s, Caller::of(&v.auth), v.tenant.id, spec).await
         }
     };
     match result {
@@ -349,12 +346,7 @@ pub async fn decide(
         "decline" => false,
         _ => return Err(AppError::invalid("decision", "use approve or decline").into()),
     };
-    let op = Op::DecideBooking {
-        tenant,
-        booking,
-        approve,
-    };
-    match s.write(Caller::of(&v.auth), op).await {
+    match app::bookings::decide(&s, Caller::of(&v.auth), tenant, booking, approve).await {
         Ok(_) | Err(AppError::NotPending { .. }) => Ok(see_other("/admin/approvals?done=decided")),
         Err(e) => Err(e.into()),
     }
@@ -539,11 +531,7 @@ pub async fn save_site(
             _ => {}
         }
     }
-    let op = Op::SetSite {
-        tenant: v.tenant.id,
-        site: spec.clone(),
-    };
-    match s.write(Caller::of(&v.auth), op).await {
+    match set_site(&s, Caller::of(&v.auth), v.tenant.id, spec.clone()).await {
         Ok(_) => Ok(see_other("/admin/site?done=site")),
         Err(e @ (AppError::Invalid { .. } | AppError::NotFound { .. })) => {
             let errors = FieldErrors::of(&e);
@@ -666,23 +654,15 @@ pub async fn create_user(
                     .map_err(|_| AppError::not_found("department", d))?,
             ),
         };
-        crate::app::people::check_new_password(
-            &s,
-            "password",
-            &f.password,
-            tenant,
-            (f.username.trim(), f.name.trim(), f.email.trim()),
-        )?;
-        let op = Op::CreateUser {
-            tenant,
+        let new = NewUser {
             username: f.username.trim().to_string(),
             name: f.name.trim().to_string(),
             email: f.email.trim().to_string(),
             department,
             role,
-            password_phc: hash_password(f.password.clone()).await?,
+            password: f.password.clone(),
         };
-        s.write(Caller::of(&v.auth), op).await
+        app::people::create_user(&s, Caller::of(&v.auth), tenant, new).await
     }
     .await;
     match result {

@@ -15,8 +15,8 @@ use serde_json::json;
 use super::{
     booked_by, clock, date_param, form, html, html_status, local_path, long_date, notice, poster,
     see_other, status_text, viewer, zone, AppError, Booking, BookingDetails, BookingStatus,
-    Calendar, Chrome, FieldErrors, Occupation, Op, Opt, PageError, Path, Query, Role, Room,
-    RoomFilter, St, Tenant, TenantView, TimeZone, User, Viewer,
+    Calendar, Chrome, FieldErrors, Occupation, Opt, PageError, Path, Query, Role, Room, RoomFilter,
+    St, Tenant, TenantView, TimeZone, User, Viewer,
 };
 use crate::app::bookings::{self, plan, series_mode, NewSeries, When};
 use crate::app::people::{change_own_password, start_session};
@@ -128,9 +128,8 @@ pub async fn sign_out(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let v = poster(&s, &headers, "/today", &body).await?;
-    if let Some(sha256) = v.auth.session.clone() {
-        s.write(Caller::of(&v.auth), Op::EndSession { sha256 })
-            .await?;
+    if v.auth.session.is_some() {
+        crate::app::people::sign_out(&s, &v.auth).await?;
     }
     let mut resp = see_other(&format!("/sign-in?school={}", v.tenant.slug));
     resp.headers_mut()
