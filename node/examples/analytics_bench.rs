@@ -11,6 +11,8 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use jiff::Timestamp;
 use roomraft_cluster::{App, WriteSet};
 use roomraft_node::analytics::Analytics;
+use roomraft_node::domain::analytics::RecordPageViews;
+use roomraft_node::domain::school::CreateTenant;
 use roomraft_node::domain::{Actor, Bookings, Command, LogCommand, Op, Outcome, PageView, Role};
 use roomraft_ops::analytics::{test_database, Enricher, Hit};
 use roomraft_ops::{AnalyticsConfig, Metrics};
@@ -109,12 +111,12 @@ fn main() -> anyhow::Result<()> {
             time: Timestamp::now(),
             actor: system.clone(),
             request_key: format!("t{i}"),
-            op: Op::CreateTenant {
+            op: Op::from(CreateTenant {
                 slug: format!("school-{i}"),
                 name: format!("School {i}"),
                 time_zone: "Europe/London".into(),
                 admin_token_sha256: format!("{i:064}"),
-            },
+            }),
         });
         match state.apply(index, cmd, &mut WriteSet::default()) {
             Outcome::TenantCreated(t) => tenants.push(t.id),
@@ -136,10 +138,10 @@ fn main() -> anyhow::Result<()> {
             time: Timestamp::now(),
             actor: system.clone(),
             request_key: format!("batch{b}"),
-            op: Op::RecordPageViews {
+            op: Op::from(RecordPageViews {
                 views: batch.to_vec(),
                 retention_months: 13,
-            },
+            }),
         });
         let mut writes = WriteSet::default();
         match state.apply(index, cmd, &mut writes) {

@@ -18,6 +18,8 @@ use roomraft_backup::{
     Source, Trigger,
 };
 use roomraft_cluster::{records_digest, App, NodeInfo, WriteSet};
+use roomraft_node::domain::booking::CreateBooking;
+use roomraft_node::domain::school::{CreateRoom, CreateTenant};
 use roomraft_node::domain::{
     Actor, BookingDetails, Bookings, Command, LogCommand, Op, Outcome, Role, RoomSpec, Rules,
 };
@@ -63,12 +65,12 @@ fn build_state(n: u64) -> Bookings {
         &mut s,
         start,
         operator,
-        Op::CreateTenant {
+        Op::from(CreateTenant {
             slug: "bench".into(),
             name: "Bench Academy".into(),
             time_zone: "Europe/London".into(),
             admin_token_sha256: "0".repeat(64),
-        },
+        }),
     ) else {
         panic!("tenant")
     };
@@ -96,7 +98,7 @@ fn build_state(n: u64) -> Bookings {
                 &mut s,
                 start,
                 admin.clone(),
-                Op::CreateRoom { tenant: t.id, spec },
+                Op::from(CreateRoom { tenant: t.id, spec }),
             ) {
                 Outcome::RoomCreated(r) => r.id,
                 o => panic!("{o:?}"),
@@ -108,7 +110,7 @@ fn build_state(n: u64) -> Bookings {
         let room = rooms[(i % 200) as usize];
         let slot = (i / 200) as i64;
         let begins = start + SignedDuration::from_hours(slot);
-        let op = Op::CreateBooking {
+        let op = Op::from(CreateBooking {
             tenant: t.id,
             room,
             start: begins,
@@ -120,7 +122,7 @@ fn build_state(n: u64) -> Bookings {
                 on_behalf_of: None,
                 override_reason: None,
             },
-        };
+        });
         // Command time moves on, so request keys expire as they would.
         let now = start + SignedDuration::from_secs(i as i64);
         match apply(&mut s, now, admin.clone(), op) {

@@ -15,6 +15,9 @@
 use jiff::civil::{date, time};
 use jiff::Timestamp;
 use roomraft_cluster::{App, WriteSet};
+use roomraft_node::domain::booking::CreateBooking;
+use roomraft_node::domain::people::{CreateSession, CreateToken, CreateUser};
+use roomraft_node::domain::school::{CreateLesson, CreateRoom, CreateTenant, ImportLessons};
 use roomraft_node::domain::{
     Actor, BookingDetails, Bookings, Command, LessonImport, LessonSpec, LogCommand, Op, Outcome,
     Role, RoomSpec, Rules, TenantId, UserId,
@@ -95,12 +98,12 @@ fn main() {
     let Outcome::TenantCreated(t) = run(
         &mut s,
         operator,
-        Op::CreateTenant {
+        Op::from(CreateTenant {
             slug: "oak".into(),
             name: "Oak Academy".into(),
             time_zone: "Europe/London".into(),
             admin_token_sha256: "a".repeat(64),
-        },
+        }),
     ) else {
         panic!("tenant")
     };
@@ -108,17 +111,17 @@ fn main() {
     let Outcome::RoomCreated(hall) = run(
         &mut s,
         admin.clone(),
-        Op::CreateRoom {
+        Op::from(CreateRoom {
             tenant: t.id,
             spec: room("Hall"),
-        },
+        }),
     ) else {
         panic!("room")
     };
     let Outcome::User(jo) = run(
         &mut s,
         admin.clone(),
-        Op::CreateUser {
+        Op::from(CreateUser {
             tenant: t.id,
             username: "jo".into(),
             name: "Jo Bloggs".into(),
@@ -126,7 +129,7 @@ fn main() {
             department: None,
             role: Role::Staff,
             password_phc: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-        },
+        }),
     ) else {
         panic!("user")
     };
@@ -139,7 +142,7 @@ fn main() {
         run(
             &mut s,
             staff.clone(),
-            Op::CreateBooking {
+            Op::from(CreateBooking {
                 tenant: t.id,
                 room: hall.id,
                 start: at(start),
@@ -148,7 +151,7 @@ fn main() {
                     title: "Revision".into(),
                     ..Default::default()
                 },
-            },
+            }),
         );
     }
     // Overlapping lessons in one room, once singly and once by import.
@@ -156,17 +159,17 @@ fn main() {
         run(
             &mut s,
             admin.clone(),
-            Op::CreateLesson {
+            Op::from(CreateLesson {
                 tenant: t.id,
                 room: hall.id,
                 lesson: l,
-            },
+            }),
         );
     }
     run(
         &mut s,
         admin.clone(),
-        Op::ImportLessons {
+        Op::from(ImportLessons {
             tenant: t.id,
             lessons: vec![
                 LessonImport {
@@ -181,38 +184,38 @@ fn main() {
                 },
             ],
             replace: false,
-        },
+        }),
     );
     // Two live tokens with one name.
     for sha in ["b", "c"] {
         run(
             &mut s,
             admin.clone(),
-            Op::CreateToken {
+            Op::from(CreateToken {
                 tenant: t.id,
                 name: "sync".into(),
                 role: Role::Staff,
                 sha256: sha.repeat(64),
-            },
+            }),
         );
     }
     run(
         &mut s,
         staff.clone(),
-        Op::CreateSession {
+        Op::from(CreateSession {
             tenant: t.id,
             user: jo.id,
             sha256: "d".repeat(64),
             csrf_sha256: "e".repeat(64),
             idle_secs: 7200,
             absolute_secs: 43200,
-        },
+        }),
     );
     // A rejection, which idempotency records keep as an outcome.
     run(
         &mut s,
         staff,
-        Op::CreateBooking {
+        Op::from(CreateBooking {
             tenant: t.id,
             room: hall.id,
             start: at("2026-03-09T09:30:00Z"),
@@ -221,7 +224,7 @@ fn main() {
                 title: "Clash".into(),
                 ..Default::default()
             },
-        },
+        }),
     );
     let mut records = s.records();
     records.sort();

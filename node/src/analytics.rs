@@ -16,6 +16,7 @@ use roomraft_ops::analytics::{
 use roomraft_ops::{AnalyticsConfig, Metrics, Refusal};
 
 use crate::backup::system_actor;
+use crate::domain::analytics::{RecordPageViews, SetAnalyticsSalt};
 use crate::domain::{Bookings, Command, LogCommand, Op, Outcome, TenantId};
 
 /// Longest user agent kept in memory for hashing.
@@ -130,7 +131,8 @@ async fn salt(cluster: &Cluster<Bookings>, day: Date) -> Result<Vec<u8>, Cluster
         Some(s) => s,
         None => {
             let fresh = hex::encode(rand::random::<[u8; 32]>());
-            crate::backup::propose(cluster, Op::SetAnalyticsSalt { day, salt: fresh }).await?;
+            crate::backup::propose(cluster, Op::from(SetAnalyticsSalt { day, salt: fresh }))
+                .await?;
             cluster
                 .read(Consistency::Linearizable, read)
                 .await?
@@ -177,10 +179,10 @@ pub async fn run(cluster: Cluster<Bookings>, analytics: Arc<Analytics>) {
             time: Timestamp::now(),
             actor: system_actor(cluster.id()),
             request_key: batch.key.clone(),
-            op: Op::RecordPageViews {
+            op: Op::from(RecordPageViews {
                 views: batch.views.clone(),
                 retention_months: a.config.retention_months,
-            },
+            }),
         });
         match cluster.write(&cmd).await {
             Ok((_, Outcome::PageViewsRecorded { recorded, skipped })) => {

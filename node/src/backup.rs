@@ -19,6 +19,7 @@ use roomraft_cluster::{Cluster, ClusterError, Consistency};
 use roomraft_ops::Metrics;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::system::{ClaimBackup, MarkBackupDone, SetClusterIdentity};
 use crate::domain::{
     Actor, BackupDone, Bookings, ClusterIdentity, Command, LogCommand, Op, Outcome, Role,
 };
@@ -167,7 +168,7 @@ pub async fn ensure_identity(cluster: &Cluster<Bookings>) -> Result<ClusterIdent
         return Ok(i);
     }
     let id = format!("rr-{:012x}", rand::random::<u64>() >> 16);
-    match propose(cluster, Op::SetClusterIdentity { id }).await? {
+    match propose(cluster, Op::from(SetClusterIdentity { id })).await? {
         Outcome::Identity(i) => Ok(i),
         other => Err(ClusterError::Codec {
             what: "outcome",
@@ -325,11 +326,11 @@ async fn scheduled_once(
     if known.as_ref().is_some_and(|b| b.done.is_some()) {
         return Ok(());
     }
-    let claim = Op::ClaimBackup {
+    let claim = Op::from(ClaimBackup {
         slot,
         node: cluster.id(),
         term,
-    };
+    });
     match propose(cluster, claim).await {
         Ok(Outcome::BackupClaim { granted: true }) => {}
         Ok(_) => return Ok(()),
@@ -345,7 +346,7 @@ async fn scheduled_once(
         archive_bytes: manifest.archive_bytes,
         finished: Timestamp::now(),
     };
-    if let Err(e) = propose(cluster, Op::BackupDone { slot, done }).await {
+    if let Err(e) = propose(cluster, Op::from(MarkBackupDone { slot, done })).await {
         metrics.backup.failures.with_label_values(&["record"]).inc();
         return Err(failed(Stage::Record, e));
     }

@@ -1,5 +1,6 @@
-//! The replicated state and its apply function: deduplication, records, audit, dispatch.
-//! Each family of operations lives in its own module (`people`, `school`, `booking`).
+//! The replicated state and its apply function: deduplication, records, audit, and the hand-off
+//! of each command to its business area (`school`, `people`, `booking`, `feeds`, `venue`,
+//! `analytics`, `system`; one folder each).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -9,15 +10,16 @@ use roomraft_replicated::{App, LoadError, WriteSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::model::{
-    Actor, ApiToken, AuditEntry, BackupSlot, Booking, BookingId, Calendar, ClusterIdentity,
-    Credential, Department, DepartmentId, Enquiry, EnquiryId, Feed, Lesson, LessonId, LogCommand,
-    Op, Outcome, Quotas, Rejection, Role, Room, RoomId, Series, SeriesId, Session, SignInGuard,
-    Site, Tenant, TenantId, User, UserId,
-};
 use super::quotas::Kind;
 use crate::analytics::{DayStats, MonthKey, Tally, Totals, Visitor, VisitorKey};
 use crate::codec::{self, Migrate, NoPrevious};
+use crate::model::{
+    Actor, ApiToken, AuditEntry, BackupSlot, Booking, BookingId, Calendar, ClusterIdentity,
+    Credential, Department, DepartmentId, Enquiry, EnquiryId, Feed, Lesson, LessonId, LogCommand,
+    Outcome, Quotas, Rejection, Role, Room, RoomId, Series, SeriesId, Session, SignInGuard, Site,
+    Tenant, TenantId, User, UserId,
+};
+use crate::op::Op;
 
 /// Version of the record encoding below (its [`Migrate::VERSION`]); a change of shape adds one.
 pub const STATE_FORMAT: u8 = 2;
@@ -554,120 +556,16 @@ impl Bookings {
         self.expire_analytics(writes);
     }
 
+    /// Hands the command to its business area.
     fn execute(&mut self, ctx: &mut Ctx, op: &Op, writes: &mut WriteSet) -> Res {
         match op {
-            Op::CreateTenant {
-                slug,
-                name,
-                time_zone,
-                admin_token_sha256,
-            } => self.create_tenant(ctx, slug, name, time_zone, admin_token_sha256, writes),
-            Op::SetTenantSuspended { tenant, suspended } => {
-                self.set_suspended(ctx, *tenant, *suspended, writes)
-            }
-            Op::SetTenantRules { tenant, rules } => self.set_rules(ctx, *tenant, rules, writes),
-            Op::CreateRoom { tenant, spec } => self.save_room(ctx, *tenant, None, spec, writes),
-            Op::UpdateRoom { tenant, room, spec } => {
-                self.save_room(ctx, *tenant, Some(*room), spec, writes)
-            }
-            Op::CreateDepartment { tenant, name } => {
-                self.create_department(ctx, *tenant, name, writes)
-            }
-            Op::DeleteDepartment { tenant, department } => {
-                self.delete_department(ctx, *tenant, *department, writes)
-            }
-            Op::CreateUser { .. } | Op::UpdateUser { .. } => self.save_user(ctx, op, writes),
-            Op::SetPassword {
-                tenant,
-                user,
-                password_phc,
-                keep_session,
-            } => self.set_password(ctx, *tenant, *user, password_phc, keep_session, writes),
-            Op::CreateSession { .. } => self.create_session(ctx, op, writes),
-            Op::EndSession { sha256 } => self.end_session(ctx, sha256, writes),
-            Op::EndUserSessions { tenant, user } => {
-                self.end_user_sessions(ctx, *tenant, *user, writes)
-            }
-            Op::Touch { sha256 } => self.touch(ctx, sha256, writes),
-            Op::CreateToken {
-                tenant,
-                name,
-                role,
-                sha256,
-            } => self.create_token(ctx, *tenant, name, *role, sha256, writes),
-            Op::RevokeToken { tenant, token } => self.revoke_token(ctx, *tenant, *token, writes),
-            Op::SetWeekCycle { tenant, labels } => {
-                self.set_week_cycle(ctx, *tenant, labels, writes)
-            }
-            Op::CreateYear { .. }
-            | Op::CreateTerm { .. }
-            | Op::CreateClosure { .. }
-            | Op::DeleteCalendarItem { .. }
-            | Op::SetPeriods { .. } => self.edit_calendar(ctx, op, writes),
-            Op::CreateLesson {
-                tenant,
-                room,
-                lesson,
-            } => self.create_lesson(ctx, *tenant, *room, lesson, writes),
-            Op::DeleteLesson { tenant, lesson } => {
-                self.delete_lesson(ctx, *tenant, *lesson, writes)
-            }
-            Op::ImportLessons {
-                tenant,
-                lessons,
-                replace,
-            } => self.import_lessons(ctx, *tenant, lessons, *replace, writes),
-            Op::SetLessonRelease {
-                tenant,
-                lesson,
-                date,
-                released,
-            } => self.release_lesson(ctx, *tenant, *lesson, *date, *released, writes),
-            Op::CreateBooking {
-                tenant,
-                room,
-                start,
-                end,
-                details,
-            } => self.create_booking(ctx, *tenant, *room, *start, *end, details, writes),
-            Op::CancelBooking {
-                tenant,
-                booking,
-                scope,
-            } => self.cancel_booking(ctx, *tenant, *booking, *scope, writes),
-            Op::CreateSeries { .. } => self.create_series(ctx, op, writes),
-            Op::DecideBooking {
-                tenant,
-                booking,
-                approve,
-            } => self.decide_booking(ctx, *tenant, *booking, *approve, writes),
-            Op::CreateFeed {
-                tenant,
-                target,
-                sha256,
-            } => self.create_feed(ctx, *tenant, *target, sha256, writes),
-            Op::RevokeFeed { tenant, feed } => self.revoke_feed(ctx, *tenant, *feed, writes),
-            Op::SetClusterIdentity { .. } | Op::ClaimBackup { .. } | Op::BackupDone { .. } => {
-                self.system(ctx, op, writes)
-            }
-            Op::SetAnalyticsSalt { .. } | Op::RecordPageViews { .. } => {
-                self.analytics(ctx, op, writes)
-            }
-            Op::SetSite { tenant, site } => self.set_site(ctx, *tenant, site, writes),
-            Op::CreateEnquiry { tenant, enquiry } => {
-                self.create_enquiry(ctx, *tenant, enquiry, writes)
-            }
-            Op::SetEnquiryHandled {
-                tenant,
-                enquiry,
-                handled,
-            } => self.set_enquiry_handled(ctx, *tenant, *enquiry, *handled, writes),
-            Op::RecordSignInFailure {
-                tenant,
-                user,
-                policy,
-            } => self.sign_in_failed(ctx, *tenant, *user, policy, writes),
-            Op::SetQuotas { quotas } => self.set_quotas(ctx, quotas, writes),
+            Op::School(op) => self.apply_school(ctx, op, writes),
+            Op::People(op) => self.apply_people(ctx, op, writes),
+            Op::Booking(op) => self.apply_booking(ctx, op, writes),
+            Op::Feeds(op) => self.apply_feeds(ctx, op, writes),
+            Op::Venue(op) => self.apply_venue(ctx, op, writes),
+            Op::Analytics(op) => self.apply_analytics(ctx, op, writes),
+            Op::System(op) => self.apply_system(ctx, op, writes),
         }
     }
 }

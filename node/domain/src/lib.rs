@@ -3,16 +3,18 @@
 
 pub mod analytics;
 mod apply;
-mod booking;
+pub mod booking;
 pub mod calendar;
 pub mod codec;
+pub mod feeds;
 mod model;
-mod people;
+mod op;
+pub mod people;
 pub mod quotas;
-mod school;
-mod system;
+pub mod school;
+pub mod system;
 mod tenant_view;
-mod venue;
+pub mod venue;
 mod views;
 
 pub use apply::{Bookings, IDS_PER_ENTRY, STATE_FORMAT};
@@ -21,11 +23,12 @@ pub use model::{
     BookingId, BookingStatus, Calendar, CalendarId, CancelScope, Clash, Closure, ClosureKind,
     ClusterIdentity, Command, Credential, Department, DepartmentId, Enquiry, EnquiryId,
     EnquirySpec, Feed, FeedId, FeedTarget, Lesson, LessonId, LessonImport, LessonSpec, LogCommand,
-    Occurrence, Op, Outcome, PageView, Period, PeriodKind, Quotas, Rejection, RestoredFrom, Role,
-    Room, RoomId, RoomSpec, RowError, Rules, Series, SeriesId, SeriesMode, Session, SignInGuard,
+    Occurrence, Outcome, PageView, Period, PeriodKind, Quotas, Rejection, RestoredFrom, Role, Room,
+    RoomId, RoomSpec, RowError, Rules, Series, SeriesId, SeriesMode, Session, SignInGuard,
     SignInPolicy, Signed, Site, SiteSpec, Tenant, TenantId, Term, TokenId, User, UserId,
     WeeklyRule,
 };
+pub use op::Op;
 pub use school::{lessons_overlap, ImportPlan, MAX_IMPORT_ROWS};
 pub use system::reidentify;
 pub use tenant_view::TenantView;

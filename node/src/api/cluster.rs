@@ -9,6 +9,7 @@ use roomraft_cluster::NodeInfo;
 use serde::Deserialize;
 
 use super::{caller, parse_id, parse_json, AppError, Auth, Path, St};
+use crate::domain::system::SetQuotas;
 use crate::http::bearer_is;
 
 /// `GET /api/v1/cluster`: the whole status for an operator; anyone else (a load balancer, a
@@ -198,7 +199,7 @@ pub(super) async fn set_quotas(
     match s
         .write(
             caller(&headers, &auth)?,
-            crate::domain::Op::SetQuotas { quotas },
+            crate::domain::Op::from(SetQuotas { quotas }),
         )
         .await?
     {

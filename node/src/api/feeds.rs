@@ -24,6 +24,7 @@ use super::{
     St,
 };
 use crate::domain::calendar::zone;
+use crate::domain::feeds::{CreateFeed, RevokeFeed};
 
 /// How far back and ahead a feed reaches.
 const PAST: SignedDuration = SignedDuration::from_hours(24 * 30);
@@ -67,11 +68,11 @@ pub(super) async fn create_feed(
         }
     };
     let token = hex::encode(rand::random::<[u8; 24]>());
-    let op = Op::CreateFeed {
+    let op = Op::from(CreateFeed {
         tenant,
         target,
         sha256: sha256_hex(&token),
-    };
+    });
     match s.write(caller(&headers, &auth)?, op).await? {
         Outcome::FeedCreated(f) => {
             let mut v = feed_json(&f);
@@ -115,7 +116,10 @@ pub(super) async fn revoke_feed(
     let tenant = auth.tenant()?;
     let feed = parse_id("feed", &id)?;
     match s
-        .write(caller(&headers, &auth)?, Op::RevokeFeed { tenant, feed })
+        .write(
+            caller(&headers, &auth)?,
+            Op::from(RevokeFeed { tenant, feed }),
+        )
         .await?
     {
         Outcome::Feed(f) => Ok(Json(feed_json(&f))),

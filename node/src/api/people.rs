@@ -16,6 +16,11 @@ use super::{
 use crate::app::people::{
     self, change_own_password, check_new_password, hash_password, start_session,
 };
+use crate::domain::people::{
+    CreateDepartment, CreateToken, DeleteDepartment, EndUserSessions, RevokeToken, SetPassword,
+    UpdateUser,
+};
+use crate::domain::school::{CreateTenant, SetTenantSuspended};
 use crate::http::observe::ClientAddr;
 use crate::http::session_cookie;
 
@@ -58,12 +63,12 @@ pub(super) async fn create_tenant(
     auth.require_operator()?;
     let req: NewTenant = parse_json(&body)?;
     let admin_token = format!("rr_{}", hex::encode(rand::random::<[u8; 32]>()));
-    let op = Op::CreateTenant {
+    let op = Op::from(CreateTenant {
         slug: req.slug,
         name: req.name,
         time_zone: req.time_zone.unwrap_or_else(|| "Europe/London".into()),
         admin_token_sha256: sha256_hex(&admin_token),
-    };
+    });
     match s.write(caller(&headers, &auth)?, op).await? {
         Outcome::TenantCreated(t) => {
             let mut v = tenant_json(&t);
@@ -101,10 +106,10 @@ pub(super) async fn update_tenant(
     auth.require_operator()?;
     let tenant = parse_id("tenant", &id)?;
     let req: TenantPatch = parse_json(&body)?;
-    let op = Op::SetTenantSuspended {
+    let op = Op::from(SetTenantSuspended {
         tenant,
         suspended: req.suspended,
-    };
+    });
     match s.write(caller(&headers, &auth)?, op).await? {
         Outcome::Tenant(t) => Ok(Json(tenant_json(&t))),
         other => Err(unexpected(other)),
@@ -283,7 +288,7 @@ pub(super) async fn update_user(
         Some(r) => parse_role("role", r)?,
         None => u.role,
     };
-    let op = Op::UpdateUser {
+    let op = Op::from(UpdateUser {
         tenant,
         user: u.id,
         name: req.name.unwrap_or(u.name),
@@ -291,7 +296,7 @@ pub(super) async fn update_user(
         department: req.department_id.unwrap_or(u.department),
         role,
         active: req.active.unwrap_or(u.active),
-    };
+    });
     match s.write(caller(&headers, &auth)?, op).await? {
         Outcome::User(u) => Ok(Json(user_json(&u))),
         other => Err(unexpected(other)),
@@ -321,12 +326,12 @@ pub(super) async fn reset_password(
         tenant,
         (&u.username, &u.name, &u.email),
     )?;
-    let op = Op::SetPassword {
+    let op = Op::from(SetPassword {
         tenant,
         user: u.id,
         password_phc: hash_password(req.new_password).await?,
         keep_session: None,
-    };
+    });
     match s.write(caller(&headers, &auth)?, op).await? {
         Outcome::User(u) => Ok(Json(user_json(&u))),
         other => Err(unexpected(other)),
@@ -343,7 +348,7 @@ pub(super) async fn force_sign_out(
     let user = parse_id("user", &id)?;
     s.write(
         caller(&headers, &auth)?,
-        Op::EndUserSessions { tenant, user },
+        Op::from(EndUserSessions { tenant, user }),
     )
     .await?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
@@ -363,10 +368,10 @@ pub(super) async fn create_department(
 ) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let req: NewDepartment = parse_json(&body)?;
-    let op = Op::CreateDepartment {
+    let op = Op::from(CreateDepartment {
         tenant,
         name: req.name,
-    };
+    });
     match s.write(caller(&headers, &auth)?, op).await? {
         Outcome::Department(d) => Ok(created(json!({ "id": d.id, "name": d.name }))),
         other => Err(unexpected(other)),
@@ -400,7 +405,7 @@ pub(super) async fn delete_department(
     let department = parse_id("department", &id)?;
     s.write(
         caller(&headers, &auth)?,
-        Op::DeleteDepartment { tenant, department },
+        Op::from(DeleteDepartment { tenant, department }),
     )
     .await?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
@@ -423,12 +428,12 @@ pub(super) async fn create_token(
     let req: NewToken = parse_json(&body)?;
     let role = parse_role("role", &req.role)?;
     let token = format!("rr_{}", hex::encode(rand::random::<[u8; 32]>()));
-    let op = Op::CreateToken {
+    let op = Op::from(CreateToken {
         tenant,
         name: req.name,
         role,
         sha256: sha256_hex(&token),
-    };
+    });
     match s.write(caller(&headers, &auth)?, op).await? {
         Outcome::TokenCreated(t) => {
             let mut v = token_json(&t);
@@ -469,7 +474,10 @@ pub(super) async fn revoke_token(
     let tenant = auth.require_admin()?;
     let token = parse_id("token", &id)?;
     match s
-        .write(caller(&headers, &auth)?, Op::RevokeToken { tenant, token })
+        .write(
+            caller(&headers, &auth)?,
+            Op::from(RevokeToken { tenant, token }),
+        )
         .await?
     {
         Outcome::Token(t) => Ok(Json(token_json(&t))),

@@ -17,6 +17,10 @@ use super::{
     PeriodKind, Query, ReadParams, Role, Room, RoomSpec, Rules, St,
 };
 use crate::app::school::{import_timetable, lesson_times, weekday_value, ALWAYS_FROM, ALWAYS_TO};
+use crate::domain::school::{
+    CreateClosure, CreateLesson, CreateTerm, CreateYear, DeleteCalendarItem, DeleteLesson,
+    SetLessonRelease, SetPeriods, SetTenantRules, SetWeekCycle, UpdateRoom,
+};
 
 /// Rules as JSON; `max_active_per_user` maps a role to its limit.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -81,7 +85,7 @@ pub(super) async fn set_rules(
     match s
         .write(
             caller(&headers, &auth)?,
-            Op::SetTenantRules { tenant, rules },
+            Op::from(SetTenantRules { tenant, rules }),
         )
         .await?
     {
@@ -228,7 +232,7 @@ pub(super) async fn update_room(
     match s
         .write(
             caller(&headers, &auth)?,
-            Op::UpdateRoom { tenant, room, spec },
+            Op::from(UpdateRoom { tenant, room, spec }),
         )
         .await?
     {
@@ -320,10 +324,10 @@ pub(super) async fn set_week_cycle(
 ) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let req: WeekCycle = parse_json(&body)?;
-    let op = Op::SetWeekCycle {
+    let op = Op::from(SetWeekCycle {
         tenant,
         labels: req.labels,
-    };
+    });
     calendar_op(&s, &headers, auth, op, StatusCode::OK).await
 }
 
@@ -343,12 +347,12 @@ pub(super) async fn create_year(
 ) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let req: NewYear = parse_json(&body)?;
-    let op = Op::CreateYear {
+    let op = Op::from(CreateYear {
         tenant,
         name: req.name,
         start: parse_date("start", &req.start)?,
         end: parse_date("end", &req.end)?,
-    };
+    });
     calendar_op(&s, &headers, auth, op, StatusCode::CREATED).await
 }
 
@@ -370,14 +374,14 @@ pub(super) async fn create_term(
 ) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let req: NewTerm = parse_json(&body)?;
-    let op = Op::CreateTerm {
+    let op = Op::from(CreateTerm {
         tenant,
         year: req.year_id,
         name: req.name,
         start: parse_date("start", &req.start)?,
         end: parse_date("end", &req.end)?,
         first_week: req.first_week.unwrap_or_else(|| "A".into()),
-    };
+    });
     calendar_op(&s, &headers, auth, op, StatusCode::CREATED).await
 }
 
@@ -404,13 +408,13 @@ pub(super) async fn create_closure(
         Some(_) => return Err(AppError::invalid("kind", "use holiday or closure")),
     };
     let start = parse_date("start", &req.start)?;
-    let op = Op::CreateClosure {
+    let op = Op::from(CreateClosure {
         tenant,
         name: req.name,
         kind,
         start,
         end: opt("end", &req.end, parse_date)?.unwrap_or(start),
-    };
+    });
     calendar_op(&s, &headers, auth, op, StatusCode::CREATED).await
 }
 
@@ -422,7 +426,7 @@ pub(super) async fn delete_calendar_item(
 ) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let id = parse_id("calendar item", &id)?;
-    let op = Op::DeleteCalendarItem { tenant, id };
+    let op = Op::from(DeleteCalendarItem { tenant, id });
     calendar_op(&s, &headers, auth, op, StatusCode::OK).await
 }
 
@@ -474,7 +478,7 @@ pub(super) async fn set_periods(
             kind,
         });
     }
-    let op = Op::SetPeriods { tenant, periods };
+    let op = Op::from(SetPeriods { tenant, periods });
     calendar_op(&s, &headers, auth, op, StatusCode::OK).await
 }
 
@@ -590,11 +594,11 @@ pub(super) async fn create_lesson(
         from: opt("from", &req.from, parse_date)?.unwrap_or(ALWAYS_FROM),
         to: opt("to", &req.to, parse_date)?.unwrap_or(ALWAYS_TO),
     };
-    let op = Op::CreateLesson {
+    let op = Op::from(CreateLesson {
         tenant,
         room: req.room_id,
         lesson,
-    };
+    });
     match s.write(caller(&headers, &auth)?, op).await? {
         Outcome::Lesson(l) => Ok(created(lesson_json(&l))),
         other => Err(unexpected(other)),
@@ -635,7 +639,7 @@ pub(super) async fn delete_lesson(
     let lesson = parse_id("lesson", &id)?;
     s.write(
         caller(&headers, &auth)?,
-        Op::DeleteLesson { tenant, lesson },
+        Op::from(DeleteLesson { tenant, lesson }),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -678,12 +682,12 @@ async fn set_release(
     let tenant = auth.tenant()?;
     let lesson = parse_id("lesson", id)?;
     let date = parse_date("date", date)?;
-    let op = Op::SetLessonRelease {
+    let op = Op::from(SetLessonRelease {
         tenant,
         lesson,
         date,
         released,
-    };
+    });
     match s.write(caller(headers, &auth)?, op).await? {
         Outcome::Lesson(l) => Ok(Json(lesson_json(&l))),
         other => Err(unexpected(other)),

@@ -11,6 +11,7 @@ use roomraft_ops::Refusal;
 use sha2::{Digest, Sha256};
 
 use super::{AppError, AppState};
+use crate::domain::people::Touch;
 use crate::domain::{Actor, Bookings, Command, Credential, LogCommand, Op, Role, Tenant, TenantId};
 
 /// Whether a session-authenticated request must prove its CSRF token, and what it sent.
@@ -64,7 +65,7 @@ impl AppState {
                 time: Timestamp::now(),
                 actor,
                 request_key: format!("touch/{:032x}", rand::random::<u128>()),
-                op: Op::Touch { sha256 },
+                op: Op::from(Touch { sha256 }),
             });
             if let Err(e) = state.cluster.write(&cmd).await {
                 tracing::debug!(error = %e, "recording a credential's last use failed");

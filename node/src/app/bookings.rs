@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{parse_clock, parse_date, parse_time, unexpected, AppError, AppState, Caller};
+use crate::domain::booking::{CancelBooking, CreateBooking, CreateSeries, DecideBooking};
 use crate::domain::calendar::{expand_weekly, instant, weekday_name, weekday_number, zone};
 use crate::domain::{
     Booking, BookingDetails, BookingId, Calendar, CancelScope, Occurrence, Op, Outcome, RoomId,
@@ -244,7 +245,7 @@ pub async fn series_op(s: &AppState, tenant: TenantId, req: NewSeries) -> Result
     let mode = series_mode(req.mode.as_deref())?;
     let (t, cal) = tenant_and_calendar(s, tenant, req.room_id).await?;
     let (occurrences, rule) = plan(&t, &cal, &req)?;
-    Ok(Op::CreateSeries {
+    Ok(Op::from(CreateSeries {
         tenant,
         room: req.room_id,
         rule,
@@ -257,7 +258,7 @@ pub async fn series_op(s: &AppState, tenant: TenantId, req: NewSeries) -> Result
             on_behalf_of: req.on_behalf_of,
             override_reason: req.override_reason,
         },
-    })
+    }))
 }
 
 /// Books `room` for `tenant` at `when`: instants as they are, a period or local times in the
@@ -282,13 +283,13 @@ pub async fn book(
     if details.title.trim().is_empty() {
         return Err(AppError::invalid("title", "must not be empty"));
     }
-    let op = Op::CreateBooking {
+    let op = Op::from(CreateBooking {
         tenant,
         room,
         start,
         end,
         details: BookingDetails { period, ..details },
-    };
+    });
     match count_bookings(s, s.write(caller, op).await)? {
         Outcome::BookingCreated(b) => Ok(b),
         other => Err(unexpected(other)),
@@ -327,11 +328,11 @@ pub async fn cancel(
     booking: BookingId,
     scope: CancelScope,
 ) -> Result<Vec<Booking>, AppError> {
-    let op = Op::CancelBooking {
+    let op = Op::from(CancelBooking {
         tenant,
         booking,
         scope,
-    };
+    });
     match count_bookings(s, s.write(caller, op).await)? {
         Outcome::BookingsCancelled(list) => Ok(list),
         other => Err(unexpected(other)),
@@ -346,11 +347,11 @@ pub async fn decide(
     booking: BookingId,
     approve: bool,
 ) -> Result<Booking, AppError> {
-    let op = Op::DecideBooking {
+    let op = Op::from(DecideBooking {
         tenant,
         booking,
         approve,
-    };
+    });
     match s.write(caller, op).await? {
         Outcome::BookingDecided(b) => Ok(b),
         other => Err(unexpected(other)),

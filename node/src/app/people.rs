@@ -13,6 +13,9 @@ use super::{
     csrf_token, refused, retry_after, sha256_hex, sign_in_failed, unexpected, AppError, AppState,
     Auth, Caller,
 };
+use crate::domain::people::{
+    CreateSession, CreateUser, EndSession, RecordSignInFailure, SetPassword,
+};
 use crate::domain::{Actor, DepartmentId, Op, Outcome, Role, Session, TenantId, User};
 
 /// Longest password accepted (NIST SP 800-63B asks verifiers to allow at least 64).
@@ -190,14 +193,14 @@ pub async fn start_session(
         user: Some(user.id),
     };
     let policy = s.sessions;
-    let op = Op::CreateSession {
+    let op = Op::from(CreateSession {
         tenant: user.tenant,
         user: user.id,
         sha256: sha256_hex(&token),
         csrf_sha256: sha256_hex(&csrf),
         idle_secs: policy.idle.as_secs().min(u32::MAX as u64) as u32,
         absolute_secs: policy.absolute.as_secs().min(u32::MAX as u64) as u32,
-    };
+    });
     let session = match s.write(Caller::unauthenticated(actor), op).await? {
         Outcome::Session(sess) => sess,
         other => return Err(unexpected(other)),
@@ -235,11 +238,11 @@ async fn wrong_password(s: &AppState, u: &User) -> AppError {
         name: "sign-in".into(),
         user: None,
     };
-    let op = Op::RecordSignInFailure {
+    let op = Op::from(RecordSignInFailure {
         tenant: u.tenant,
         user: u.id,
         policy: s.sign_in_policy,
-    };
+    });
     match s.write(Caller::unauthenticated(actor), op).await {
         Ok(Outcome::SignInGuard(g)) => match g.locked_at(Timestamp::now()) {
             Some(until) => locked(s, until),
@@ -299,12 +302,12 @@ pub async fn change_own_password(
             other => Err(other),
         };
     }
-    let op = Op::SetPassword {
+    let op = Op::from(SetPassword {
         tenant: auth.tenant()?,
         user,
         password_phc: hash_password(new).await?,
         keep_session: Some(session),
-    };
+    });
     match s.write(Caller::of(&auth), op).await? {
         Outcome::User(u) => Ok(u),
         other => Err(unexpected(other)),
@@ -335,7 +338,7 @@ pub async fn create_user(
         tenant,
         (&u.username, &u.name, &u.email),
     )?;
-    let op = Op::CreateUser {
+    let op = Op::from(CreateUser {
         tenant,
         username: u.username,
         name: u.name,
@@ -343,7 +346,7 @@ pub async fn create_user(
         department: u.department,
         role: u.role,
         password_phc: hash_password(u.password).await?,
-    };
+    });
     match s.write(caller, op).await? {
         Outcome::User(u) => Ok(u),
         other => Err(unexpected(other)),
@@ -355,7 +358,8 @@ pub async fn sign_out(s: &AppState, auth: &Auth) -> Result<(), AppError> {
     let sha256 = auth.session.clone().ok_or_else(|| AppError::BadRequest {
         message: "only a session signs out; revoke a token instead".into(),
     })?;
-    s.write(Caller::of(auth), Op::EndSession { sha256 }).await?;
+    s.write(Caller::of(auth), Op::from(EndSession { sha256 }))
+        .await?;
     Ok(())
 }
 

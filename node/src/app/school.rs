@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use super::{parse_clock, parse_date, unexpected, AppError, AppState, Caller};
 use crate::domain::calendar::parse_weekday;
+use crate::domain::school::{CreateRoom, ImportLessons};
+use crate::domain::venue::SetSite;
 use crate::domain::{
     Calendar, LessonImport, LessonSpec, Op, Outcome, Room, RoomSpec, RowError, Site, SiteSpec,
     TenantId,
@@ -272,11 +274,11 @@ pub async fn import_timetable(
     if lessons.is_empty() {
         return Err(AppError::invalid("body", "the CSV has no lesson rows"));
     }
-    let op = Op::ImportLessons {
+    let op = Op::from(ImportLessons {
         tenant,
         lessons,
         replace,
-    };
+    });
     match s.write(caller, op).await? {
         Outcome::TimetableImported {
             imported,
@@ -300,7 +302,10 @@ pub async fn create_room(
     tenant: TenantId,
     spec: RoomSpec,
 ) -> Result<Room, AppError> {
-    match s.write(caller, Op::CreateRoom { tenant, spec }).await? {
+    match s
+        .write(caller, Op::from(CreateRoom { tenant, spec }))
+        .await?
+    {
         Outcome::RoomCreated(r) => Ok(r),
         other => Err(unexpected(other)),
     }
@@ -313,7 +318,7 @@ pub async fn set_site(
     tenant: TenantId,
     site: SiteSpec,
 ) -> Result<Site, AppError> {
-    match s.write(caller, Op::SetSite { tenant, site }).await? {
+    match s.write(caller, Op::from(SetSite { tenant, site })).await? {
         Outcome::Site(site) => Ok(site),
         other => Err(unexpected(other)),
     }

@@ -19,6 +19,7 @@ use crate::app::people::NewUser;
 use crate::app::school::{import_timetable, set_site};
 use crate::app::{Caller, CsrfProof};
 use crate::domain::calendar::{local_date, weekday_name};
+use crate::domain::venue::SetEnquiryHandled;
 
 #[derive(Deserialize, Default)]
 pub struct DoneQuery {
@@ -442,11 +443,11 @@ pub async fn handle_enquiry(
     let enquiry: u64 = id
         .parse()
         .map_err(|_| AppError::not_found("enquiry", &id))?;
-    let op = Op::SetEnquiryHandled {
+    let op = Op::from(SetEnquiryHandled {
         tenant,
         enquiry,
         handled: f.handled == "yes",
-    };
+    });
     s.write(Caller::of(&v.auth), op).await?;
     Ok(see_other("/admin/enquiries?done=enquiry"))
 }

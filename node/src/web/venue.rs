@@ -23,6 +23,7 @@ use super::{
 };
 use crate::app::{refused, unexpected, Caller};
 use crate::domain::calendar::{instant, local_date};
+use crate::domain::venue::CreateEnquiry;
 use crate::http::observe::ClientAddr;
 
 /// Days of availability shown per page.
@@ -389,10 +390,10 @@ pub async fn enquire(
                 name: "public:enquiry".into(),
                 user: None,
             };
-            let op = Op::CreateEnquiry {
+            let op = Op::from(CreateEnquiry {
                 tenant: t.id,
                 enquiry,
-            };
+            });
             s.write(Caller::unauthenticated(actor), op).await
         }
         Err(e) => Err(e),

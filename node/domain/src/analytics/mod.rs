@@ -11,7 +11,9 @@ use jiff::{SignedDuration, ToSpan};
 use roomraft_replicated::WriteSet;
 use serde::{Deserialize, Serialize};
 
+mod ops;
 mod tally;
+pub use ops::{AnalyticsOp, RecordPageViews, SetAnalyticsSalt};
 pub use tally::{
     retention_cutoff, Changes, DayKey, DayStats, MonthKey, Report, Row, Tally, Totals, Visitor,
     VisitorKey, IDLE,
@@ -19,7 +21,7 @@ pub use tally::{
 
 use super::apply::{forbidden, invalid, Bookings, Ctx, Record, Res};
 use super::calendar::local_date;
-use super::model::{Op, Outcome, Role, TenantId};
+use super::model::{Outcome, Role, TenantId};
 
 /// The UTC day of an instant: the day whose salt keys a visitor id made then.
 pub fn utc_day(t: Timestamp) -> jiff::civil::Date {
@@ -82,12 +84,17 @@ pub const MAX_BATCH: usize = 10_000;
 const FUTURE_SLACK: SignedDuration = SignedDuration::from_mins(5);
 
 impl Bookings {
-    pub(super) fn analytics(&mut self, ctx: &mut Ctx, op: &Op, writes: &mut WriteSet) -> Res {
+    pub(crate) fn apply_analytics(
+        &mut self,
+        ctx: &mut Ctx,
+        op: &AnalyticsOp,
+        writes: &mut WriteSet,
+    ) -> Res {
         if ctx.actor.role != Role::Operator || ctx.actor.tenant.is_some() {
             return Err(forbidden("only the cluster itself records analytics"));
         }
         match op {
-            Op::SetAnalyticsSalt { day, salt } => {
+            AnalyticsOp::SetAnalyticsSalt(SetAnalyticsSalt { day, salt }) => {
                 if salt.len() != 64 || !salt.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(invalid("salt", "must be 32 bytes in hex"));
                 }
@@ -101,10 +108,10 @@ impl Bookings {
                 }
                 Ok(Outcome::Done)
             }
-            Op::RecordPageViews {
+            AnalyticsOp::RecordPageViews(RecordPageViews {
                 views,
                 retention_months,
-            } => {
+            }) => {
                 if views.len() > MAX_BATCH {
                     return Err(invalid(
                         "views",
@@ -142,7 +149,6 @@ impl Bookings {
                 self.persist_analytics(changes, writes);
                 Ok(Outcome::PageViewsRecorded { recorded, skipped })
             }
-            _ => unreachable!("not an analytics op"),
         }
     }
 

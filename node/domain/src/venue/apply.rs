@@ -1,13 +1,12 @@
-//! The public side of lettings: each school's facilities website (what it says, which rooms it
-//! lets) and the hire enquiries visitors send from it.
+//! The handlers of the venue site's commands: its settings and the enquiries sent from it.
 
 use jiff::ToSpan;
 use roomraft_replicated::WriteSet;
 
-use super::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
-use super::calendar::{local_date, zone};
-use super::model::{Enquiry, EnquiryId, EnquirySpec, Outcome, Site, SiteSpec, Tenant, TenantId};
-use super::quotas::Kind;
+use crate::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
+use crate::calendar::{local_date, zone};
+use crate::model::{Enquiry, EnquiryId, EnquirySpec, Outcome, Site, SiteSpec, Tenant, TenantId};
+use crate::quotas::Kind;
 
 /// Most rooms a site may offer for hire.
 pub const MAX_HIRE_ROOMS: usize = 100;
@@ -54,7 +53,7 @@ impl Bookings {
             .collect()
     }
 
-    pub(super) fn set_site(
+    pub(crate) fn set_site(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,
@@ -100,7 +99,7 @@ impl Bookings {
         Ok(Outcome::Site(site))
     }
 
-    pub(super) fn create_enquiry(
+    pub(crate) fn create_enquiry(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,
@@ -178,7 +177,7 @@ impl Bookings {
         Ok(Outcome::Enquiry(enquiry))
     }
 
-    pub(super) fn set_enquiry_handled(
+    pub(crate) fn set_enquiry_handled(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,

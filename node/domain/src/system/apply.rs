@@ -1,23 +1,32 @@
-//! The cluster's own records: its identity, and the claims that make scheduled backups happen
-//! once per slot, by one leader.
+//! The handlers of the cluster's own commands, and `reidentify` for a restored backup.
 
 use roomraft_replicated::WriteSet;
 
-use super::apply::{forbidden, invalid, Bookings, Ctx, Record, Res};
-use super::model::{BackupDone, BackupSlot, ClusterIdentity, Op, Outcome, RestoredFrom, Role};
+use crate::apply::{forbidden, invalid, Bookings, Ctx, Record, Res};
+use crate::model::{BackupDone, BackupSlot, ClusterIdentity, Outcome, RestoredFrom, Role};
+
+use super::{ClaimBackup, MarkBackupDone, SetClusterIdentity, SetQuotas, SystemOp};
 
 /// Scheduled backup slots remembered (a little over a week of hourly backups).
 const SLOTS_KEPT: usize = 200;
 
 impl Bookings {
-    pub(super) fn system(&mut self, ctx: &mut Ctx, op: &Op, writes: &mut WriteSet) -> Res {
-        if ctx.actor.role != Role::Operator || ctx.actor.tenant.is_some() {
+    pub(crate) fn apply_system(
+        &mut self,
+        ctx: &mut Ctx,
+        op: &SystemOp,
+        writes: &mut WriteSet,
+    ) -> Res {
+        if !matches!(op, SystemOp::SetQuotas(_))
+            && (ctx.actor.role != Role::Operator || ctx.actor.tenant.is_some())
+        {
             return Err(forbidden(
                 "only the cluster itself changes its identity and backups",
             ));
         }
         match op {
-            Op::SetClusterIdentity { id } => {
+            SystemOp::SetQuotas(SetQuotas { quotas }) => self.set_quotas(ctx, quotas, writes),
+            SystemOp::SetClusterIdentity(SetClusterIdentity { id }) => {
                 if id.is_empty() || id.len() > 64 {
                     return Err(invalid("id", "must be 1 to 64 characters"));
                 }
@@ -31,7 +40,7 @@ impl Bookings {
                 }
                 Ok(Outcome::Identity(self.identity.clone().expect("set above")))
             }
-            Op::ClaimBackup { slot, node, term } => {
+            SystemOp::ClaimBackup(ClaimBackup { slot, node, term }) => {
                 let granted = match self.backups.get(slot) {
                     None => true,
                     Some(b) if b.done.is_some() => false,
@@ -55,7 +64,7 @@ impl Bookings {
                 }
                 Ok(Outcome::BackupClaim { granted })
             }
-            Op::BackupDone { slot, done } => {
+            SystemOp::MarkBackupDone(MarkBackupDone { slot, done }) => {
                 let Some(mut b) = self.backups.get(slot).cloned() else {
                     return Err(invalid("slot", "no backup was claimed for this slot"));
                 };
@@ -63,7 +72,6 @@ impl Bookings {
                 self.store(Record::BackupSlot(b), writes);
                 Ok(Outcome::Done)
             }
-            _ => unreachable!("not a system op"),
         }
     }
 

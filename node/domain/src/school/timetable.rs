@@ -1,35 +1,17 @@
-//! Rooms, the term calendar, the school day's periods and the timetable.
+//! The timetable: a room's lessons, one at a time or imported whole, and lessons released for
+//! one date.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::civil::Date;
 use roomraft_replicated::WriteSet;
 
-use super::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
-use super::model::{
-    AcademicYear, Calendar, Clash, Closure, Lesson, LessonId, LessonImport, LessonSpec, Op,
-    Outcome, Rejection, Room, RoomId, RoomSpec, RowError, Rules, TenantId, Term,
+use crate::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
+use crate::model::{
+    Clash, Lesson, LessonId, LessonImport, LessonSpec, Outcome, Rejection, RoomId, RowError,
+    TenantId,
 };
-use super::quotas::Kind;
-
-fn check_rules(r: &Rules) -> Result<(), Rejection> {
-    if r.max_length_minutes == Some(0) {
-        return Err(invalid("rules.max_length_minutes", "must be at least 1"));
-    }
-    if r.max_days_ahead.is_some_and(|d| d > 3660) {
-        return Err(invalid("rules.max_days_ahead", "must be at most 3660"));
-    }
-    let mut seen = BTreeSet::new();
-    for (role, _) in &r.max_active_per_user {
-        if !role.can_book() || !seen.insert(*role) {
-            return Err(invalid(
-                "rules.max_active_per_user",
-                "name each booking role (admin, staff) at most once",
-            ));
-        }
-    }
-    Ok(())
-}
+use crate::quotas::Kind;
 
 /// Most lessons one import may carry (commands of version 2 on): a whole school's timetable
 /// fits many times over, and apply's work stays bounded.
@@ -92,293 +74,7 @@ fn check_lesson(l: &LessonSpec) -> Result<(), Rejection> {
 }
 
 impl Bookings {
-    pub(super) fn save_room(
-        &mut self,
-        ctx: &mut Ctx,
-        tenant: TenantId,
-        existing: Option<RoomId>,
-        spec: &RoomSpec,
-        writes: &mut WriteSet,
-    ) -> Res {
-        self.admin(ctx, tenant)?;
-        text("name", &spec.name, 200, true)?;
-        text("category", &spec.category, 64, true)?;
-        text("location", &spec.location, 200, false)?;
-        text("description", &spec.description, 4000, false)?;
-        check_rules(&spec.rules)?;
-        if spec.allowed_roles.iter().any(|r| !r.can_book()) {
-            return Err(invalid("allowed_roles", "use admin or staff"));
-        }
-        for d in &spec.allowed_departments {
-            if self.departments.get(d).is_none_or(|x| x.tenant != tenant) {
-                return Err(invalid("allowed_departments", format!("no department {d}")));
-            }
-        }
-        let duplicate = self.rooms.values().any(|r| {
-            r.tenant == tenant && r.name.eq_ignore_ascii_case(&spec.name) && Some(r.id) != existing
-        });
-        if duplicate {
-            return Err(Rejection::AlreadyExists {
-                what: "room".into(),
-                key: spec.name.clone(),
-            });
-        }
-        let (before, id, created_at) = match existing {
-            Some(id) => {
-                let r = self
-                    .rooms
-                    .get(&id)
-                    .filter(|r| r.tenant == tenant)
-                    .ok_or_else(|| not_found("room", id))?;
-                (Some(to_json(r)), id, r.created_at)
-            }
-            None => {
-                self.check_quota(ctx, tenant, Kind::Room, 1)?;
-                (None, ctx.new_id(), ctx.time)
-            }
-        };
-        let room = Room {
-            id,
-            tenant,
-            name: spec.name.clone(),
-            category: spec.category.clone(),
-            capacity: spec.capacity,
-            location: spec.location.clone(),
-            description: spec.description.clone(),
-            bookable: spec.bookable,
-            allowed_roles: spec.allowed_roles.clone(),
-            allowed_departments: spec.allowed_departments.clone(),
-            approval_required: spec.approval_required,
-            rules: spec.rules.clone(),
-            created_at,
-        };
-        self.store(Record::Room(room.clone()), writes);
-        let action = if before.is_some() {
-            "updated"
-        } else {
-            "created"
-        };
-        self.audit(
-            ctx,
-            tenant,
-            ("room", id),
-            action,
-            before,
-            Some(to_json(&room)),
-            writes,
-        );
-        Ok(if existing.is_some() {
-            Outcome::Room(room)
-        } else {
-            Outcome::RoomCreated(room)
-        })
-    }
-
-    fn store_calendar(&mut self, tenant: TenantId, cal: Calendar, writes: &mut WriteSet) -> Res {
-        self.store(Record::Calendar(tenant, cal.clone()), writes);
-        Ok(Outcome::Calendar(cal))
-    }
-
-    pub(super) fn set_week_cycle(
-        &mut self,
-        ctx: &mut Ctx,
-        tenant: TenantId,
-        labels: &[String],
-        writes: &mut WriteSet,
-    ) -> Res {
-        self.admin(ctx, tenant)?;
-        if labels.is_empty() || labels.len() > 8 {
-            return Err(invalid(
-                "labels",
-                "give 1 to 8 week labels, like [\"A\", \"B\"]",
-            ));
-        }
-        let mut seen = BTreeSet::new();
-        for l in labels {
-            text("labels", l, 16, true)?;
-            if !seen.insert(l.to_lowercase()) {
-                return Err(invalid("labels", format!("week {l:?} appears twice")));
-            }
-        }
-        let mut cal = self.calendar(tenant);
-        if let Some(t) = cal
-            .terms
-            .iter()
-            .find(|t| t.first_week as usize >= labels.len())
-        {
-            return Err(invalid(
-                "labels",
-                format!("term {:?} starts in a week the new cycle lacks", t.name),
-            ));
-        }
-        cal.week_labels = labels.to_vec();
-        self.store_calendar(tenant, cal, writes)
-    }
-
-    pub(super) fn edit_calendar(&mut self, ctx: &mut Ctx, op: &Op, writes: &mut WriteSet) -> Res {
-        let id = ctx.new_id();
-        match op {
-            Op::CreateYear {
-                tenant,
-                name,
-                start,
-                end,
-            } => {
-                self.admin(ctx, *tenant)?;
-                text("name", name, 100, true)?;
-                if end < start {
-                    return Err(invalid("end", "must not be before start"));
-                }
-                let mut cal = self.calendar(*tenant);
-                if let Some(y) = cal
-                    .years
-                    .iter()
-                    .find(|y| y.start <= *end && *start <= y.end)
-                {
-                    return Err(invalid("start", format!("overlaps year {:?}", y.name)));
-                }
-                cal.years.push(AcademicYear {
-                    id,
-                    name: name.clone(),
-                    start: *start,
-                    end: *end,
-                });
-                cal.years.sort_by_key(|y| y.start);
-                self.store_calendar(*tenant, cal, writes)
-            }
-            Op::CreateTerm {
-                tenant,
-                year,
-                name,
-                start,
-                end,
-                first_week,
-            } => {
-                self.admin(ctx, *tenant)?;
-                text("name", name, 100, true)?;
-                let mut cal = self.calendar(*tenant);
-                let y = cal
-                    .years
-                    .iter()
-                    .find(|y| y.id == *year)
-                    .ok_or_else(|| invalid("year_id", format!("no academic year {year}")))?;
-                if end < start {
-                    return Err(invalid("end", "must not be before start"));
-                }
-                if *start < y.start || *end > y.end {
-                    return Err(invalid(
-                        "start",
-                        format!("must lie within {} ({} to {})", y.name, y.start, y.end),
-                    ));
-                }
-                if let Some(t) = cal
-                    .terms
-                    .iter()
-                    .find(|t| t.start <= *end && *start <= t.end)
-                {
-                    return Err(invalid("start", format!("overlaps term {:?}", t.name)));
-                }
-                let first = cal
-                    .week_labels
-                    .iter()
-                    .position(|l| l.eq_ignore_ascii_case(first_week))
-                    .ok_or_else(|| {
-                        invalid(
-                            "first_week",
-                            format!("use one of the week labels {:?}", cal.week_labels),
-                        )
-                    })?;
-                cal.terms.push(Term {
-                    id,
-                    year: *year,
-                    name: name.clone(),
-                    start: *start,
-                    end: *end,
-                    first_week: first as u8,
-                });
-                cal.terms.sort_by_key(|t| t.start);
-                self.store_calendar(*tenant, cal, writes)
-            }
-            Op::CreateClosure {
-                tenant,
-                name,
-                kind,
-                start,
-                end,
-            } => {
-                self.admin(ctx, *tenant)?;
-                text("name", name, 100, true)?;
-                if end < start {
-                    return Err(invalid("end", "must not be before start"));
-                }
-                if (*end - *start).get_days() > 400 {
-                    return Err(invalid("end", "a closure lasts at most 400 days"));
-                }
-                let mut cal = self.calendar(*tenant);
-                cal.closures.push(Closure {
-                    id,
-                    name: name.clone(),
-                    kind: *kind,
-                    start: *start,
-                    end: *end,
-                });
-                cal.closures.sort_by_key(|c| c.start);
-                self.store_calendar(*tenant, cal, writes)
-            }
-            Op::DeleteCalendarItem { tenant, id } => {
-                self.admin(ctx, *tenant)?;
-                let mut cal = self.calendar(*tenant);
-                let before = (cal.years.len(), cal.terms.len(), cal.closures.len());
-                cal.years.retain(|y| y.id != *id);
-                cal.terms.retain(|t| t.id != *id && t.year != *id);
-                cal.closures.retain(|c| c.id != *id);
-                if before == (cal.years.len(), cal.terms.len(), cal.closures.len()) {
-                    return Err(not_found("calendar item", id));
-                }
-                self.store_calendar(*tenant, cal, writes)
-            }
-            Op::SetPeriods { tenant, periods } => {
-                self.admin(ctx, *tenant)?;
-                let mut sorted = periods.clone();
-                sorted.sort_by_key(|p| (p.weekday, p.start));
-                for (i, p) in sorted.iter().enumerate() {
-                    if !(1..=7).contains(&p.weekday) {
-                        return Err(invalid("weekday", "use 1 (Monday) to 7 (Sunday)"));
-                    }
-                    text("name", &p.name, 32, true)?;
-                    if p.end <= p.start {
-                        return Err(invalid(
-                            "end",
-                            format!("period {:?} ends before it starts", p.name),
-                        ));
-                    }
-                    if let Some(next) = sorted.get(i + 1) {
-                        if next.weekday == p.weekday && next.start < p.end {
-                            return Err(invalid(
-                                "start",
-                                format!("periods {:?} and {:?} overlap", p.name, next.name),
-                            ));
-                        }
-                    }
-                    if sorted[..i]
-                        .iter()
-                        .any(|q| q.weekday == p.weekday && q.name.eq_ignore_ascii_case(&p.name))
-                    {
-                        return Err(invalid(
-                            "name",
-                            format!("period {:?} appears twice on one day", p.name),
-                        ));
-                    }
-                }
-                let mut cal = self.calendar(*tenant);
-                cal.periods = sorted;
-                self.store_calendar(*tenant, cal, writes)
-            }
-            _ => unreachable!("edit_calendar handles calendar ops only"),
-        }
-    }
-
-    pub(super) fn create_lesson(
+    pub(crate) fn create_lesson(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,
@@ -443,7 +139,7 @@ impl Bookings {
         Ok(())
     }
 
-    pub(super) fn delete_lesson(
+    pub(crate) fn delete_lesson(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,
@@ -570,7 +266,7 @@ impl Bookings {
         }
     }
 
-    pub(super) fn import_lessons(
+    pub(crate) fn import_lessons(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,
@@ -643,7 +339,7 @@ impl Bookings {
         })
     }
 
-    pub(super) fn release_lesson(
+    pub(crate) fn release_lesson(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,
@@ -672,9 +368,9 @@ impl Bookings {
         if !released {
             // Taking a release back re-occupies the room: refuse it if someone booked meanwhile.
             let t = &self.tenants[&tenant];
-            let tz = super::calendar::zone(&t.time_zone);
-            let start = super::calendar::instant(&tz, date, l.spec.start);
-            let end = super::calendar::instant(&tz, date, l.spec.end);
+            let tz = crate::calendar::zone(&t.time_zone);
+            let start = crate::calendar::instant(&tz, date, l.spec.start);
+            let end = crate::calendar::instant(&tz, date, l.spec.end);
             if let Some(b) = self.bookings_in(l.room, start, end).first() {
                 return Err(Rejection::Conflict(Clash::Booking {
                     id: b.id,

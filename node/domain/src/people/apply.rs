@@ -1,22 +1,17 @@
-//! Tenants, departments, users, sessions, API tokens and feed links.
+//! The handlers of people's commands: departments, users, passwords, sessions, API tokens and
+//! the sign-in guard.
 
 use jiff::{SignedDuration, Timestamp};
 use roomraft_replicated::WriteSet;
 
-use super::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
-use super::model::{
-    ApiToken, Department, DepartmentId, Feed, FeedId, FeedTarget, Op, Outcome, Rejection, Role,
-    Rules, Session, SignInGuard, SignInPolicy, Tenant, TenantId, TokenId, User, UserId,
+use crate::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
+use crate::model::{
+    ApiToken, Department, DepartmentId, Outcome, Rejection, Role, Session, SignInGuard,
+    SignInPolicy, Tenant, TenantId, TokenId, User, UserId,
 };
-use super::quotas::Kind;
+use crate::quotas::Kind;
 
-fn valid_slug(slug: &str) -> bool {
-    !slug.is_empty()
-        && slug.len() <= 64
-        && slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-}
+use super::{CreateSession, CreateUser, UpdateUser};
 
 fn valid_username(u: &str) -> bool {
     !u.is_empty()
@@ -40,106 +35,7 @@ fn user_json(u: &User) -> String {
 }
 
 impl Bookings {
-    pub(super) fn create_tenant(
-        &mut self,
-        ctx: &mut Ctx,
-        slug: &str,
-        name: &str,
-        time_zone: &str,
-        admin_token_sha256: &str,
-        writes: &mut WriteSet,
-    ) -> Res {
-        if ctx.actor.role != Role::Operator {
-            return Err(forbidden("only an operator creates tenants"));
-        }
-        text("name", name, 200, true)?;
-        if !valid_slug(slug) {
-            return Err(invalid(
-                "slug",
-                "use 1 to 64 lowercase letters, digits and hyphens",
-            ));
-        }
-        if jiff::tz::TimeZone::get(time_zone).is_err() {
-            return Err(invalid(
-                "time_zone",
-                format!("unknown IANA time zone {time_zone:?}"),
-            ));
-        }
-        if self.slugs.contains_key(slug) {
-            return Err(Rejection::AlreadyExists {
-                what: "tenant".into(),
-                key: slug.into(),
-            });
-        }
-        let id = ctx.new_id();
-        let tenant = Tenant {
-            id,
-            slug: slug.into(),
-            name: name.into(),
-            time_zone: time_zone.into(),
-            created_at: ctx.time,
-            suspended: false,
-            rules: Rules::default(),
-        };
-        let token = ApiToken {
-            id: ctx.new_id(),
-            sha256: admin_token_sha256.into(),
-            tenant: id,
-            role: Role::Admin,
-            name: "admin".into(),
-            created_at: ctx.time,
-            last_used_at: None,
-            revoked_at: None,
-        };
-        self.store(Record::Tenant(tenant.clone()), writes);
-        self.store(Record::Token(token), writes);
-        Ok(Outcome::TenantCreated(tenant))
-    }
-
-    pub(super) fn set_suspended(
-        &mut self,
-        ctx: &mut Ctx,
-        tenant: TenantId,
-        suspended: bool,
-        writes: &mut WriteSet,
-    ) -> Res {
-        if ctx.actor.role != Role::Operator {
-            return Err(forbidden("only an operator suspends tenants"));
-        }
-        let mut t = self
-            .tenants
-            .get(&tenant)
-            .cloned()
-            .ok_or_else(|| not_found("tenant", tenant))?;
-        t.suspended = suspended;
-        self.store(Record::Tenant(t.clone()), writes);
-        Ok(Outcome::Tenant(t))
-    }
-
-    pub(super) fn set_rules(
-        &mut self,
-        ctx: &mut Ctx,
-        tenant: TenantId,
-        rules: &Rules,
-        writes: &mut WriteSet,
-    ) -> Res {
-        let mut t = self.admin(ctx, tenant)?.clone();
-        let before = to_json(&t.rules);
-        t.rules = rules.clone();
-        self.store(Record::Tenant(t.clone()), writes);
-        self.audit(
-            ctx,
-            tenant,
-            ("tenant", tenant),
-            "rules_changed",
-            Some(before),
-            Some(to_json(rules)),
-            writes,
-        );
-        Ok(Outcome::Tenant(t))
-    }
-
-    pub(super) fn create_department(
+    pub(crate) fn create_department(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,
@@ -168,7 +64,7 @@ impl Bookings {
         Ok(Outcome::Department(d))
     }
 
-    pub(super) fn delete_department(
+    pub(crate) fn delete_department(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,
@@ -205,87 +101,105 @@ impl Bookings {
         }
     }
 
-    pub(super) fn save_user(&mut self, ctx: &mut Ctx, op: &Op, writes: &mut WriteSet) -> Res {
-        let (tenant, user) = match op {
-            Op::CreateUser {
-                tenant,
-                username,
-                name,
-                email,
-                department,
-                role,
-                password_phc,
-            } => {
-                self.admin(ctx, *tenant)?;
-                if !valid_username(username) {
-                    return Err(invalid(
-                        "username",
-                        "use 1 to 64 letters, digits, dots, hyphens and underscores",
-                    ));
-                }
-                for login in [username, email] {
-                    if self.logins.contains_key(&(*tenant, login.to_lowercase())) {
-                        return Err(Rejection::AlreadyExists {
-                            what: "user".into(),
-                            key: login.clone(),
-                        });
-                    }
-                }
-                self.check_quota(ctx, *tenant, Kind::User, 1)?;
-                let u = User {
-                    id: ctx.new_id(),
-                    tenant: *tenant,
-                    username: username.clone(),
-                    name: name.clone(),
-                    email: email.clone(),
-                    department: *department,
-                    role: *role,
-                    password_phc: password_phc.clone(),
-                    active: true,
-                    created_at: ctx.time,
-                    password_changed_at: ctx.time,
-                };
-                (*tenant, u)
+    pub(crate) fn create_user(
+        &mut self,
+        ctx: &mut Ctx,
+        op: &CreateUser,
+        writes: &mut WriteSet,
+    ) -> Res {
+        let CreateUser {
+            tenant,
+            username,
+            name,
+            email,
+            department,
+            role,
+            password_phc,
+        } = op;
+        self.admin(ctx, *tenant)?;
+        if !valid_username(username) {
+            return Err(invalid(
+                "username",
+                "use 1 to 64 letters, digits, dots, hyphens and underscores",
+            ));
+        }
+        for login in [username, email] {
+            if self.logins.contains_key(&(*tenant, login.to_lowercase())) {
+                return Err(Rejection::AlreadyExists {
+                    what: "user".into(),
+                    key: login.clone(),
+                });
             }
-            Op::UpdateUser {
-                tenant,
-                user,
-                name,
-                email,
-                department,
-                role,
-                active,
-            } => {
-                self.admin(ctx, *tenant)?;
-                let mut u = self
-                    .users
-                    .get(user)
-                    .filter(|u| u.tenant == *tenant)
-                    .cloned()
-                    .ok_or_else(|| not_found("user", user))?;
-                if let Some(&other) = self.logins.get(&(*tenant, email.to_lowercase())) {
-                    if other != u.id {
-                        return Err(Rejection::AlreadyExists {
-                            what: "user".into(),
-                            key: email.clone(),
-                        });
-                    }
-                }
-                if ctx.actor.user == Some(u.id) && (*role != Role::Admin || !active) {
-                    return Err(invalid(
-                        "role",
-                        "you cannot demote or deactivate yourself; ask another admin",
-                    ));
-                }
-                u.name = name.clone();
-                u.email = email.clone();
-                u.department = *department;
-                u.role = *role;
-                u.active = *active;
-                (*tenant, u)
-            }
-            _ => unreachable!("save_user handles user ops only"),
+        }
+        self.check_quota(ctx, *tenant, Kind::User, 1)?;
+        let u = User {
+            id: ctx.new_id(),
+            tenant: *tenant,
+            username: username.clone(),
+            name: name.clone(),
+            email: email.clone(),
+            department: *department,
+            role: *role,
+            password_phc: password_phc.clone(),
+            active: true,
+            created_at: ctx.time,
+            password_changed_at: ctx.time,
         };
+        self.save_user(ctx, *tenant, u, writes)
+    }
+
+    pub(crate) fn update_user(
+        &mut self,
+        ctx: &mut Ctx,
+        op: &UpdateUser,
+        writes: &mut WriteSet,
+    ) -> Res {
+        let UpdateUser {
+            tenant,
+            user,
+            name,
+            email,
+            department,
+            role,
+            active,
+        } = op;
+        self.admin(ctx, *tenant)?;
+        let mut u = self
+            .users
+            .get(user)
+            .filter(|u| u.tenant == *tenant)
+            .cloned()
+            .ok_or_else(|| not_found("user", user))?;
+        if let Some(&other) = self.logins.get(&(*tenant, email.to_lowercase())) {
+            if other != u.id {
+                return Err(Rejection::AlreadyExists {
+                    what: "user".into(),
+                    key: email.clone(),
+                });
+            }
+        }
+        if ctx.actor.user == Some(u.id) && (*role != Role::Admin || !active) {
+            return Err(invalid(
+                "role",
+                "you cannot demote or deactivate yourself; ask another admin",
+            ));
+        }
+        u.name = name.clone();
+        u.email = email.clone();
+        u.department = *department;
+        u.role = *role;
+        u.active = *active;
+        self.save_user(ctx, *tenant, u, writes)
+    }
+
+    /// What creating and editing a user share: the checks of the result, the store, the audit.
+    fn save_user(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+        user: User,
+        writes: &mut WriteSet,
+    ) -> Res {
         text("name", &user.name, 200, true)?;
         if !valid_email(&user.email) {
             return Err(invalid(
@@ -319,7 +233,7 @@ impl Bookings {
         Ok(Outcome::User(user))
     }
 
-    pub(super) fn set_password(
+    pub(crate) fn set_password(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,
@@ -373,18 +287,20 @@ impl Bookings {
         }
     }
 
-    pub(super) fn create_session(&mut self, ctx: &mut Ctx, op: &Op, writes: &mut WriteSet) -> Res {
-        let Op::CreateSession {
+    pub(crate) fn create_session(
+        &mut self,
+        ctx: &mut Ctx,
+        op: &CreateSession,
+        writes: &mut WriteSet,
+    ) -> Res {
+        let CreateSession {
             tenant,
             user,
             sha256,
             csrf_sha256,
             idle_secs,
             absolute_secs,
-        } = op
-        else {
-            unreachable!("create_session handles CreateSession only")
-        };
+        } = op;
         // The receiving node checked the password; the session is for that user only.
         if ctx.actor.user != Some(*user) || ctx.actor.tenant != Some(*tenant) {
             return Err(forbidden("a session is created by its own user's sign-in"));
@@ -417,7 +333,7 @@ impl Bookings {
         Ok(Outcome::Session(s))
     }
 
-    pub(super) fn end_session(
+    pub(crate) fn end_session(
         &mut self,
         ctx: &mut Ctx,
         sha256: &str,
@@ -432,7 +348,7 @@ impl Bookings {
         Ok(Outcome::Done)
     }
 
-    pub(super) fn end_user_sessions(
+    pub(crate) fn end_user_sessions(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,
@@ -456,7 +372,7 @@ impl Bookings {
         Ok(Outcome::Done)
     }
 
-    pub(super) fn touch(&mut self, ctx: &mut Ctx, sha256: &str, writes: &mut WriteSet) -> Res {
+    pub(crate) fn touch(&mut self, ctx: &mut Ctx, sha256: &str, writes: &mut WriteSet) -> Res {
         if let Some(mut s) = self.sessions.get(sha256).cloned() {
             s.last_seen = s.last_seen.max(ctx.time);
             self.store(Record::Session(s), writes);
@@ -467,7 +383,7 @@ impl Bookings {
         Ok(Outcome::Done)
     }
 
-    pub(super) fn create_token(
+    pub(crate) fn create_token(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,
@@ -515,7 +431,7 @@ impl Bookings {
         Ok(Outcome::TokenCreated(token))
     }
 
-    pub(super) fn revoke_token(
+    pub(crate) fn revoke_token(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,
@@ -536,68 +452,6 @@ impl Bookings {
         Ok(Outcome::Token(t))
     }
 
-    pub(super) fn create_feed(
-        &mut self,
-        ctx: &mut Ctx,
-        tenant: TenantId,
-        target: FeedTarget,
-        sha256: &str,
-        writes: &mut WriteSet,
-    ) -> Res {
-        self.member(ctx, tenant)?;
-        match target {
-            FeedTarget::Room(r) => {
-                if self.rooms.get(&r).is_none_or(|x| x.tenant != tenant) {
-                    return Err(not_found("room", r));
-                }
-            }
-            FeedTarget::User(u) => {
-                if self.users.get(&u).is_none_or(|x| x.tenant != tenant) {
-                    return Err(not_found("user", u));
-                }
-                if ctx.actor.user != Some(u) && ctx.actor.role != Role::Admin {
-                    return Err(forbidden("only an admin creates another user's feed"));
-                }
-            }
-        }
-        self.check_quota(ctx, tenant, Kind::Feed, 1)?;
-        let feed = Feed {
-            id: ctx.new_id(),
-            sha256: sha256.into(),
-            tenant,
-            target,
-            created_at: ctx.time,
-            revoked_at: None,
-        };
-        self.store(Record::Feed(feed.clone()), writes);
-        Ok(Outcome::FeedCreated(feed))
-    }
-
-    pub(super) fn revoke_feed(
-        &mut self,
-        ctx: &mut Ctx,
-        tenant: TenantId,
-        id: FeedId,
-        writes: &mut WriteSet,
-    ) -> Res {
-        self.member(ctx, tenant)?;
-        let mut f = self
-            .feeds
-            .values()
-            .find(|f| f.id == id && f.tenant == tenant)
-            .cloned()
-            .ok_or_else(|| not_found("feed", id))?;
-        let own = matches!(f.target, FeedTarget::User(u) if ctx.actor.user == Some(u));
-        if !own && ctx.actor.role != Role::Admin {
-            return Err(forbidden("only an admin or the feed's own user revokes it"));
-        }
-        if f.revoked_at.is_none() {
-            f.revoked_at = Some(ctx.time);
-            self.store(Record::Feed(f.clone()), writes);
-        }
-        Ok(Outcome::Feed(f))
-    }
-
     fn check_not_locked(&self, user: UserId, now: Timestamp) -> Result<(), Rejection> {
         match self.sign_in_lock(user, now) {
             Some(until) => Err(Rejection::Locked { until }),
@@ -612,7 +466,7 @@ impl Bookings {
 
     /// A wrong password for `user`: one more failure in the account's bucket, and a lock once
     /// the bucket overflows.
-    pub(super) fn sign_in_failed(
+    pub(crate) fn sign_in_failed(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,

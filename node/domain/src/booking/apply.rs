@@ -1,17 +1,19 @@
-//! Bookings: conflicts against bookings, lessons and closures, rules, approvals, recurring
-//! series and cancellation. Every decision here happens inside apply.
+//! The handlers of booking commands: conflicts against bookings, lessons and closures, rules,
+//! approvals, recurring series and cancellation. Every decision here happens inside apply.
 
 use jiff::{SignedDuration, Timestamp};
 use roomraft_replicated::WriteSet;
 
-use super::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
-use super::calendar::{dates_between, instant, zone, MAX_OCCURRENCES};
-use super::model::{
+use crate::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
+use crate::calendar::{dates_between, instant, zone, MAX_OCCURRENCES};
+use crate::model::{
     Booking, BookingDetails, BookingId, BookingStatus, Calendar, CancelScope, Clash, DepartmentId,
-    Lesson, Op, Outcome, Rejection, Role, Room, RoomId, Series, SeriesId, SeriesMode, Tenant,
-    TenantId, User, UserId,
+    Lesson, Outcome, Rejection, Role, Room, RoomId, Series, SeriesId, SeriesMode, Tenant, TenantId,
+    User, UserId,
 };
-use super::quotas::Kind;
+use crate::quotas::Kind;
+
+use super::CreateSeries;
 
 /// Longest booking accepted, whatever the rules say.
 const MAX_BOOKING: SignedDuration = SignedDuration::from_hours(24 * 14);
@@ -379,7 +381,7 @@ impl Bookings {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn create_booking(
+    pub(crate) fn create_booking(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,
@@ -407,18 +409,20 @@ impl Bookings {
         Ok(Outcome::BookingCreated(b))
     }
 
-    pub(super) fn create_series(&mut self, ctx: &mut Ctx, op: &Op, writes: &mut WriteSet) -> Res {
-        let Op::CreateSeries {
+    pub(crate) fn create_series(
+        &mut self,
+        ctx: &mut Ctx,
+        op: &CreateSeries,
+        writes: &mut WriteSet,
+    ) -> Res {
+        let CreateSeries {
             tenant,
             room,
             rule: summary,
             occurrences,
             mode,
             details,
-        } = op
-        else {
-            unreachable!("create_series handles CreateSeries only")
-        };
+        } = op;
         let t = self.member(ctx, *tenant)?.clone();
         let room = self.room_of(*tenant, *room)?;
         let user = self.check_booker(ctx, *tenant, &room, details)?;
@@ -523,7 +527,7 @@ impl Bookings {
         })
     }
 
-    pub(super) fn cancel_booking(
+    pub(crate) fn cancel_booking(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,
@@ -577,7 +581,7 @@ impl Bookings {
         Ok(Outcome::BookingsCancelled(out))
     }
 
-    pub(super) fn decide_booking(
+    pub(crate) fn decide_booking(
         &mut self,
         ctx: &mut Ctx,
         tenant: TenantId,

@@ -1,0 +1,41 @@
+//! Bookings and series: conflicts against bookings, lessons and closures, the school's rules,
+//! approvals, recurring series and cancellation. Every decision here happens inside apply.
+
+mod apply;
+mod ops;
+
+pub use ops::{BookingOp, CancelBooking, CreateBooking, CreateSeries, DecideBooking};
+
+use roomraft_replicated::WriteSet;
+
+use crate::apply::{Bookings, Ctx, Res};
+
+impl Bookings {
+    pub(crate) fn apply_booking(
+        &mut self,
+        ctx: &mut Ctx,
+        op: &BookingOp,
+        writes: &mut WriteSet,
+    ) -> Res {
+        match op {
+            BookingOp::CreateSeries(op) => self.create_series(ctx, op, writes),
+            BookingOp::CreateBooking(CreateBooking {
+                tenant,
+                room,
+                start,
+                end,
+                details,
+            }) => self.create_booking(ctx, *tenant, *room, *start, *end, details, writes),
+            BookingOp::CancelBooking(CancelBooking {
+                tenant,
+                booking,
+                scope,
+            }) => self.cancel_booking(ctx, *tenant, *booking, *scope, writes),
+            BookingOp::DecideBooking(DecideBooking {
+                tenant,
+                booking,
+                approve,
+            }) => self.decide_booking(ctx, *tenant, *booking, *approve, writes),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The cluster's own records: its identity, the claims that make scheduled backups happen once
+//! per slot, by one leader, and the per-school quotas an operator sets.
+
+mod apply;
+mod ops;
+
+pub use apply::reidentify;
+pub use ops::{ClaimBackup, MarkBackupDone, SetClusterIdentity, SetQuotas, SystemOp};
