@@ -9,7 +9,7 @@ use axum::Json;
 use jiff::civil::{Date, Time};
 use jiff::{Timestamp, ToSpan};
 use roomraft_cluster::Consistency;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
@@ -22,31 +22,139 @@ use crate::app::bookings::{
 };
 use crate::app::AppState;
 use crate::domain::calendar::{instant, local_date, weekday_number, zone};
+use crate::domain::{BookingId, LessonId, Occurrence, SeriesId, UserId};
 
-pub fn booking_json(b: &Booking) -> Value {
-    json!({
-        "id": b.id, "room_id": b.room, "start": b.start, "end": b.end, "title": b.title,
-        "notes": b.notes, "status": b.status.as_str(), "created_by": b.created_by,
-        "created_at": b.created_at, "cancelled_at": b.cancelled_at, "user_id": b.user,
-        "period": b.period, "series_id": b.series, "override_reason": b.override_reason,
-        "decided_by": b.decided_by,
-    })
+/// A booking as the API shows it.
+#[derive(Serialize)]
+pub(super) struct BookingBody {
+    id: BookingId,
+    room_id: RoomId,
+    start: Timestamp,
+    end: Timestamp,
+    title: String,
+    notes: String,
+    status: &'static str,
+    created_by: String,
+    created_at: Timestamp,
+    cancelled_at: Option<Timestamp>,
+    user_id: Option<UserId>,
+    period: Option<String>,
+    series_id: Option<SeriesId>,
+    override_reason: Option<String>,
+    decided_by: Option<String>,
 }
 
-pub fn occupation_json(o: &Occupation) -> Value {
-    match o {
-        Occupation::Booking(b) => json!({
-            "kind": "booking", "id": b.id, "start": b.start, "end": b.end, "title": b.title,
-            "status": b.status.as_str(), "booked_by": b.created_by, "user_id": b.user,
-            "period": b.period,
-        }),
-        Occupation::Lesson { lesson, start, end } => json!({
-            "kind": "lesson", "id": lesson.id, "start": start, "end": end,
-            "title": lesson.spec.subject, "subject": lesson.spec.subject,
-            "class_name": lesson.spec.class_name, "teacher": lesson.spec.teacher,
-            "period": lesson.spec.period,
-        }),
+impl From<&Booking> for BookingBody {
+    fn from(b: &Booking) -> BookingBody {
+        BookingBody {
+            id: b.id,
+            room_id: b.room,
+            start: b.start,
+            end: b.end,
+            title: b.title.clone(),
+            notes: b.notes.clone(),
+            status: b.status.as_str(),
+            created_by: b.created_by.clone(),
+            created_at: b.created_at,
+            cancelled_at: b.cancelled_at,
+            user_id: b.user,
+            period: b.period.clone(),
+            series_id: b.series,
+            override_reason: b.override_reason.clone(),
+            decided_by: b.decided_by.clone(),
+        }
     }
+}
+
+/// What occupies a room for a while, in a room's or a day's view.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(super) enum OccupationBody {
+    Booking {
+        id: BookingId,
+        start: Timestamp,
+        end: Timestamp,
+        title: String,
+        status: &'static str,
+        booked_by: String,
+        user_id: Option<UserId>,
+        period: Option<String>,
+    },
+    Lesson {
+        id: LessonId,
+        start: Timestamp,
+        end: Timestamp,
+        title: String,
+        subject: String,
+        class_name: String,
+        teacher: String,
+        period: Option<String>,
+    },
+}
+
+impl From<&Occupation<'_>> for OccupationBody {
+    fn from(o: &Occupation) -> OccupationBody {
+        match o {
+            Occupation::Booking(b) => OccupationBody::Booking {
+                id: b.id,
+                start: b.start,
+                end: b.end,
+                title: b.title.clone(),
+                status: b.status.as_str(),
+                booked_by: b.created_by.clone(),
+                user_id: b.user,
+                period: b.period.clone(),
+            },
+            Occupation::Lesson { lesson, start, end } => OccupationBody::Lesson {
+                id: lesson.id,
+                start: *start,
+                end: *end,
+                title: lesson.spec.subject.clone(),
+                subject: lesson.spec.subject.clone(),
+                class_name: lesson.spec.class_name.clone(),
+                teacher: lesson.spec.teacher.clone(),
+                period: lesson.spec.period.clone(),
+            },
+        }
+    }
+}
+
+/// A recurring booking with its occurrences.
+#[derive(Serialize)]
+pub(super) struct SeriesBody {
+    id: SeriesId,
+    room_id: RoomId,
+    title: String,
+    rule: String,
+    occurrence_ids: Vec<BookingId>,
+    skipped: Vec<Occurrence>,
+    created_by: String,
+    created_at: Timestamp,
+    bookings: Vec<BookingBody>,
+}
+
+impl SeriesBody {
+    fn new<'a>(s: &Series, bookings: impl IntoIterator<Item = &'a Booking>) -> SeriesBody {
+        SeriesBody {
+            id: s.id,
+            room_id: s.room,
+            title: s.title.clone(),
+            rule: s.rule.clone(),
+            occurrence_ids: s.occurrences.clone(),
+            skipped: s.skipped.clone(),
+            created_by: s.created_by.clone(),
+            created_at: s.created_at,
+            bookings: bookings.into_iter().map(BookingBody::from).collect(),
+        }
+    }
+}
+
+/// A cancellation: the booking asked for, and every booking it cancelled.
+#[derive(Serialize)]
+pub(super) struct CancelledBody {
+    #[serde(flatten)]
+    booking: Option<BookingBody>,
+    cancelled: Vec<BookingId>,
 }
 
 #[derive(Deserialize)]
@@ -98,7 +206,7 @@ pub(super) async fn create_booking(
         details,
     )
     .await?;
-    Ok(created(booking_json(&b)))
+    Ok(created(BookingBody::from(&b)))
 }
 
 pub(super) async fn get_booking(
@@ -106,12 +214,12 @@ pub(super) async fn get_booking(
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<BookingBody>, AppError> {
     let tenant = auth.tenant()?;
     let id = parse_id("booking", &id)?;
     let b = s
         .read_tenant(tenant, q.consistency()?, |school| {
-            school.booking(id).map(booking_json)
+            school.booking(id).map(BookingBody::from)
         })
         .await?;
     b.map(Json)
@@ -130,19 +238,19 @@ pub(super) async fn cancel_booking(
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<CancelQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<CancelledBody>, AppError> {
     let tenant = auth.tenant()?;
     let booking = parse_id("booking", &id)?;
     let scope = cancel_scope(q.scope.as_deref())?;
     let list = cancel(&s, caller(&headers, &auth)?, tenant, booking, scope).await?;
-    let mut v = list
-        .iter()
-        .find(|b| b.id == booking)
-        .or(list.first())
-        .map(booking_json)
-        .unwrap_or_default();
-    v["cancelled"] = json!(list.iter().map(|b| b.id).collect::<Vec<_>>());
-    Ok(Json(v))
+    Ok(Json(CancelledBody {
+        booking: list
+            .iter()
+            .find(|b| b.id == booking)
+            .or(list.first())
+            .map(BookingBody::from),
+        cancelled: list.iter().map(|b| b.id).collect(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -157,19 +265,19 @@ pub(super) async fn decide_booking(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<BookingBody>, AppError> {
     let tenant = auth.require_admin()?;
     let booking = parse_id("booking", &id)?;
     let req: Decision = parse_json(&body)?;
     let b = decide(&s, caller(&headers, &auth)?, tenant, booking, req.approve).await?;
-    Ok(Json(booking_json(&b)))
+    Ok(Json(BookingBody::from(&b)))
 }
 
 pub(super) async fn my_bookings(
     State(s): St,
     auth: Auth,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<BookingBody>>, AppError> {
     let user = auth.actor.user.ok_or_else(|| AppError::BadRequest {
         message: "sign in as a user: a token has no bookings of its own".into(),
     })?;
@@ -179,29 +287,29 @@ pub(super) async fn my_bookings(
         .read(q.consistency()?, |st| {
             st.bookings_of_user(user, now)
                 .into_iter()
-                .map(booking_json)
+                .map(BookingBody::from)
                 .collect::<Vec<_>>()
         })
         .await?;
-    Ok(Json(json!(list)))
+    Ok(Json(list))
 }
 
 pub(super) async fn approvals(
     State(s): St,
     auth: Auth,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<BookingBody>>, AppError> {
     let tenant = auth.require_admin()?;
     let list = s
         .read_tenant(tenant, q.consistency()?, |school| {
             school
                 .bookings()
                 .filter(|b| b.status == BookingStatus::Pending)
-                .map(booking_json)
+                .map(BookingBody::from)
                 .collect::<Vec<_>>()
         })
         .await?;
-    Ok(Json(json!(list)))
+    Ok(Json(list))
 }
 
 /// `POST /api/v1/series/preview`: every occurrence with what it would clash with; books nothing.
@@ -250,17 +358,7 @@ pub(super) async fn create_series(
     let tenant = auth.tenant()?;
     let req: NewSeries = parse_json(&body)?;
     let (series, bookings) = book_series(&s, caller(&headers, &auth)?, tenant, req).await?;
-    let mut v = series_json(&series);
-    v["bookings"] = json!(bookings.iter().map(booking_json).collect::<Vec<_>>());
-    Ok(created(v))
-}
-
-fn series_json(s: &Series) -> Value {
-    json!({
-        "id": s.id, "room_id": s.room, "title": s.title, "rule": s.rule,
-        "occurrence_ids": s.occurrences, "skipped": s.skipped, "created_by": s.created_by,
-        "created_at": s.created_at,
-    })
+    Ok(created(SeriesBody::new(&series, &bookings)))
 }
 
 pub(super) async fn get_series(
@@ -268,19 +366,14 @@ pub(super) async fn get_series(
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<SeriesBody>, AppError> {
     let tenant = auth.tenant()?;
     let id = parse_id("series", &id)?;
     let v = s
         .read_tenant(tenant, q.consistency()?, |school| {
             school.series(id).map(|x| {
-                let mut v = series_json(x);
-                v["bookings"] = x
-                    .occurrences
-                    .iter()
-                    .map(|b| booking_json(&school.state().bookings[b]))
-                    .collect();
-                v
+                let bookings = x.occurrences.iter().map(|b| &*school.state().bookings[b]);
+                SeriesBody::new(x, bookings)
             })
         })
         .await?;
@@ -315,7 +408,7 @@ pub(super) async fn room_bookings(
                     .state()
                     .bookings_in(room, from, to)
                     .into_iter()
-                    .map(booking_json)
+                    .map(BookingBody::from)
                     .collect::<Vec<_>>(),
             )
         })
@@ -347,7 +440,7 @@ fn day_json(st: &Bookings, t: &Tenant, cal: &Calendar, room: RoomId, date: Date)
         "term": cal.term_of(date).map(|x| &x.name),
         "closure": cal.closure_on(date).map(|c| json!({ "id": c.id, "name": c.name, "kind": c.kind })),
         "periods": periods,
-        "occupations": occ.iter().map(occupation_json).collect::<Vec<_>>(),
+        "occupations": occ.iter().map(OccupationBody::from).collect::<Vec<_>>(),
     })
 }
 

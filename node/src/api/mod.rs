@@ -19,8 +19,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use roomraft_cluster::Consistency;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
 use crate::app::{
     csrf_token, opt, parse_clock, parse_date, parse_id, parse_time, sha256_hex, unexpected,
@@ -48,7 +47,7 @@ fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
     })
 }
 
-fn created(v: Value) -> Response {
+fn created(v: impl Serialize) -> Response {
     (StatusCode::CREATED, Json(v)).into_response()
 }
 

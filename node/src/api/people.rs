@@ -6,8 +6,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use roomraft_cluster::Consistency;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::{
     caller, created, csrf_token, parse_id, parse_json, sha256_hex, unexpected, ApiToken, AppError,
@@ -21,25 +20,139 @@ use crate::domain::people::{
     UpdateUser,
 };
 use crate::domain::school::{CreateTenant, SetTenantSuspended};
+use crate::domain::{Department, DepartmentId, TokenId, UserId};
 use crate::http::observe::ClientAddr;
 use crate::http::session_cookie;
+use jiff::Timestamp;
 
-pub fn user_json(u: &User) -> Value {
-    json!({
-        "id": u.id, "username": u.username, "name": u.name, "email": u.email,
-        "department_id": u.department, "role": u.role, "active": u.active,
-        "created_at": u.created_at, "password_changed_at": u.password_changed_at,
-    })
+/// A user as the API shows it (never the password hash).
+#[derive(Serialize)]
+pub(super) struct UserBody {
+    id: UserId,
+    username: String,
+    name: String,
+    email: String,
+    department_id: Option<DepartmentId>,
+    role: Role,
+    active: bool,
+    created_at: Timestamp,
+    password_changed_at: Timestamp,
 }
 
-fn tenant_json(t: &Tenant) -> Value {
-    json!({ "id": t.id, "slug": t.slug, "name": t.name, "time_zone": t.time_zone,
-            "suspended": t.suspended, "created_at": t.created_at })
+impl From<&User> for UserBody {
+    fn from(u: &User) -> UserBody {
+        UserBody {
+            id: u.id,
+            username: u.username.clone(),
+            name: u.name.clone(),
+            email: u.email.clone(),
+            department_id: u.department,
+            role: u.role,
+            active: u.active,
+            created_at: u.created_at,
+            password_changed_at: u.password_changed_at,
+        }
+    }
 }
 
-fn token_json(t: &ApiToken) -> Value {
-    json!({ "id": t.id, "name": t.name, "role": t.role, "created_at": t.created_at,
-            "last_used_at": t.last_used_at, "revoked_at": t.revoked_at })
+/// A school as the operator API shows it.
+#[derive(Serialize)]
+pub(super) struct TenantBody {
+    id: TenantId,
+    slug: String,
+    name: String,
+    time_zone: String,
+    suspended: bool,
+    created_at: Timestamp,
+}
+
+impl From<&Tenant> for TenantBody {
+    fn from(t: &Tenant) -> TenantBody {
+        TenantBody {
+            id: t.id,
+            slug: t.slug.clone(),
+            name: t.name.clone(),
+            time_zone: t.time_zone.clone(),
+            suspended: t.suspended,
+            created_at: t.created_at,
+        }
+    }
+}
+
+/// A new school with its first admin token, shown once.
+#[derive(Serialize)]
+pub(super) struct NewTenantBody {
+    #[serde(flatten)]
+    tenant: TenantBody,
+    admin_token: String,
+}
+
+/// An API token as the API shows it (never its secret or hash).
+#[derive(Serialize)]
+pub(super) struct TokenBody {
+    id: TokenId,
+    name: String,
+    role: Role,
+    created_at: Timestamp,
+    last_used_at: Option<Timestamp>,
+    revoked_at: Option<Timestamp>,
+}
+
+impl From<&ApiToken> for TokenBody {
+    fn from(t: &ApiToken) -> TokenBody {
+        TokenBody {
+            id: t.id,
+            name: t.name.clone(),
+            role: t.role,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+/// A new token with its secret, shown once.
+#[derive(Serialize)]
+pub(super) struct NewTokenBody {
+    #[serde(flatten)]
+    token: TokenBody,
+    /// The bearer secret (`rr_…`); only its hash is kept.
+    #[serde(rename = "token")]
+    secret: String,
+}
+
+#[derive(Serialize)]
+pub(super) struct DepartmentBody {
+    id: DepartmentId,
+    name: String,
+}
+
+impl From<&Department> for DepartmentBody {
+    fn from(d: &Department) -> DepartmentBody {
+        DepartmentBody {
+            id: d.id,
+            name: d.name.clone(),
+        }
+    }
+}
+
+/// A new session: the signed-in user, the CSRF token to send with changes, and its limits.
+#[derive(Serialize)]
+pub(super) struct SignedInBody {
+    user: UserBody,
+    csrf_token: String,
+    expires_at: Timestamp,
+    idle_timeout_seconds: u32,
+}
+
+/// Who a request is authenticated as.
+#[derive(Serialize)]
+pub(super) struct WhoAmIBody {
+    tenant: TenantBody,
+    user: Option<UserBody>,
+    role: Role,
+    principal: String,
+    via: &'static str,
 }
 
 fn parse_role(field: &str, s: &str) -> Result<Role, AppError> {
@@ -70,24 +183,29 @@ pub(super) async fn create_tenant(
         admin_token_sha256: sha256_hex(&admin_token),
     });
     match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::TenantCreated(t) => {
-            let mut v = tenant_json(&t);
-            v["admin_token"] = json!(admin_token);
-            Ok(created(v))
-        }
+        Outcome::TenantCreated(t) => Ok(created(NewTenantBody {
+            tenant: TenantBody::from(&t),
+            admin_token,
+        })),
         other => Err(unexpected(other)),
     }
 }
 
-pub(super) async fn list_tenants(State(s): St, auth: Auth) -> Result<Json<Value>, AppError> {
+pub(super) async fn list_tenants(
+    State(s): St,
+    auth: Auth,
+) -> Result<Json<Vec<TenantBody>>, AppError> {
     auth.require_operator()?;
     let list = s
         .cluster
         .read(Consistency::Linearizable, |st| {
-            st.tenants.values().map(tenant_json).collect::<Vec<_>>()
+            st.tenants
+                .values()
+                .map(TenantBody::from)
+                .collect::<Vec<_>>()
         })
         .await?;
-    Ok(Json(json!(list)))
+    Ok(Json(list))
 }
 
 #[derive(Deserialize)]
@@ -102,7 +220,7 @@ pub(super) async fn update_tenant(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<TenantBody>, AppError> {
     auth.require_operator()?;
     let tenant = parse_id("tenant", &id)?;
     let req: TenantPatch = parse_json(&body)?;
@@ -111,7 +229,7 @@ pub(super) async fn update_tenant(
         suspended: req.suspended,
     });
     match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::Tenant(t) => Ok(Json(tenant_json(&t))),
+        Outcome::Tenant(t) => Ok(Json(TenantBody::from(&t))),
         other => Err(unexpected(other)),
     }
 }
@@ -132,9 +250,12 @@ pub(super) async fn sign_in(
 ) -> Result<Response, AppError> {
     let req: SignIn = parse_json(&body)?;
     let started = start_session(&s, client, &req.tenant, &req.login, req.password).await?;
-    let body = json!({ "user": user_json(&started.user), "csrf_token": csrf_token(&started.token),
-                       "expires_at": started.session.expires_at,
-                       "idle_timeout_seconds": started.session.idle_secs });
+    let body = SignedInBody {
+        user: UserBody::from(&started.user),
+        csrf_token: csrf_token(&started.token),
+        expires_at: started.session.expires_at,
+        idle_timeout_seconds: started.session.idle_secs,
+    };
     let mut resp = Json(body).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
@@ -143,23 +264,30 @@ pub(super) async fn sign_in(
     Ok(resp)
 }
 
-pub(super) async fn whoami(State(s): St, auth: Auth) -> Result<Json<Value>, AppError> {
+pub(super) async fn whoami(State(s): St, auth: Auth) -> Result<Json<WhoAmIBody>, AppError> {
     let tenant = auth.tenant()?;
     let t = s.tenant(tenant).await?;
     let user = match auth.actor.user {
         Some(id) => {
             s.cluster
                 .read(Consistency::Linearizable, |st| {
-                    st.users.get(&id).map(user_json)
+                    st.users.get(&id).map(UserBody::from)
                 })
                 .await?
         }
         None => None,
     };
-    Ok(Json(json!({
-        "tenant": tenant_json(&t), "user": user, "role": auth.actor.role,
-        "principal": auth.actor.name, "via": if auth.session.is_some() { "session" } else { "token" },
-    })))
+    Ok(Json(WhoAmIBody {
+        tenant: TenantBody::from(&t),
+        user,
+        role: auth.actor.role,
+        principal: auth.actor.name.clone(),
+        via: if auth.session.is_some() {
+            "session"
+        } else {
+            "token"
+        },
+    }))
 }
 
 pub(super) async fn sign_out(State(s): St, auth: Auth) -> Result<Response, AppError> {
@@ -182,10 +310,10 @@ pub(super) async fn change_password(
     Extension(ClientAddr(client)): Extension<ClientAddr>,
     auth: Auth,
     body: Bytes,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<UserBody>, AppError> {
     let req: PasswordChange = parse_json(&body)?;
     let u = change_own_password(&s, auth, client, req.current_password, req.new_password).await?;
-    Ok(Json(user_json(&u)))
+    Ok(Json(UserBody::from(&u)))
 }
 
 #[derive(Deserialize)]
@@ -217,21 +345,21 @@ pub(super) async fn create_user(
         password: req.password,
     };
     let u = people::create_user(&s, caller(&headers, &auth)?, tenant, new).await?;
-    Ok(created(user_json(&u)))
+    Ok(created(UserBody::from(&u)))
 }
 
 pub(super) async fn list_users(
     State(s): St,
     auth: Auth,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<UserBody>>, AppError> {
     let tenant = auth.tenant()?;
     let users = s
         .read_tenant(tenant, q.consistency()?, |school| {
-            school.users().map(user_json).collect::<Vec<_>>()
+            school.users().map(UserBody::from).collect::<Vec<_>>()
         })
         .await?;
-    Ok(Json(json!(users)))
+    Ok(Json(users))
 }
 
 async fn user_of(s: &AppState, tenant: TenantId, id: &str) -> Result<User, AppError> {
@@ -247,9 +375,9 @@ pub(super) async fn get_user(
     State(s): St,
     auth: Auth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<UserBody>, AppError> {
     let u = user_of(&s, auth.tenant()?, &id).await?;
-    Ok(Json(user_json(&u)))
+    Ok(Json(UserBody::from(&u)))
 }
 
 #[derive(Deserialize)]
@@ -280,7 +408,7 @@ pub(super) async fn update_user(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<UserBody>, AppError> {
     let tenant = auth.require_admin()?;
     let req: UserPatch = parse_json(&body)?;
     let u = user_of(&s, tenant, &id).await?;
@@ -298,7 +426,7 @@ pub(super) async fn update_user(
         active: req.active.unwrap_or(u.active),
     });
     match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::User(u) => Ok(Json(user_json(&u))),
+        Outcome::User(u) => Ok(Json(UserBody::from(&u))),
         other => Err(unexpected(other)),
     }
 }
@@ -315,7 +443,7 @@ pub(super) async fn reset_password(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<UserBody>, AppError> {
     let tenant = auth.require_admin()?;
     let req: PasswordReset = parse_json(&body)?;
     let u = user_of(&s, tenant, &id).await?;
@@ -333,7 +461,7 @@ pub(super) async fn reset_password(
         keep_session: None,
     });
     match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::User(u) => Ok(Json(user_json(&u))),
+        Outcome::User(u) => Ok(Json(UserBody::from(&u))),
         other => Err(unexpected(other)),
     }
 }
@@ -373,7 +501,7 @@ pub(super) async fn create_department(
         name: req.name,
     });
     match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::Department(d) => Ok(created(json!({ "id": d.id, "name": d.name }))),
+        Outcome::Department(d) => Ok(created(DepartmentBody::from(&d))),
         other => Err(unexpected(other)),
     }
 }
@@ -382,17 +510,17 @@ pub(super) async fn list_departments(
     State(s): St,
     auth: Auth,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<DepartmentBody>>, AppError> {
     let tenant = auth.tenant()?;
     let list = s
         .read_tenant(tenant, q.consistency()?, |school| {
             school
                 .departments()
-                .map(|d| json!({ "id": d.id, "name": d.name }))
+                .map(DepartmentBody::from)
                 .collect::<Vec<_>>()
         })
         .await?;
-    Ok(Json(json!(list)))
+    Ok(Json(list))
 }
 
 pub(super) async fn delete_department(
@@ -435,11 +563,10 @@ pub(super) async fn create_token(
         sha256: sha256_hex(&token),
     });
     match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::TokenCreated(t) => {
-            let mut v = token_json(&t);
-            v["token"] = json!(token);
-            Ok(created(v))
-        }
+        Outcome::TokenCreated(t) => Ok(created(NewTokenBody {
+            token: TokenBody::from(&t),
+            secret: token,
+        })),
         other => Err(unexpected(other)),
     }
 }
@@ -448,21 +575,18 @@ pub(super) async fn list_tokens(
     State(s): St,
     auth: Auth,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<TokenBody>>, AppError> {
     let tenant = auth.require_admin()?;
     let mut list = s
         .read_tenant(tenant, q.consistency()?, |school| {
             school
                 .tokens()
-                .map(|t| (t.id, token_json(t)))
+                .map(|t| (t.id, TokenBody::from(t)))
                 .collect::<Vec<_>>()
         })
         .await?;
     list.sort_by_key(|(id, _)| *id);
-    Ok(Json(json!(list
-        .into_iter()
-        .map(|(_, v)| v)
-        .collect::<Vec<_>>())))
+    Ok(Json(list.into_iter().map(|(_, v)| v).collect()))
 }
 
 pub(super) async fn revoke_token(
@@ -470,7 +594,7 @@ pub(super) async fn revoke_token(
     auth: Auth,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<TokenBody>, AppError> {
     let tenant = auth.require_admin()?;
     let token = parse_id("token", &id)?;
     match s
@@ -480,7 +604,7 @@ pub(super) async fn revoke_token(
         )
         .await?
     {
-        Outcome::Token(t) => Ok(Json(token_json(&t))),
+        Outcome::Token(t) => Ok(Json(TokenBody::from(&t))),
         other => Err(unexpected(other)),
     }
 }
