@@ -484,7 +484,7 @@ async fn room_view(
                     .filter_map(|i| first.checked_add(i.days()).ok())
                     .map(|d| day_json(school.state(), t, &cal, room, d))
                     .collect();
-                json!({ "room": super::school::room_json(r), "days": list })
+                json!({ "room": super::school::RoomBody::from(r), "days": list })
             }))
         })
         .await?
@@ -588,11 +588,11 @@ pub(super) async fn free_rooms(
                 if to <= from {
                     return Err(AppError::invalid("end", "must be after start"));
                 }
-                let rooms: Vec<Value> = school
+                let rooms: Vec<super::school::RoomBody> = school
                     .state()
                     .free_rooms(t, from, to, &filter)
                     .into_iter()
-                    .map(super::school::room_json)
+                    .map(super::school::RoomBody::from)
                     .collect();
                 Ok(json!({ "start": from, "end": to, "period": period, "rooms": rooms }))
             }))

@@ -5,7 +5,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use jiff::civil::Date;
+use std::collections::BTreeSet;
+
+use jiff::civil::{Date, Time};
+use jiff::Timestamp;
 use jiff::ToSpan;
 use roomraft_cluster::Consistency;
 use serde::{Deserialize, Serialize};
@@ -21,6 +24,7 @@ use crate::domain::school::{
     CreateClosure, CreateLesson, CreateTerm, CreateYear, DeleteCalendarItem, DeleteLesson,
     SetLessonRelease, SetPeriods, SetTenantRules, SetWeekCycle, UpdateRoom,
 };
+use crate::domain::{DepartmentId, LessonId, RoomId};
 
 /// Rules as JSON; `max_active_per_user` maps a role to its limit.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -94,14 +98,40 @@ pub(super) async fn set_rules(
     }
 }
 
-pub fn room_json(r: &Room) -> Value {
-    json!({
-        "id": r.id, "name": r.name, "category": r.category, "capacity": r.capacity,
-        "location": r.location, "description": r.description, "bookable": r.bookable,
-        "allowed_roles": r.allowed_roles, "allowed_department_ids": r.allowed_departments,
-        "approval_required": r.approval_required, "rules": RulesDto::of(&r.rules),
-        "created_at": r.created_at,
-    })
+/// A room as the API shows it.
+#[derive(Serialize)]
+pub(super) struct RoomBody {
+    id: RoomId,
+    name: String,
+    category: String,
+    capacity: u32,
+    location: String,
+    description: String,
+    bookable: bool,
+    allowed_roles: Vec<Role>,
+    allowed_department_ids: Vec<DepartmentId>,
+    approval_required: bool,
+    rules: RulesDto,
+    created_at: Timestamp,
+}
+
+impl From<&Room> for RoomBody {
+    fn from(r: &Room) -> RoomBody {
+        RoomBody {
+            id: r.id,
+            name: r.name.clone(),
+            category: r.category.clone(),
+            capacity: r.capacity,
+            location: r.location.clone(),
+            description: r.description.clone(),
+            bookable: r.bookable,
+            allowed_roles: r.allowed_roles.clone(),
+            allowed_department_ids: r.allowed_departments.clone(),
+            approval_required: r.approval_required,
+            rules: RulesDto::of(&r.rules),
+            created_at: r.created_at,
+        }
+    }
 }
 
 /// A room's fields; absent ones keep their current (or default) value.
@@ -209,7 +239,7 @@ pub(super) async fn create_room(
     };
     let spec = req.onto(base)?;
     let r = crate::app::school::create_room(&s, caller(&headers, &auth)?, tenant, spec).await?;
-    Ok(created(room_json(&r)))
+    Ok(created(RoomBody::from(&r)))
 }
 
 pub(super) async fn update_room(
@@ -218,7 +248,7 @@ pub(super) async fn update_room(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<RoomBody>, AppError> {
     let tenant = auth.require_admin()?;
     let room = parse_id("room", &id)?;
     let req: RoomFields = parse_json(&body)?;
@@ -236,7 +266,7 @@ pub(super) async fn update_room(
         )
         .await?
     {
-        Outcome::Room(r) => Ok(Json(room_json(&r))),
+        Outcome::Room(r) => Ok(Json(RoomBody::from(&r))),
         other => Err(unexpected(other)),
     }
 }
@@ -245,11 +275,15 @@ pub(super) async fn list_rooms(
     State(s): St,
     auth: Auth,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Vec<Value>>, AppError> {
+) -> Result<Json<Vec<RoomBody>>, AppError> {
     let tenant = auth.tenant()?;
     let rooms = s
         .read_tenant(tenant, q.consistency()?, |school| {
-            school.rooms_by_name().into_iter().map(room_json).collect()
+            school
+                .rooms_by_name()
+                .into_iter()
+                .map(RoomBody::from)
+                .collect()
         })
         .await?;
     Ok(Json(rooms))
@@ -260,12 +294,12 @@ pub(super) async fn get_room(
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<RoomBody>, AppError> {
     let tenant = auth.tenant()?;
     let id = parse_id("room", &id)?;
     let room = s
         .read_tenant(tenant, q.consistency()?, |school| {
-            school.room(id).map(room_json)
+            school.room(id).map(RoomBody::from)
         })
         .await?;
     room.map(Json)
@@ -533,14 +567,43 @@ pub(super) async fn weeks(
     Ok(Json(json!(out)))
 }
 
-pub fn lesson_json(l: &Lesson) -> Value {
-    let s = &l.spec;
-    json!({
-        "id": l.id, "room_id": l.room, "weekday": s.weekday, "period": s.period,
-        "start": s.start, "end": s.end, "subject": s.subject, "class_name": s.class_name,
-        "teacher": s.teacher, "week": s.week, "from": s.from, "to": s.to,
-        "released": l.released,
-    })
+/// A timetabled lesson as the API shows it, with the dates it is released on.
+#[derive(Serialize)]
+pub(super) struct LessonBody {
+    id: LessonId,
+    room_id: RoomId,
+    weekday: u8,
+    period: Option<String>,
+    start: Time,
+    end: Time,
+    subject: String,
+    class_name: String,
+    teacher: String,
+    week: Option<String>,
+    from: Date,
+    to: Date,
+    released: BTreeSet<Date>,
+}
+
+impl From<&Lesson> for LessonBody {
+    fn from(l: &Lesson) -> LessonBody {
+        let s = &l.spec;
+        LessonBody {
+            id: l.id,
+            room_id: l.room,
+            weekday: s.weekday,
+            period: s.period.clone(),
+            start: s.start,
+            end: s.end,
+            subject: s.subject.clone(),
+            class_name: s.class_name.clone(),
+            teacher: s.teacher.clone(),
+            week: s.week.clone(),
+            from: s.from,
+            to: s.to,
+            released: l.released.clone(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -600,7 +663,7 @@ pub(super) async fn create_lesson(
         lesson,
     });
     match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::Lesson(l) => Ok(created(lesson_json(&l))),
+        Outcome::Lesson(l) => Ok(created(LessonBody::from(&l))),
         other => Err(unexpected(other)),
     }
 }
@@ -615,18 +678,18 @@ pub(super) async fn list_lessons(
     State(s): St,
     auth: Auth,
     Query(q): Query<LessonQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<LessonBody>>, AppError> {
     let tenant = auth.tenant()?;
     let list = s
         .read_tenant(tenant, consistency(q.consistency.as_deref())?, |school| {
             school
                 .lessons()
                 .filter(|l| q.room_id.is_none_or(|r| l.room == r))
-                .map(lesson_json)
+                .map(LessonBody::from)
                 .collect::<Vec<_>>()
         })
         .await?;
-    Ok(Json(json!(list)))
+    Ok(Json(list))
 }
 
 pub(super) async fn delete_lesson(
@@ -678,7 +741,7 @@ async fn set_release(
     id: &str,
     date: &str,
     released: bool,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<LessonBody>, AppError> {
     let tenant = auth.tenant()?;
     let lesson = parse_id("lesson", id)?;
     let date = parse_date("date", date)?;
@@ -689,7 +752,7 @@ async fn set_release(
         released,
     });
     match s.write(caller(headers, &auth)?, op).await? {
-        Outcome::Lesson(l) => Ok(Json(lesson_json(&l))),
+        Outcome::Lesson(l) => Ok(Json(LessonBody::from(&l))),
         other => Err(unexpected(other)),
     }
 }
@@ -700,7 +763,7 @@ pub(super) async fn release_lesson(
     auth: Auth,
     headers: HeaderMap,
     Path((id, date)): Path<(String, String)>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<LessonBody>, AppError> {
     set_release(&s, auth, &headers, &id, &date, true).await
 }
 
@@ -709,6 +772,6 @@ pub(super) async fn unrelease_lesson(
     auth: Auth,
     headers: HeaderMap,
     Path((id, date)): Path<(String, String)>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<LessonBody>, AppError> {
     set_release(&s, auth, &headers, &id, &date, false).await
 }
