@@ -6,7 +6,8 @@ use roomraft_replicated::WriteSet;
 
 use crate::apply::{invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
 use crate::model::{
-    AcademicYear, Calendar, Closure, Outcome, Rejection, Room, RoomId, RoomSpec, TenantId, Term,
+    AcademicYear, Calendar, CalendarId, Closure, Outcome, Rejection, Room, RoomId, RoomSpec,
+    TenantId, Term,
 };
 use crate::quotas::Kind;
 
@@ -96,6 +97,19 @@ impl Bookings {
         })
     }
 
+    /// The start of every edit of the term calendar (years, terms, closures, periods): it takes
+    /// one id, used or not, before anything can be refused, because ids are part of what a
+    /// replay repeats; then only a tenant admin may go on.
+    fn begin_calendar_edit(
+        &mut self,
+        ctx: &mut Ctx,
+        tenant: TenantId,
+    ) -> Result<CalendarId, Rejection> {
+        let id = ctx.new_id();
+        self.admin(ctx, tenant)?;
+        Ok(id)
+    }
+
     fn store_calendar(&mut self, tenant: TenantId, cal: Calendar, writes: &mut WriteSet) -> Res {
         self.store(Record::Calendar(tenant, cal.clone()), writes);
         Ok(Outcome::Calendar(cal))
@@ -149,8 +163,7 @@ impl Bookings {
             start,
             end,
         } = op;
-        let id = ctx.new_id();
-        self.admin(ctx, *tenant)?;
+        let id = self.begin_calendar_edit(ctx, *tenant)?;
         text("name", name, 100, true)?;
         if end < start {
             return Err(invalid("end", "must not be before start"));
@@ -187,8 +200,7 @@ impl Bookings {
             end,
             first_week,
         } = op;
-        let id = ctx.new_id();
-        self.admin(ctx, *tenant)?;
+        let id = self.begin_calendar_edit(ctx, *tenant)?;
         text("name", name, 100, true)?;
         let mut cal = self.calendar(*tenant);
         let y = cal
@@ -247,8 +259,7 @@ impl Bookings {
             start,
             end,
         } = op;
-        let id = ctx.new_id();
-        self.admin(ctx, *tenant)?;
+        let id = self.begin_calendar_edit(ctx, *tenant)?;
         text("name", name, 100, true)?;
         if end < start {
             return Err(invalid("end", "must not be before start"));
@@ -275,9 +286,7 @@ impl Bookings {
         writes: &mut WriteSet,
     ) -> Res {
         let DeleteCalendarItem { tenant, id } = op;
-        // Every calendar edit takes one id, used or not: ids are part of what a replay repeats.
-        ctx.new_id();
-        self.admin(ctx, *tenant)?;
+        self.begin_calendar_edit(ctx, *tenant)?;
         let mut cal = self.calendar(*tenant);
         let before = (cal.years.len(), cal.terms.len(), cal.closures.len());
         cal.years.retain(|y| y.id != *id);
@@ -296,9 +305,7 @@ impl Bookings {
         writes: &mut WriteSet,
     ) -> Res {
         let SetPeriods { tenant, periods } = op;
-        // Every calendar edit takes one id, used or not: ids are part of what a replay repeats.
-        ctx.new_id();
-        self.admin(ctx, *tenant)?;
+        self.begin_calendar_edit(ctx, *tenant)?;
         let mut sorted = periods.clone();
         sorted.sort_by_key(|p| (p.weekday, p.start));
         for (i, p) in sorted.iter().enumerate() {
