@@ -16,6 +16,7 @@ pub mod system;
 mod tenant_view;
 pub mod venue;
 mod views;
+mod wire;
 
 pub use apply::{Bookings, IDS_PER_ENTRY, STATE_FORMAT};
 pub use model::{

@@ -3,16 +3,11 @@
 //!
 //! The wire format is not the nesting. Every log entry, every remembered request's fingerprint
 //! and every peer message carries an `Op` as one flat enum: a tag (bincode's variant index,
-//! serde's variant name) and then the command's fields. The table at the bottom fixes that tag
-//! for each command, in the order the commands were first written, so entries in the log of
+//! serde's variant name) and then the command's fields (`crate::wire`). The table at the bottom
+//! fixes that tag for each command, in the order the commands were first written, so entries in the log of
 //! every earlier release decode into the nested shape unchanged and a node of this release
 //! speaks to one of the release before. A new command takes the next tag; a tag is never
 //! reused or reordered, and a command never moves its fields (append only, like any format).
-
-use std::fmt;
-
-use serde::de::{self, EnumAccess, VariantAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::analytics::{self, AnalyticsOp};
 use crate::booking::{self, BookingOp};
@@ -21,6 +16,7 @@ use crate::people::{self, PeopleOp};
 use crate::school::{self, SchoolOp};
 use crate::system::{self, SystemOp};
 use crate::venue::{self, VenueOp};
+use crate::wire::flat_wire;
 
 /// A state change, by business area.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,92 +30,9 @@ pub enum Op {
     System(SystemOp),
 }
 
-/// Generates, from one line per command, the flat wire encoding of [`Op`] (serialize and
-/// deserialize) and `From<Command> for Op`.
-macro_rules! wire {
-    ($($tag:literal $name:literal => $area:ident($module:ident::$area_op:ident::$command:ident),)*) => {
-        /// Every command's wire name, indexed by tag.
-        const NAMES: &[&str] = &[$($name),*];
-
-        impl Serialize for Op {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                match self {
-                    $(Op::$area($area_op::$command(command)) => {
-                        serializer.serialize_newtype_variant("Op", $tag, $name, command)
-                    })*
-                }
-            }
-        }
-
-        impl<'de> Deserialize<'de> for Op {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Op, D::Error> {
-                struct OpVisitor;
-
-                impl<'de> Visitor<'de> for OpVisitor {
-                    type Value = Op;
-
-                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                        f.write_str("a Roomraft command")
-                    }
-
-                    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Op, A::Error> {
-                        let (Tag(tag), command) = data.variant()?;
-                        match tag {
-                            $($tag => command.newtype_variant().map(|c| Op::$area($area_op::$command(c))),)*
-                            _ => Err(de::Error::custom(format_args!(
-                                "command kind {tag} is unknown to this build, which knows {}; \
-                                 was it written by a newer Roomraft?",
-                                NAMES.len()
-                            ))),
-                        }
-                    }
-                }
-
-                deserializer.deserialize_enum("Op", NAMES, OpVisitor)
-            }
-        }
-
-        $(impl From<$module::$command> for Op {
-            fn from(command: $module::$command) -> Op {
-                Op::$area($area_op::$command(command))
-            }
-        })*
-    };
-}
-
-/// A command's tag as read: bincode gives its index, self-describing formats its name.
-struct Tag(u32);
-
-impl<'de> Deserialize<'de> for Tag {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Tag, D::Error> {
-        struct TagVisitor;
-
-        impl Visitor<'_> for TagVisitor {
-            type Value = Tag;
-
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a command's index or name")
-            }
-
-            fn visit_u64<E: de::Error>(self, index: u64) -> Result<Tag, E> {
-                // Out-of-range indexes reach the caller, which says what they are.
-                Ok(Tag(u32::try_from(index).unwrap_or(u32::MAX)))
-            }
-
-            fn visit_str<E: de::Error>(self, name: &str) -> Result<Tag, E> {
-                match NAMES.iter().position(|n| *n == name) {
-                    Some(index) => Ok(Tag(index as u32)),
-                    None => Err(de::Error::unknown_variant(name, NAMES)),
-                }
-            }
-        }
-
-        deserializer.deserialize_identifier(TagVisitor)
-    }
-}
-
 // The wire table: tag, wire name, and where the command lives now. Append only.
-wire! {
+flat_wire! {
+    Op, "command", from;
     0 "CreateTenant" => School(school::SchoolOp::CreateTenant),
     1 "CreateRoom" => School(school::SchoolOp::CreateRoom),
     2 "CreateBooking" => Booking(booking::BookingOp::CreateBooking),
