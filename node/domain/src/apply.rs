@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::quotas::Kind;
-use crate::analytics::{DayStats, MonthKey, Tally, Totals, Visitor, VisitorKey};
-use crate::codec::{self, Migrate, NoPrevious};
+use crate::analytics::Tally;
+use crate::analytics::PRIVATE_PREFIX;
 use crate::model::{
     Actor, ApiToken, AuditEntry, BackupSlot, Booking, BookingId, Calendar, ClusterIdentity,
     Credential, Department, DepartmentId, Enquiry, EnquiryId, Feed, Lesson, LessonId, LogCommand,
@@ -20,9 +20,8 @@ use crate::model::{
     Tenant, TenantId, User, UserId,
 };
 use crate::op::Op;
-
-/// Version of the record encoding below (its [`Migrate::VERSION`]); a change of shape adds one.
-pub const STATE_FORMAT: u8 = 2;
+use crate::people::PeopleRecord;
+use crate::records::Record;
 
 /// How long a client's Idempotency-Key is remembered.
 const IDEMPOTENCY_TTL: SignedDuration = SignedDuration::from_hours(24);
@@ -37,101 +36,36 @@ pub struct Dedup {
     pub expires_at: Timestamp,
 }
 
-/// A persisted record; the enum is the record format's version tag (variants only appended).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) enum Record {
-    Tenant(Tenant),
-    Room(Room),
-    Booking(Booking),
-    Token(ApiToken),
-    Dedup(String, Dedup),
+/// The records every area shares: remembered requests, the clock, the audit trail.
+#[derive(Debug, Clone)]
+pub(crate) enum CoreRecord {
+    Dedup((String, Dedup)),
     Clock(Timestamp),
-    User(User),
-    Department(Department),
-    Session(Session),
-    Calendar(TenantId, Calendar),
-    Lesson(Lesson),
-    Series(Series),
-    Feed(Feed),
     Audit(AuditEntry),
-    Identity(ClusterIdentity),
-    BackupSlot(BackupSlot),
-    AnalyticsSalt(jiff::civil::Date, String),
-    AnalyticsDay(TenantId, jiff::civil::Date, DayStats),
-    AnalyticsMonth(MonthKey, Totals),
-    AnalyticsVisitor(VisitorKey, Visitor),
-    Site(Site),
-    Enquiry(Enquiry),
-    SignInGuard(SignInGuard),
-    Quotas(Quotas),
 }
 
-/// Records that never leave the cluster: the analytics salts (destroyed after two days, so a
-/// backup must not keep them) and the visitor state keyed by them.
-const PRIVATE_PREFIX: &[u8] = b"analytics/";
+impl CoreRecord {
+    pub(crate) fn key(&self) -> Vec<u8> {
+        match self {
+            CoreRecord::Dedup((k, _)) => format!("dedup/{k}").into_bytes(),
+            CoreRecord::Clock(_) => b"clock".to_vec(),
+            CoreRecord::Audit(a) => tkey(a.tenant, "audit", id20(a.id)),
+        }
+    }
+}
 
-fn tkey(tenant: TenantId, kind: &str, id: impl std::fmt::Display) -> Vec<u8> {
+impl From<CoreRecord> for Record {
+    fn from(record: CoreRecord) -> Record {
+        Record::Core(record)
+    }
+}
+
+pub(crate) fn tkey(tenant: TenantId, kind: &str, id: impl std::fmt::Display) -> Vec<u8> {
     format!("t/{tenant:020}/{kind}/{id}").into_bytes()
 }
 
-fn id20(id: u64) -> String {
+pub(crate) fn id20(id: u64) -> String {
     format!("{id:020}")
-}
-
-impl Record {
-    /// Where the record lives; everything a tenant owns is under `t/{tenant}/`.
-    pub(super) fn key(&self) -> Vec<u8> {
-        match self {
-            Record::Tenant(t) => tkey(t.id, "tenant", id20(t.id)),
-            Record::Room(r) => tkey(r.tenant, "room", id20(r.id)),
-            Record::Booking(b) => tkey(b.tenant, "booking", id20(b.id)),
-            Record::Token(t) => tkey(t.tenant, "token", id20(t.id)),
-            Record::Dedup(k, _) => format!("dedup/{k}").into_bytes(),
-            Record::Clock(_) => b"clock".to_vec(),
-            Record::User(u) => tkey(u.tenant, "user", id20(u.id)),
-            Record::Department(d) => tkey(d.tenant, "department", id20(d.id)),
-            Record::Session(s) => tkey(s.tenant, "session", &s.sha256),
-            Record::Calendar(t, _) => tkey(*t, "calendar", "0"),
-            Record::Lesson(l) => tkey(l.tenant, "lesson", id20(l.id)),
-            Record::Series(s) => tkey(s.tenant, "series", id20(s.id)),
-            Record::Feed(f) => tkey(f.tenant, "feed", id20(f.id)),
-            Record::Audit(a) => tkey(a.tenant, "audit", id20(a.id)),
-            Record::Identity(_) => b"cluster/identity".to_vec(),
-            Record::BackupSlot(b) => format!("backup/{:020}", b.slot.as_second()).into_bytes(),
-            Record::AnalyticsSalt(day, _) => format!("analytics/salt/{day}").into_bytes(),
-            Record::AnalyticsDay(t, day, _) => tkey(*t, "analytics-day", day),
-            Record::AnalyticsMonth((t, y, m), _) => {
-                tkey(*t, "analytics-month", format!("{y:04}-{m:02}"))
-            }
-            Record::AnalyticsVisitor(k, _) => Record::visitor_key(k),
-            Record::Site(s) => tkey(s.tenant, "site", "0"),
-            Record::Enquiry(e) => tkey(e.tenant, "enquiry", id20(e.id)),
-            Record::SignInGuard(g) => tkey(g.tenant, "sign-in-guard", id20(g.user)),
-            Record::Quotas(_) => b"cluster/quotas".to_vec(),
-        }
-    }
-
-    pub(super) fn visitor_key((day, tenant, id): &VisitorKey) -> Vec<u8> {
-        format!("analytics/visitor/{day}/{tenant:020}/{}", hex::encode(id)).into_bytes()
-    }
-
-    pub(super) fn decode(v: &[u8]) -> Result<Self, String> {
-        codec::decode(v).map_err(|e| e.to_string())
-    }
-
-    pub(super) fn encode(&self) -> Vec<u8> {
-        codec::encode(self)
-    }
-}
-
-/// Version 2 is the oldest record format read (version 1 was never released). A change of any
-/// type a record holds adds a version: `docs/ARCHITECTURE.md`, "Changing a stored shape".
-impl Migrate for Record {
-    const VERSION: u8 = STATE_FORMAT;
-    type Previous = NoPrevious;
-    fn migrate(previous: NoPrevious) -> Self {
-        match previous {}
-    }
 }
 
 /// The whole replicated state of every tenant.
@@ -162,7 +96,7 @@ pub struct Bookings {
     pub(super) slugs: BTreeMap<String, TenantId>,
     dedup: BTreeMap<String, Arc<Dedup>>,
     dedup_expiry: BTreeSet<(Timestamp, String)>,
-    session_expiry: BTreeSet<(Timestamp, String)>,
+    pub(crate) session_expiry: BTreeSet<(Timestamp, String)>,
     /// The latest command time applied; drives expiry deterministically.
     pub(super) clock: Timestamp,
     pub identity: Option<ClusterIdentity>,
@@ -282,181 +216,50 @@ pub(super) fn to_json<T: Serialize>(v: &T) -> String {
 
 impl Bookings {
     /// Writes `record` and indexes it in memory.
-    pub(super) fn store(&mut self, record: Record, writes: &mut WriteSet) {
+    pub(super) fn store(&mut self, record: impl Into<Record>, writes: &mut WriteSet) {
+        let record = record.into();
         writes.put(record.key(), record.encode());
         self.index(record);
     }
 
     /// Deletes `record` from storage and memory.
-    pub(super) fn discard(&mut self, record: Record, writes: &mut WriteSet) {
+    pub(super) fn discard(&mut self, record: impl Into<Record>, writes: &mut WriteSet) {
+        let record = record.into();
         writes.delete(record.key());
         match record {
-            Record::Session(s) => {
-                self.sessions.remove(&s.sha256);
-                self.session_expiry.remove(&(s.expires_at, s.sha256));
-            }
-            Record::Department(d) => {
-                if self.departments.remove(&d.id).is_some() {
-                    self.count(d.tenant, Kind::Department, -1);
-                }
-            }
-            Record::Lesson(l) => {
-                if self.lessons.remove(&l.id).is_some() {
-                    self.count(l.tenant, Kind::Lesson, -1);
-                }
-                if let Some(set) = self.room_lessons.get_mut(&l.room) {
-                    set.remove(&l.id);
-                    if set.is_empty() {
-                        self.room_lessons.remove(&l.room);
-                    }
-                }
-            }
-            Record::Dedup(k, d) => {
+            Record::School(r) => self.discard_school(r),
+            Record::People(r) => self.discard_people(r),
+            Record::Analytics(r) => self.discard_analytics(r),
+            Record::System(r) => self.discard_system(r),
+            Record::Core(CoreRecord::Dedup((k, d))) => {
                 self.dedup.remove(&k);
                 self.dedup_expiry.remove(&(d.expires_at, k));
-            }
-            Record::BackupSlot(b) => {
-                self.backups.remove(&b.slot);
-            }
-            Record::AnalyticsSalt(day, _) => {
-                self.salts.remove(&day);
-            }
-            Record::SignInGuard(g) => {
-                self.guard_expiry.remove(&(g.expires_at(), g.user));
-                self.sign_in_guards.remove(&g.user);
             }
             other => unreachable!("records of this kind are never deleted: {other:?}"),
         }
     }
 
+    /// Indexes a record read or written in memory: each area its own.
     fn index(&mut self, record: Record) {
         match record {
-            Record::Tenant(t) => {
-                self.slugs.insert(t.slug.clone(), t.id);
-                self.tenants.insert(t.id, t);
-            }
-            Record::Room(r) => {
-                let tenant = r.tenant;
-                if self.rooms.insert(r.id, r).is_none() {
-                    self.count(tenant, Kind::Room, 1);
-                }
-            }
-            Record::Booking(b) => {
-                let schedule = self.room_schedule.entry(b.room).or_default();
-                if b.status.holds_slot() {
-                    schedule.insert((b.start, b.id), b.end);
-                } else {
-                    schedule.remove(&(b.start, b.id));
-                }
-                if let Some(u) = b.user {
-                    self.user_bookings.entry(u).or_default().insert(b.id);
-                }
-                let tenant = b.tenant;
-                if self.bookings.insert(b.id, Arc::new(b)).is_none() {
-                    self.count(tenant, Kind::Booking, 1);
-                }
-            }
-            Record::Token(t) => {
-                let was = self
-                    .tokens
-                    .get(&t.sha256)
-                    .is_some_and(|o| o.revoked_at.is_none());
-                let is = t.revoked_at.is_none();
-                self.count(t.tenant, Kind::Token, is as i64 - was as i64);
-                self.tokens.insert(t.sha256.clone(), t);
-            }
-            Record::Dedup(k, d) => {
+            Record::School(r) => self.index_school(r),
+            Record::People(r) => self.index_people(r),
+            Record::Booking(r) => self.index_booking(r),
+            Record::Feeds(r) => self.index_feeds(r),
+            Record::Venue(r) => self.index_venue(r),
+            Record::Analytics(r) => self.index_analytics(r),
+            Record::System(r) => self.index_system(r),
+            Record::Core(CoreRecord::Dedup((k, d))) => {
                 if let Some(old) = self.dedup.get(&k) {
                     self.dedup_expiry.remove(&(old.expires_at, k.clone()));
                 }
                 self.dedup_expiry.insert((d.expires_at, k.clone()));
                 self.dedup.insert(k, Arc::new(d));
             }
-            Record::Clock(c) => self.clock = c,
-            Record::User(u) => {
-                if let Some(old) = self.users.get(&u.id) {
-                    let (t, name, mail) = (old.tenant, old.username.clone(), old.email.clone());
-                    self.logins.remove(&(t, name.to_lowercase()));
-                    self.logins.remove(&(t, mail.to_lowercase()));
-                }
-                self.logins
-                    .insert((u.tenant, u.username.to_lowercase()), u.id);
-                if !u.email.is_empty() {
-                    self.logins.insert((u.tenant, u.email.to_lowercase()), u.id);
-                }
-                let tenant = u.tenant;
-                if self.users.insert(u.id, u).is_none() {
-                    self.count(tenant, Kind::User, 1);
-                }
-            }
-            Record::Department(d) => {
-                let tenant = d.tenant;
-                if self.departments.insert(d.id, d).is_none() {
-                    self.count(tenant, Kind::Department, 1);
-                }
-            }
-            Record::Session(s) => {
-                self.session_expiry.insert((s.expires_at, s.sha256.clone()));
-                self.sessions.insert(s.sha256.clone(), s);
-            }
-            Record::Calendar(t, c) => {
-                self.calendars.insert(t, c);
-            }
-            Record::Lesson(l) => {
-                self.room_lessons.entry(l.room).or_default().insert(l.id);
-                let tenant = l.tenant;
-                if self.lessons.insert(l.id, l).is_none() {
-                    self.count(tenant, Kind::Lesson, 1);
-                }
-            }
-            Record::Series(s) => {
-                self.series.insert(s.id, s);
-            }
-            Record::Feed(f) => {
-                let was = self
-                    .feeds
-                    .get(&f.sha256)
-                    .is_some_and(|o| o.revoked_at.is_none());
-                let is = f.revoked_at.is_none();
-                self.count(f.tenant, Kind::Feed, is as i64 - was as i64);
-                self.feeds.insert(f.sha256.clone(), f);
-            }
-            Record::Audit(a) => {
+            Record::Core(CoreRecord::Clock(c)) => self.clock = c,
+            Record::Core(CoreRecord::Audit(a)) => {
                 self.audit.insert(a.id, Arc::new(a));
             }
-            Record::Identity(i) => self.identity = Some(i),
-            Record::BackupSlot(b) => {
-                self.backups.insert(b.slot, b);
-            }
-            Record::AnalyticsSalt(day, salt) => {
-                self.salts.insert(day, salt);
-            }
-            Record::AnalyticsDay(t, day, stats) => {
-                self.tally.days.insert((t, day), stats);
-            }
-            Record::AnalyticsMonth(key, totals) => {
-                self.tally.months.insert(key, totals);
-            }
-            Record::AnalyticsVisitor(key, v) => {
-                self.tally.visitors.insert(key, v);
-            }
-            Record::Site(site) => {
-                self.sites.insert(site.tenant, site);
-            }
-            Record::Enquiry(e) => {
-                let tenant = e.tenant;
-                if self.enquiries.insert(e.id, e).is_none() {
-                    self.count(tenant, Kind::Enquiry, 1);
-                }
-            }
-            Record::SignInGuard(g) => {
-                if let Some(old) = self.sign_in_guards.get(&g.user) {
-                    self.guard_expiry.remove(&(old.expires_at(), old.user));
-                }
-                self.guard_expiry.insert((g.expires_at(), g.user));
-                self.sign_in_guards.insert(g.user, g);
-            }
-            Record::Quotas(q) => self.quotas = Some(q),
         }
     }
 
@@ -485,7 +288,7 @@ impl Bookings {
             before,
             after,
         };
-        self.store(Record::Audit(entry), writes);
+        self.store(CoreRecord::Audit(entry), writes);
     }
 
     /// The tenant the actor belongs to, if it exists and is not suspended.
@@ -537,21 +340,21 @@ impl Bookings {
                 break;
             }
             let d = Dedup::clone(&self.dedup[&k]);
-            self.discard(Record::Dedup(k, d), writes);
+            self.discard(CoreRecord::Dedup((k, d)), writes);
         }
         while let Some((at, k)) = self.session_expiry.first().cloned() {
             if at > self.clock {
                 break;
             }
             let s = self.sessions[&k].clone();
-            self.discard(Record::Session(s), writes);
+            self.discard(PeopleRecord::Session(s), writes);
         }
         while let Some((at, user)) = self.guard_expiry.first().copied() {
             if at > self.clock {
                 break;
             }
             let g = self.sign_in_guards[&user].clone();
-            self.discard(Record::SignInGuard(g), writes);
+            self.discard(PeopleRecord::SignInGuard(g), writes);
         }
         self.expire_analytics(writes);
     }
@@ -578,7 +381,7 @@ impl App for Bookings {
         let (version, cmd, credential) = command.into_parts();
         if cmd.time > self.clock {
             self.clock = cmd.time;
-            writes.put(b"clock".to_vec(), Record::Clock(self.clock).encode());
+            self.store(CoreRecord::Clock(self.clock), writes);
             self.expire(writes);
         }
         let fingerprint = hex::encode(Sha256::digest(
@@ -633,7 +436,7 @@ impl App for Bookings {
             outcome: outcome.clone(),
             expires_at,
         };
-        self.store(Record::Dedup(cmd.request_key, entry), writes);
+        self.store(CoreRecord::Dedup((cmd.request_key, entry)), writes);
         outcome
     }
 
@@ -650,71 +453,18 @@ impl App for Bookings {
     }
 
     fn records(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut all: Vec<Record> = Vec::new();
-        all.push(Record::Clock(self.clock));
-        all.extend(self.tenants.values().cloned().map(Record::Tenant));
-        all.extend(self.rooms.values().cloned().map(Record::Room));
-        all.extend(
-            self.bookings
-                .values()
-                .map(|b| Record::Booking(Booking::clone(b))),
-        );
-        all.extend(self.tokens.values().cloned().map(Record::Token));
-        all.extend(
-            self.dedup
-                .iter()
-                .map(|(k, d)| Record::Dedup(k.clone(), Dedup::clone(d))),
-        );
-        all.extend(self.users.values().cloned().map(Record::User));
-        all.extend(self.departments.values().cloned().map(Record::Department));
-        all.extend(self.sessions.values().cloned().map(Record::Session));
-        all.extend(
-            self.calendars
-                .iter()
-                .map(|(t, c)| Record::Calendar(*t, c.clone())),
-        );
-        all.extend(self.lessons.values().cloned().map(Record::Lesson));
-        all.extend(self.series.values().cloned().map(Record::Series));
-        all.extend(self.feeds.values().cloned().map(Record::Feed));
-        all.extend(
-            self.audit
-                .values()
-                .map(|a| Record::Audit(AuditEntry::clone(a))),
-        );
-        all.extend(self.identity.clone().map(Record::Identity));
-        all.extend(self.backups.values().cloned().map(Record::BackupSlot));
-        all.extend(
-            self.salts
-                .iter()
-                .map(|(d, s)| Record::AnalyticsSalt(*d, s.clone())),
-        );
-        all.extend(
-            self.tally
-                .days
-                .iter()
-                .map(|(&(t, d), s)| Record::AnalyticsDay(t, d, s.clone())),
-        );
-        all.extend(
-            self.tally
-                .months
-                .iter()
-                .map(|(k, t)| Record::AnalyticsMonth(*k, *t)),
-        );
-        all.extend(
-            self.tally
-                .visitors
-                .iter()
-                .map(|(k, v)| Record::AnalyticsVisitor(*k, v.clone())),
-        );
-        all.extend(self.sites.values().cloned().map(Record::Site));
-        all.extend(self.enquiries.values().cloned().map(Record::Enquiry));
-        all.extend(
-            self.sign_in_guards
-                .values()
-                .cloned()
-                .map(Record::SignInGuard),
-        );
-        all.extend(self.quotas.clone().map(Record::Quotas));
+        let mut all: Vec<Record> = vec![CoreRecord::Clock(self.clock).into()];
+        self.school_records(&mut all);
+        self.people_records(&mut all);
+        self.booking_records(&mut all);
+        self.feed_records(&mut all);
+        self.venue_records(&mut all);
+        self.analytics_records(&mut all);
+        self.system_records(&mut all);
+        let dedup =
+            (self.dedup.iter()).map(|(k, d)| CoreRecord::Dedup((k.clone(), Dedup::clone(d))));
+        let audit = (self.audit.values()).map(|a| CoreRecord::Audit(AuditEntry::clone(a)));
+        all.extend(dedup.chain(audit).map(Record::Core));
         all.into_iter().map(|r| (r.key(), r.encode())).collect()
     }
 

@@ -11,6 +11,7 @@ mod model;
 mod op;
 pub mod people;
 pub mod quotas;
+mod records;
 pub mod school;
 pub mod system;
 mod tenant_view;
@@ -18,7 +19,7 @@ pub mod venue;
 mod views;
 mod wire;
 
-pub use apply::{Bookings, IDS_PER_ENTRY, STATE_FORMAT};
+pub use apply::{Bookings, IDS_PER_ENTRY};
 pub use model::{
     AcademicYear, Actor, ApiToken, AuditEntry, BackupDone, BackupSlot, Booking, BookingDetails,
     BookingId, BookingStatus, Calendar, CalendarId, CancelScope, Clash, Closure, ClosureKind,
@@ -30,6 +31,7 @@ pub use model::{
     WeeklyRule,
 };
 pub use op::Op;
+pub use records::STATE_FORMAT;
 pub use school::{lessons_overlap, ImportPlan, MAX_IMPORT_ROWS};
 pub use system::reidentify;
 pub use tenant_view::TenantView;

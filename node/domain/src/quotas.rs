@@ -3,8 +3,9 @@
 
 use roomraft_replicated::WriteSet;
 
-use super::apply::{forbidden, invalid, Bookings, Ctx, Record, Res};
+use super::apply::{forbidden, invalid, Bookings, Ctx, Res};
 use super::model::{Outcome, Quotas, Rejection, Role, TenantId};
+use crate::system::SystemRecord;
 
 /// What is counted against a school's quotas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -107,7 +108,7 @@ impl Bookings {
                 return Err(invalid(name, "must be at least 1"));
             }
         }
-        self.store(Record::Quotas(q.clone()), writes);
+        self.store(SystemRecord::Quotas(q.clone()), writes);
         Ok(Outcome::Quotas(q.clone()))
     }
 }

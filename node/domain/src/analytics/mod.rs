@@ -12,16 +12,19 @@ use roomraft_replicated::WriteSet;
 use serde::{Deserialize, Serialize};
 
 mod ops;
+mod records;
 mod tally;
 pub use ops::{AnalyticsOp, RecordPageViews, SetAnalyticsSalt};
+pub(crate) use records::{visitor_key, AnalyticsRecord, PRIVATE_PREFIX};
 pub use tally::{
     retention_cutoff, Changes, DayKey, DayStats, MonthKey, Report, Row, Tally, Totals, Visitor,
     VisitorKey, IDLE,
 };
 
-use super::apply::{forbidden, invalid, Bookings, Ctx, Record, Res};
+use super::apply::{forbidden, invalid, Bookings, Ctx, Res};
 use super::calendar::local_date;
 use super::model::{Outcome, Role, TenantId};
+use crate::records::Record;
 
 /// The UTC day of an instant: the day whose salt keys a visitor id made then.
 pub fn utc_day(t: Timestamp) -> jiff::civil::Date {
@@ -104,7 +107,7 @@ impl Bookings {
                     return Err(invalid("day", "must be yesterday, today or tomorrow (UTC)"));
                 }
                 if !self.salts.contains_key(day) {
-                    self.store(Record::AnalyticsSalt(*day, salt.clone()), writes);
+                    self.store(AnalyticsRecord::Salt((*day, salt.clone())), writes);
                 }
                 Ok(Outcome::Done)
             }
@@ -155,27 +158,27 @@ impl Bookings {
     /// Writes (or deletes) every analytics record `changes` names, from the tally as it is now.
     pub(super) fn persist_analytics(&mut self, changes: Changes, writes: &mut WriteSet) {
         for (tenant, day) in changes.days {
-            let rec = Record::AnalyticsDay(tenant, day, Default::default());
+            let rec = AnalyticsRecord::Day((tenant, day, Default::default()));
             match self.tally.days.get(&(tenant, day)) {
-                Some(stats) => writes.put(
-                    rec.key(),
-                    Record::AnalyticsDay(tenant, day, stats.clone()).encode(),
-                ),
+                Some(stats) => {
+                    let rec = Record::from(AnalyticsRecord::Day((tenant, day, stats.clone())));
+                    writes.put(rec.key(), rec.encode())
+                }
                 None => writes.delete(rec.key()),
             }
         }
         for key in changes.months {
             let totals = self.tally.months.get(&key).copied().unwrap_or_default();
-            let rec = Record::AnalyticsMonth(key, totals);
+            let rec = Record::from(AnalyticsRecord::Month((key, totals)));
             writes.put(rec.key(), rec.encode());
         }
         for key in changes.visitors {
             match self.tally.visitors.get(&key) {
                 Some(v) => {
-                    let rec = Record::AnalyticsVisitor(key, v.clone());
+                    let rec = Record::from(AnalyticsRecord::Visitor((key, v.clone())));
                     writes.put(rec.key(), rec.encode());
                 }
-                None => writes.delete(Record::visitor_key(&key)),
+                None => writes.delete(visitor_key(&key)),
             }
         }
     }
@@ -187,7 +190,7 @@ impl Bookings {
             if day >= keep {
                 break;
             }
-            let rec = Record::AnalyticsSalt(day, salt.clone());
+            let rec = AnalyticsRecord::Salt((day, salt.clone()));
             self.discard(rec, writes);
         }
         let mut changes = Changes::default();

@@ -4,7 +4,8 @@
 use jiff::{SignedDuration, Timestamp};
 use roomraft_replicated::WriteSet;
 
-use crate::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
+use crate::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Res};
+use crate::booking::BookingRecord;
 use crate::calendar::{dates_between, instant, zone, MAX_OCCURRENCES};
 use crate::model::{
     Booking, BookingDetails, BookingId, BookingStatus, Calendar, CancelScope, Clash, DepartmentId,
@@ -368,7 +369,7 @@ impl Bookings {
     ) {
         let after = to_json(&b);
         let (tenant, id) = (b.tenant, b.id);
-        self.store(Record::Booking(b), writes);
+        self.store(BookingRecord::Booking(b), writes);
         self.audit(
             ctx,
             tenant,
@@ -497,7 +498,7 @@ impl Bookings {
                 details,
                 Some(series_id),
             );
-            self.store(Record::Booking(b.clone()), writes);
+            self.store(BookingRecord::Booking(b.clone()), writes);
             created.push(b);
         }
         let series = Series {
@@ -511,7 +512,7 @@ impl Bookings {
             created_by: ctx.actor.name.clone(),
             created_at: ctx.time,
         };
-        self.store(Record::Series(series.clone()), writes);
+        self.store(BookingRecord::Series(series.clone()), writes);
         self.audit(
             ctx,
             *tenant,

@@ -3,8 +3,10 @@
 
 mod apply;
 mod ops;
+mod records;
 
 pub use ops::{BookingOp, CancelBooking, CreateBooking, CreateSeries, DecideBooking};
+pub(crate) use records::BookingRecord;
 
 use roomraft_replicated::WriteSet;
 

@@ -2,7 +2,8 @@
 
 use roomraft_replicated::WriteSet;
 
-use crate::apply::{forbidden, not_found, Bookings, Ctx, Record, Res};
+use crate::apply::{forbidden, not_found, Bookings, Ctx, Res};
+use crate::feeds::FeedRecord;
 use crate::model::{Feed, FeedId, FeedTarget, Outcome, Role, TenantId};
 use crate::quotas::Kind;
 
@@ -40,7 +41,7 @@ impl Bookings {
             created_at: ctx.time,
             revoked_at: None,
         };
-        self.store(Record::Feed(feed.clone()), writes);
+        self.store(FeedRecord::Feed(feed.clone()), writes);
         Ok(Outcome::FeedCreated(feed))
     }
 
@@ -64,7 +65,7 @@ impl Bookings {
         }
         if f.revoked_at.is_none() {
             f.revoked_at = Some(ctx.time);
-            self.store(Record::Feed(f.clone()), writes);
+            self.store(FeedRecord::Feed(f.clone()), writes);
         }
         Ok(Outcome::Feed(f))
     }

@@ -2,8 +2,10 @@
 
 mod apply;
 mod ops;
+mod records;
 
 pub use ops::{CreateFeed, FeedOp, RevokeFeed};
+pub(crate) use records::FeedRecord;
 
 use roomraft_replicated::WriteSet;
 

@@ -4,11 +4,12 @@
 use jiff::{SignedDuration, Timestamp};
 use roomraft_replicated::WriteSet;
 
-use crate::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
+use crate::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Res};
 use crate::model::{
     ApiToken, Department, DepartmentId, Outcome, Rejection, Role, Session, SignInGuard,
     SignInPolicy, Tenant, TenantId, TokenId, User, UserId,
 };
+use crate::people::PeopleRecord;
 use crate::quotas::Kind;
 
 use super::{CreateSession, CreateUser, UpdateUser};
@@ -60,7 +61,7 @@ impl Bookings {
             tenant,
             name: name.into(),
         };
-        self.store(Record::Department(d.clone()), writes);
+        self.store(PeopleRecord::Department(d.clone()), writes);
         Ok(Outcome::Department(d))
     }
 
@@ -88,7 +89,7 @@ impl Bookings {
                 format!("user {} still belongs to it; move them first", u.username),
             ));
         }
-        self.discard(Record::Department(d), writes);
+        self.discard(PeopleRecord::Department(d), writes);
         Ok(Outcome::Done)
     }
 
@@ -220,7 +221,7 @@ impl Bookings {
         if !user.active {
             self.end_sessions_of(user.id, None, writes);
         }
-        self.store(Record::User(user.clone()), writes);
+        self.store(PeopleRecord::User(user.clone()), writes);
         self.audit(
             ctx,
             tenant,
@@ -262,7 +263,7 @@ impl Bookings {
         u.password_phc = phc.into();
         u.password_changed_at = ctx.time;
         self.end_sessions_of(user, keep_session.as_deref(), writes);
-        self.store(Record::User(u.clone()), writes);
+        self.store(PeopleRecord::User(u.clone()), writes);
         self.audit(
             ctx,
             tenant,
@@ -283,7 +284,7 @@ impl Bookings {
             .cloned()
             .collect();
         for s in ended {
-            self.discard(Record::Session(s), writes);
+            self.discard(PeopleRecord::Session(s), writes);
         }
     }
 
@@ -329,7 +330,7 @@ impl Bookings {
                 .unwrap_or(Timestamp::MAX),
             idle_secs: *idle_secs,
         };
-        self.store(Record::Session(s.clone()), writes);
+        self.store(PeopleRecord::Session(s.clone()), writes);
         Ok(Outcome::Session(s))
     }
 
@@ -343,7 +344,7 @@ impl Bookings {
             if ctx.actor.user != Some(s.user) {
                 return Err(forbidden("only its own user ends a session this way"));
             }
-            self.discard(Record::Session(s), writes);
+            self.discard(PeopleRecord::Session(s), writes);
         }
         Ok(Outcome::Done)
     }
@@ -375,10 +376,10 @@ impl Bookings {
     pub(crate) fn touch(&mut self, ctx: &mut Ctx, sha256: &str, writes: &mut WriteSet) -> Res {
         if let Some(mut s) = self.sessions.get(sha256).cloned() {
             s.last_seen = s.last_seen.max(ctx.time);
-            self.store(Record::Session(s), writes);
+            self.store(PeopleRecord::Session(s), writes);
         } else if let Some(mut t) = self.tokens.get(sha256).cloned() {
             t.last_used_at = Some(t.last_used_at.unwrap_or(ctx.time).max(ctx.time));
-            self.store(Record::Token(t), writes);
+            self.store(PeopleRecord::Token(t), writes);
         }
         Ok(Outcome::Done)
     }
@@ -427,7 +428,7 @@ impl Bookings {
             last_used_at: None,
             revoked_at: None,
         };
-        self.store(Record::Token(token.clone()), writes);
+        self.store(PeopleRecord::Token(token.clone()), writes);
         Ok(Outcome::TokenCreated(token))
     }
 
@@ -447,7 +448,7 @@ impl Bookings {
             .ok_or_else(|| not_found("token", id))?;
         if t.revoked_at.is_none() {
             t.revoked_at = Some(ctx.time);
-            self.store(Record::Token(t.clone()), writes);
+            self.store(PeopleRecord::Token(t.clone()), writes);
         }
         Ok(Outcome::Token(t))
     }
@@ -510,7 +511,7 @@ impl Bookings {
             locked_until,
             failures,
         };
-        self.store(Record::SignInGuard(guard.clone()), writes);
+        self.store(PeopleRecord::SignInGuard(guard.clone()), writes);
         if was_locked.is_none() && guard.locked_at(now).is_some() {
             self.audit(
                 ctx,

@@ -3,11 +3,13 @@
 
 mod apply;
 mod ops;
+mod records;
 
 pub use ops::{
     CreateDepartment, CreateSession, CreateToken, CreateUser, DeleteDepartment, EndSession,
     EndUserSessions, PeopleOp, RecordSignInFailure, RevokeToken, SetPassword, Touch, UpdateUser,
 };
+pub(crate) use records::PeopleRecord;
 
 use roomraft_replicated::WriteSet;
 

@@ -4,12 +4,13 @@ use std::collections::BTreeSet;
 
 use roomraft_replicated::WriteSet;
 
-use crate::apply::{invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
+use crate::apply::{invalid, not_found, text, to_json, Bookings, Ctx, Res};
 use crate::model::{
     AcademicYear, Calendar, CalendarId, Closure, Outcome, Rejection, Room, RoomId, RoomSpec,
     TenantId, Term,
 };
 use crate::quotas::Kind;
+use crate::school::SchoolRecord;
 
 use super::tenant::check_rules;
 use super::{CreateClosure, CreateTerm, CreateYear, DeleteCalendarItem, SetPeriods};
@@ -75,7 +76,7 @@ impl Bookings {
             rules: spec.rules.clone(),
             created_at,
         };
-        self.store(Record::Room(room.clone()), writes);
+        self.store(SchoolRecord::Room(room.clone()), writes);
         let action = if before.is_some() {
             "updated"
         } else {
@@ -111,7 +112,7 @@ impl Bookings {
     }
 
     fn store_calendar(&mut self, tenant: TenantId, cal: Calendar, writes: &mut WriteSet) -> Res {
-        self.store(Record::Calendar(tenant, cal.clone()), writes);
+        self.store(SchoolRecord::Calendar((tenant, cal.clone())), writes);
         Ok(Outcome::Calendar(cal))
     }
 

@@ -3,6 +3,7 @@
 
 mod apply;
 mod ops;
+mod records;
 mod tenant;
 mod timetable;
 
@@ -11,6 +12,7 @@ pub use ops::{
     DeleteCalendarItem, DeleteLesson, ImportLessons, SchoolOp, SetLessonRelease, SetPeriods,
     SetTenantRules, SetTenantSuspended, SetWeekCycle, UpdateRoom,
 };
+pub(crate) use records::SchoolRecord;
 pub use timetable::{lessons_overlap, ImportPlan, MAX_IMPORT_ROWS};
 
 use roomraft_replicated::WriteSet;

@@ -4,8 +4,10 @@ use std::collections::BTreeSet;
 
 use roomraft_replicated::WriteSet;
 
-use crate::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
+use crate::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Res};
 use crate::model::{ApiToken, Outcome, Rejection, Role, Rules, Tenant, TenantId};
+use crate::people::PeopleRecord;
+use crate::school::SchoolRecord;
 
 pub(crate) fn check_rules(r: &Rules) -> Result<(), Rejection> {
     if r.max_length_minutes == Some(0) {
@@ -86,8 +88,8 @@ impl Bookings {
             last_used_at: None,
             revoked_at: None,
         };
-        self.store(Record::Tenant(tenant.clone()), writes);
-        self.store(Record::Token(token), writes);
+        self.store(SchoolRecord::Tenant(tenant.clone()), writes);
+        self.store(PeopleRecord::Token(token), writes);
         Ok(Outcome::TenantCreated(tenant))
     }
 
@@ -107,7 +109,7 @@ impl Bookings {
             .cloned()
             .ok_or_else(|| not_found("tenant", tenant))?;
         t.suspended = suspended;
-        self.store(Record::Tenant(t.clone()), writes);
+        self.store(SchoolRecord::Tenant(t.clone()), writes);
         Ok(Outcome::Tenant(t))
     }
 
@@ -121,7 +123,7 @@ impl Bookings {
         let mut t = self.admin(ctx, tenant)?.clone();
         let before = to_json(&t.rules);
         t.rules = rules.clone();
-        self.store(Record::Tenant(t.clone()), writes);
+        self.store(SchoolRecord::Tenant(t.clone()), writes);
         self.audit(
             ctx,
             tenant,

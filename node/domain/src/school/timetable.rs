@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::civil::Date;
 use roomraft_replicated::WriteSet;
 
-use crate::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
+use crate::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Res};
 use crate::model::{
     Clash, Lesson, LessonId, LessonImport, LessonSpec, Outcome, Rejection, RoomId, RowError,
     TenantId,
 };
 use crate::quotas::Kind;
+use crate::school::SchoolRecord;
 
 /// Most lessons one import may carry (commands of version 2 on): a whole school's timetable
 /// fits many times over, and apply's work stays bounded.
@@ -108,7 +109,7 @@ impl Bookings {
             spec: spec.clone(),
             released: BTreeSet::new(),
         };
-        self.store(Record::Lesson(lesson.clone()), writes);
+        self.store(SchoolRecord::Lesson(lesson.clone()), writes);
         self.audit(
             ctx,
             tenant,
@@ -154,7 +155,7 @@ impl Bookings {
             .cloned()
             .ok_or_else(|| not_found("lesson", id))?;
         let before = to_json(&l);
-        self.discard(Record::Lesson(l), writes);
+        self.discard(SchoolRecord::Lesson(l), writes);
         self.audit(
             ctx,
             tenant,
@@ -302,7 +303,7 @@ impl Bookings {
                 .cloned()
                 .collect();
             for l in old {
-                self.discard(Record::Lesson(l), writes);
+                self.discard(SchoolRecord::Lesson(l), writes);
             }
         }
         let count = plan.add.len();
@@ -314,7 +315,7 @@ impl Bookings {
                 spec,
                 released: BTreeSet::new(),
             };
-            self.store(Record::Lesson(lesson), writes);
+            self.store(SchoolRecord::Lesson(lesson), writes);
         }
         self.audit(
             ctx,
@@ -386,7 +387,7 @@ impl Bookings {
         } else {
             l.released.remove(&date);
         }
-        self.store(Record::Lesson(l.clone()), writes);
+        self.store(SchoolRecord::Lesson(l.clone()), writes);
         self.audit(
             ctx,
             tenant,

@@ -2,8 +2,10 @@
 
 use roomraft_replicated::WriteSet;
 
-use crate::apply::{forbidden, invalid, Bookings, Ctx, Record, Res};
+use crate::apply::{forbidden, invalid, Bookings, Ctx, Res};
 use crate::model::{BackupDone, BackupSlot, ClusterIdentity, Outcome, RestoredFrom, Role};
+use crate::records::Record;
+use crate::system::SystemRecord;
 
 use super::{ClaimBackup, MarkBackupDone, SetClusterIdentity, SetQuotas, SystemOp};
 
@@ -36,7 +38,7 @@ impl Bookings {
                         created: ctx.time,
                         restored_from: None,
                     };
-                    self.store(Record::Identity(identity), writes);
+                    self.store(SystemRecord::Identity(identity), writes);
                 }
                 Ok(Outcome::Identity(self.identity.clone().expect("set above")))
             }
@@ -56,10 +58,10 @@ impl Bookings {
                         claimed_at: ctx.time,
                         done: None,
                     };
-                    self.store(Record::BackupSlot(claim), writes);
+                    self.store(SystemRecord::BackupSlot(claim), writes);
                     while self.backups.len() > SLOTS_KEPT {
                         let oldest = self.backups.values().next().cloned().expect("non-empty");
-                        self.discard(Record::BackupSlot(oldest), writes);
+                        self.discard(SystemRecord::BackupSlot(oldest), writes);
                     }
                 }
                 Ok(Outcome::BackupClaim { granted })
@@ -69,7 +71,7 @@ impl Bookings {
                     return Err(invalid("slot", "no backup was claimed for this slot"));
                 };
                 b.done = Some(done.clone());
-                self.store(Record::BackupSlot(b), writes);
+                self.store(SystemRecord::BackupSlot(b), writes);
                 Ok(Outcome::Done)
             }
         }
@@ -90,7 +92,7 @@ pub fn reidentify(
     backup_id: &str,
     index: u64,
 ) -> Result<(roomraft_replicated::Records, Option<ClusterIdentity>), String> {
-    let key = Record::Identity(ClusterIdentity {
+    let key = SystemRecord::Identity(ClusterIdentity {
         id: String::new(),
         created: now,
         restored_from: None,
@@ -101,7 +103,7 @@ pub fn reidentify(
     for (k, v) in records {
         if k == key {
             match Record::decode(&v)? {
-                Record::Identity(i) => old = Some(i),
+                Record::System(SystemRecord::Identity(i)) => old = Some(i),
                 other => return Err(format!("unexpected record at the identity key: {other:?}")),
             }
         } else {
@@ -117,7 +119,7 @@ pub fn reidentify(
             index,
         }),
     };
-    let record = Record::Identity(identity);
+    let record = Record::from(SystemRecord::Identity(identity));
     out.push((record.key(), record.encode()));
     Ok((out, old))
 }

@@ -3,6 +3,8 @@
 
 mod apply;
 mod ops;
+mod records;
 
 pub use apply::reidentify;
 pub use ops::{ClaimBackup, MarkBackupDone, SetClusterIdentity, SetQuotas, SystemOp};
+pub(crate) use records::SystemRecord;

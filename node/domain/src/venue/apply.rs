@@ -3,10 +3,11 @@
 use jiff::ToSpan;
 use roomraft_replicated::WriteSet;
 
-use crate::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Record, Res};
+use crate::apply::{forbidden, invalid, not_found, text, to_json, Bookings, Ctx, Res};
 use crate::calendar::{local_date, zone};
 use crate::model::{Enquiry, EnquiryId, EnquirySpec, Outcome, Site, SiteSpec, Tenant, TenantId};
 use crate::quotas::Kind;
+use crate::venue::VenueRecord;
 
 /// Most rooms a site may offer for hire.
 pub const MAX_HIRE_ROOMS: usize = 100;
@@ -95,7 +96,7 @@ impl Bookings {
             Some(to_json(spec)),
             writes,
         );
-        self.store(Record::Site(site.clone()), writes);
+        self.store(VenueRecord::Site(site.clone()), writes);
         Ok(Outcome::Site(site))
     }
 
@@ -173,7 +174,7 @@ impl Bookings {
             handled_at: None,
             handled_by: None,
         };
-        self.store(Record::Enquiry(enquiry.clone()), writes);
+        self.store(VenueRecord::Enquiry(enquiry.clone()), writes);
         Ok(Outcome::Enquiry(enquiry))
     }
 
@@ -202,7 +203,7 @@ impl Bookings {
         };
         let action = if handled { "handled" } else { "reopened" };
         self.audit(ctx, tenant, ("enquiry", id), action, None, None, writes);
-        self.store(Record::Enquiry(e.clone()), writes);
+        self.store(VenueRecord::Enquiry(e.clone()), writes);
         Ok(Outcome::Enquiry(e))
     }
 }

@@ -3,8 +3,10 @@
 
 mod apply;
 mod ops;
+mod records;
 
 pub use ops::{CreateEnquiry, SetEnquiryHandled, SetSite, VenueOp};
+pub(crate) use records::VenueRecord;
 
 use roomraft_replicated::WriteSet;
 
