@@ -2,9 +2,13 @@
 //! approvals, recurring series and cancellation. Every decision here happens inside apply.
 
 mod apply;
+mod model;
 mod ops;
 mod records;
 
+pub use model::{
+    Booking, BookingDetails, BookingStatus, CancelScope, Occurrence, Series, SeriesMode, WeeklyRule,
+};
 pub use ops::{BookingOp, CancelBooking, CreateBooking, CreateSeries, DecideBooking};
 pub(crate) use records::BookingRecord;
 

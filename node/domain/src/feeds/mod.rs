@@ -1,9 +1,11 @@
 //! Calendar feeds: secret iCalendar addresses of a room's or a user's bookings.
 
 mod apply;
+mod model;
 mod ops;
 mod records;
 
+pub use model::{Feed, FeedTarget};
 pub use ops::{CreateFeed, FeedOp, RevokeFeed};
 pub(crate) use records::FeedRecord;
 

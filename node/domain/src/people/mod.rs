@@ -2,9 +2,11 @@
 //! guard that locks an account after repeated wrong passwords.
 
 mod apply;
+mod model;
 mod ops;
 mod records;
 
+pub use model::{ApiToken, Department, Session, SignInGuard, SignInPolicy, User};
 pub use ops::{
     CreateDepartment, CreateSession, CreateToken, CreateUser, DeleteDepartment, EndSession,
     EndUserSessions, PeopleOp, RecordSignInFailure, RevokeToken, SetPassword, Touch, UpdateUser,

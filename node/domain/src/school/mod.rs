@@ -2,11 +2,16 @@
 //! calendar and periods, and its timetable of lessons.
 
 mod apply;
+mod model;
 mod ops;
 mod records;
 mod tenant;
 mod timetable;
 
+pub use model::{
+    AcademicYear, Calendar, Closure, ClosureKind, Lesson, LessonImport, LessonSpec, Period,
+    PeriodKind, Room, RoomSpec, Rules, Tenant, Term,
+};
 pub use ops::{
     CreateClosure, CreateLesson, CreateRoom, CreateTenant, CreateTerm, CreateYear,
     DeleteCalendarItem, DeleteLesson, ImportLessons, SchoolOp, SetLessonRelease, SetPeriods,

@@ -2,9 +2,11 @@
 //! per slot, by one leader, and the per-school quotas an operator sets.
 
 mod apply;
+mod model;
 mod ops;
 mod records;
 
 pub use apply::reidentify;
+pub use model::{BackupDone, BackupSlot, ClusterIdentity, Quotas, RestoredFrom};
 pub use ops::{ClaimBackup, MarkBackupDone, SetClusterIdentity, SetQuotas, SystemOp};
 pub(crate) use records::SystemRecord;

@@ -2,9 +2,11 @@
 //! lets) and the hire enquiries visitors send from it.
 
 mod apply;
+mod model;
 mod ops;
 mod records;
 
+pub use model::{Enquiry, EnquirySpec, Site, SiteSpec};
 pub use ops::{CreateEnquiry, SetEnquiryHandled, SetSite, VenueOp};
 pub(crate) use records::VenueRecord;
 
