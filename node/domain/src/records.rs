@@ -97,4 +97,4 @@ flat_wire! {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

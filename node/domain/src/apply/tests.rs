@@ -184,7 +184,12 @@ impl World {
             _ => LogCommand::current(command),
         };
         self.log.push((self.index, cmd.clone()));
-        let out = self.s.apply(self.index, cmd, &mut WriteSet::default());
+        let mut writes = WriteSet::default();
+        let out = self.s.apply(self.index, cmd, &mut writes);
+        let written: Vec<(Vec<u8>, Vec<u8>)> = (writes.ops().iter())
+            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+            .collect();
+        crate::records::tests::same_as_flat(&written);
         self.index += 1;
         out
     }
@@ -226,7 +231,9 @@ impl World {
             replay.apply(*i, cmd.clone(), &mut WriteSet::default());
         }
         assert_eq!(replay, self.s, "replay differs");
-        let loaded = Bookings::load(&mut self.s.records().into_iter()).unwrap();
+        let records = self.s.records();
+        crate::records::tests::same_as_flat(&records);
+        let loaded = Bookings::load(&mut records.into_iter()).unwrap();
         assert_eq!(loaded, self.s, "reload differs");
     }
 }
@@ -2155,5 +2162,42 @@ fn a_change_is_refused_once_its_token_is_revoked_or_its_session_ended() {
         rejected(&book(&mut w, jo, session, 12)),
         &Rejection::Unauthorized
     );
+    w.check_replay();
+}
+
+/// `run` checks every record a command writes against the flat record enum of earlier releases
+/// (`records/tests.rs`); this writes the kinds no other test here leaves behind.
+#[test]
+fn departments_feeds_and_backup_slots_are_written_as_earlier_releases_wrote_them() {
+    let (mut w, k) = World::new();
+    let department = w.run(
+        admin(k.a),
+        Op::from(CreateDepartment {
+            tenant: k.a,
+            name: "Science".into(),
+        }),
+    );
+    assert!(
+        matches!(department, Outcome::Department(_)),
+        "{department:?}"
+    );
+    let feed = w.run(
+        admin(k.a),
+        Op::from(crate::feeds::CreateFeed {
+            tenant: k.a,
+            target: FeedTarget::Room(k.r1),
+            sha256: "f".repeat(64),
+        }),
+    );
+    assert!(matches!(feed, Outcome::FeedCreated(_)), "{feed:?}");
+    let claim = w.run(
+        operator(),
+        Op::from(crate::system::ClaimBackup {
+            slot: at("2026-09-07T09:00:00Z"),
+            node: 1,
+            term: 3,
+        }),
+    );
+    assert_eq!(claim, Outcome::BackupClaim { granted: true });
     w.check_replay();
 }
