@@ -193,21 +193,6 @@ impl RoomFields {
     }
 }
 
-fn spec_of(r: &Room) -> RoomSpec {
-    RoomSpec {
-        name: r.name.clone(),
-        category: r.category.clone(),
-        capacity: r.capacity,
-        location: r.location.clone(),
-        description: r.description.clone(),
-        bookable: r.bookable,
-        allowed_roles: r.allowed_roles.clone(),
-        allowed_departments: r.allowed_departments.clone(),
-        approval_required: r.approval_required,
-        rules: r.rules.clone(),
-    }
-}
-
 pub(super) async fn create_room(
     State(s): St,
     auth: Auth,
@@ -254,7 +239,7 @@ pub(super) async fn update_room(
     let req: RoomFields = parse_json(&body)?;
     let current = s
         .read_tenant(tenant, Consistency::Linearizable, |school| {
-            school.room(room).map(spec_of)
+            school.room(room).map(Room::spec)
         })
         .await?
         .ok_or_else(|| AppError::not_found("room", room))?;

@@ -69,6 +69,24 @@ pub struct Room {
     pub created_at: Timestamp,
 }
 
+impl Room {
+    /// What an admin set: the fields an update starts from.
+    pub fn spec(&self) -> RoomSpec {
+        RoomSpec {
+            name: self.name.clone(),
+            category: self.category.clone(),
+            capacity: self.capacity,
+            location: self.location.clone(),
+            description: self.description.clone(),
+            bookable: self.bookable,
+            allowed_roles: self.allowed_roles.clone(),
+            allowed_departments: self.allowed_departments.clone(),
+            approval_required: self.approval_required,
+            rules: self.rules.clone(),
+        }
+    }
+}
+
 /// The fields of a room an admin sets (create and update).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomSpec {
