@@ -17,7 +17,7 @@ use roomraft_ops::{AnalyticsConfig, Metrics, Refusal};
 
 use crate::backup::system_actor;
 use crate::domain::analytics::{RecordPageViews, SetAnalyticsSalt};
-use crate::domain::{Bookings, Command, LogCommand, Op, Outcome, TenantId};
+use crate::domain::{Bookings, Command, LogCommand, Op, Request, TenantId};
 
 /// Longest user agent kept in memory for hashing.
 const MAX_USER_AGENT: usize = 512;
@@ -131,8 +131,8 @@ async fn salt(cluster: &Cluster<Bookings>, day: Date) -> Result<Vec<u8>, Cluster
         Some(s) => s,
         None => {
             let fresh = hex::encode(rand::random::<[u8; 32]>());
-            crate::backup::propose(cluster, Op::from(SetAnalyticsSalt { day, salt: fresh }))
-                .await?;
+            // Refused when another node's salt for the day won; the read below finds it.
+            let _ = crate::backup::propose(cluster, SetAnalyticsSalt { day, salt: fresh }).await?;
             cluster
                 .read(Consistency::Linearizable, read)
                 .await?
@@ -185,14 +185,16 @@ pub async fn run(cluster: Cluster<Bookings>, analytics: Arc<Analytics>) {
             }),
         });
         match cluster.write(&cmd).await {
-            Ok((_, Outcome::PageViewsRecorded { recorded, skipped })) => {
-                a.count("recorded", recorded.into());
-                a.count("invalid", skipped.into());
-            }
-            Ok((_, other)) => {
-                tracing::warn!(outcome = ?other, "page-view batch refused");
-                a.count("dropped", batch.views.len() as u64);
-            }
+            Ok((_, outcome)) => match RecordPageViews::reply(outcome) {
+                Ok((recorded, skipped)) => {
+                    a.count("recorded", recorded.into());
+                    a.count("invalid", skipped.into());
+                }
+                Err(other) => {
+                    tracing::warn!(outcome = ?other, "page-view batch refused");
+                    a.count("dropped", batch.views.len() as u64);
+                }
+            },
             Err(e) => {
                 batch.attempts += 1;
                 if batch.attempts >= BATCH_ATTEMPTS {

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::system::{ClaimBackup, MarkBackupDone, SetClusterIdentity};
 use crate::domain::{
-    Actor, BackupDone, Bookings, ClusterIdentity, Command, LogCommand, Op, Outcome, Role,
+    Actor, BackupDone, Bookings, ClusterIdentity, Command, LogCommand, Outcome, Rejection, Request,
+    Role,
 };
 
 /// The `[backup]` section of `node.toml`.
@@ -152,14 +153,26 @@ pub(crate) fn system_actor(node: u64) -> Actor {
     }
 }
 
-pub(crate) async fn propose(cluster: &Cluster<Bookings>, op: Op) -> Result<Outcome, ClusterError> {
+/// Replicates a command the cluster makes itself: its reply, or the rejection apply gave. An
+/// outcome of another kind is a bug, said as a codec error.
+pub(crate) async fn propose<C: Request>(
+    cluster: &Cluster<Bookings>,
+    command: C,
+) -> Result<Result<C::Reply, Rejection>, ClusterError> {
     let cmd = LogCommand::current(Command {
         time: Timestamp::now(),
         actor: system_actor(cluster.id()),
         request_key: format!("sys/{:032x}", rand::random::<u128>()),
-        op,
+        op: command.into(),
     });
-    Ok(cluster.write(&cmd).await?.1)
+    match C::reply(cluster.write(&cmd).await?.1) {
+        Ok(reply) => Ok(Ok(reply)),
+        Err(Outcome::Rejected(r)) => Ok(Err(r)),
+        Err(other) => Err(ClusterError::Codec {
+            what: "outcome",
+            reason: format!("unexpected {other:?}"),
+        }),
+    }
 }
 
 /// The cluster's identity, named now if it has none yet.
@@ -168,13 +181,12 @@ pub async fn ensure_identity(cluster: &Cluster<Bookings>) -> Result<ClusterIdent
         return Ok(i);
     }
     let id = format!("rr-{:012x}", rand::random::<u64>() >> 16);
-    match propose(cluster, Op::from(SetClusterIdentity { id })).await? {
-        Outcome::Identity(i) => Ok(i),
-        other => Err(ClusterError::Codec {
+    propose(cluster, SetClusterIdentity { id })
+        .await?
+        .map_err(|r| ClusterError::Codec {
             what: "outcome",
-            reason: format!("unexpected {other:?}"),
-        }),
-    }
+            reason: format!("unexpected Rejected({r:?})"),
+        })
 }
 
 impl Backups {
@@ -326,13 +338,13 @@ async fn scheduled_once(
     if known.as_ref().is_some_and(|b| b.done.is_some()) {
         return Ok(());
     }
-    let claim = Op::from(ClaimBackup {
+    let claim = ClaimBackup {
         slot,
         node: cluster.id(),
         term,
-    });
+    };
     match propose(cluster, claim).await {
-        Ok(Outcome::BackupClaim { granted: true }) => {}
+        Ok(Ok(true)) => {}
         Ok(_) => return Ok(()),
         Err(e) => return Err(failed(Stage::Snapshot, e)),
     }
@@ -346,7 +358,7 @@ async fn scheduled_once(
         archive_bytes: manifest.archive_bytes,
         finished: Timestamp::now(),
     };
-    if let Err(e) = propose(cluster, Op::from(MarkBackupDone { slot, done })).await {
+    if let Err(e) = propose(cluster, MarkBackupDone { slot, done }).await {
         metrics.backup.failures.with_label_values(&["record"]).inc();
         return Err(failed(Stage::Record, e));
     }

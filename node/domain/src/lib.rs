@@ -30,7 +30,7 @@ pub use model::{
     SignInPolicy, Signed, Site, SiteSpec, Tenant, TenantId, Term, TokenId, User, UserId,
     WeeklyRule,
 };
-pub use op::Op;
+pub use op::{Op, Request};
 pub use records::STATE_FORMAT;
 pub use school::{lessons_overlap, ImportPlan, MAX_IMPORT_ROWS};
 pub use system::reidentify;

@@ -12,6 +12,7 @@
 use crate::analytics::{self, AnalyticsOp};
 use crate::booking::{self, BookingOp};
 use crate::feeds::{self, FeedOp};
+use crate::model::Outcome;
 use crate::people::{self, PeopleOp};
 use crate::school::{self, SchoolOp};
 use crate::system::{self, SystemOp};
@@ -76,6 +77,40 @@ flat_wire! {
     40 "RecordSignInFailure" => People(people::PeopleOp::RecordSignInFailure),
     41 "SetQuotas" => System(system::SystemOp::SetQuotas),
 }
+
+/// A command and what its apply answers with when it succeeds.
+///
+/// Every command struct declares its reply with [`replies!`] in its area's `ops.rs`, so the
+/// use-case layer gets a typed value back (`Tenant`, `Vec<Booking>`, `()`) and only one place,
+/// there, has to say what an outcome of another kind means (a bug). The domain tests check
+/// that every command they run answers with what it declares ([`Op::replies_as_declared`]).
+pub trait Request: Into<Op> {
+    type Reply;
+
+    /// The reply inside `outcome`, or `outcome` back when it is of another kind (a rejection,
+    /// or a bug: the cold path, so it is handed back as it is rather than boxed).
+    #[allow(clippy::result_large_err)]
+    fn reply(outcome: Outcome) -> Result<Self::Reply, Outcome>;
+}
+
+/// `replies! { Command: Reply { Outcome::Variant(x) => x } .. }`, one line per command of an
+/// area; a command whose older versions answered differently lists one arm for each.
+macro_rules! replies {
+    ($($(#[$doc:meta])* $command:ty : $reply:ty { $($pattern:pat => $value:expr),+ $(,)? })*) => {
+        $($(#[$doc])* impl $crate::op::Request for $command {
+            type Reply = $reply;
+
+            fn reply(outcome: $crate::model::Outcome) -> Result<$reply, $crate::model::Outcome> {
+                match outcome {
+                    $($pattern => Ok($value),)+
+                    other => Err(other),
+                }
+            }
+        })*
+    };
+}
+
+pub(crate) use replies;
 
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,8 @@
 /// One line per variant: `tag "WireName" => Outer(area::AreaEnum::Variant),`.
 ///
 /// `flat_wire!(Op, "command", from; ..)` also generates `From<area::Variant> for Op` for
-/// variants whose body is a struct of that name.
+/// variants whose body is a struct of that name, and `Op::replies_as_declared`, which needs
+/// every such struct to declare its reply (`crate::Request`).
 macro_rules! flat_wire {
     ($outer:ident, $what:literal, from; $($tag:literal $name:literal => $area:ident($module:ident::$inner:ident::$variant:ident),)*) => {
         $crate::wire::flat_wire!($outer, $what; $($tag $name => $area($module::$inner::$variant),)*);
@@ -25,6 +26,20 @@ macro_rules! flat_wire {
                 $outer::$area($module::$inner::$variant(body))
             }
         })*
+
+        impl $outer {
+            /// Whether `outcome` is a rejection or the reply this command declares.
+            pub fn replies_as_declared(&self, outcome: &$crate::model::Outcome) -> bool {
+                if matches!(outcome, $crate::model::Outcome::Rejected(_)) {
+                    return true;
+                }
+                match self {
+                    $($outer::$area($module::$inner::$variant(_)) => {
+                        <$module::$variant as $crate::op::Request>::reply(outcome.clone()).is_ok()
+                    })*
+                }
+            }
+        }
     };
     ($outer:ident, $what:literal; $($tag:literal $name:literal => $area:ident($module:ident::$inner:ident::$variant:ident),)*) => {
         /// Every variant's wire name, indexed by tag.

@@ -196,14 +196,8 @@ pub(super) async fn set_quotas(
 ) -> Result<Json<crate::domain::Quotas>, AppError> {
     auth.require_operator()?;
     let quotas: crate::domain::Quotas = parse_json(&body)?;
-    match s
-        .write(
-            caller(&headers, &auth)?,
-            crate::domain::Op::from(SetQuotas { quotas }),
-        )
-        .await?
-    {
-        crate::domain::Outcome::Quotas(q) => Ok(Json(q)),
-        other => Err(super::unexpected(other)),
-    }
+    let q = s
+        .submit(caller(&headers, &auth)?, SetQuotas { quotas })
+        .await?;
+    Ok(Json(q))
 }

@@ -19,9 +19,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    caller, created, parse_id, parse_json, sha256_hex, unexpected, AppError, Auth, Booking,
-    BookingStatus, Bookings, Feed, FeedTarget, Op, Outcome, Path, Query, ReadParams, Role, RoomId,
-    St,
+    caller, created, parse_id, parse_json, sha256_hex, AppError, Auth, Booking, BookingStatus,
+    Bookings, Feed, FeedTarget, Path, Query, ReadParams, Role, RoomId, St,
 };
 use crate::domain::calendar::zone;
 use crate::domain::feeds::{CreateFeed, RevokeFeed};
@@ -68,19 +67,15 @@ pub(super) async fn create_feed(
         }
     };
     let token = hex::encode(rand::random::<[u8; 24]>());
-    let op = Op::from(CreateFeed {
+    let command = CreateFeed {
         tenant,
         target,
         sha256: sha256_hex(&token),
-    });
-    match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::FeedCreated(f) => {
-            let mut v = feed_json(&f);
-            v["url"] = json!(format!("/feeds/{token}.ics"));
-            Ok(created(v))
-        }
-        other => Err(unexpected(other)),
-    }
+    };
+    let feed = s.submit(caller(&headers, &auth)?, command).await?;
+    let mut v = feed_json(&feed);
+    v["url"] = json!(format!("/feeds/{token}.ics"));
+    Ok(created(v))
 }
 
 pub(super) async fn list_feeds(
@@ -115,16 +110,10 @@ pub(super) async fn revoke_feed(
 ) -> Result<Json<Value>, AppError> {
     let tenant = auth.tenant()?;
     let feed = parse_id("feed", &id)?;
-    match s
-        .write(
-            caller(&headers, &auth)?,
-            Op::from(RevokeFeed { tenant, feed }),
-        )
-        .await?
-    {
-        Outcome::Feed(f) => Ok(Json(feed_json(&f))),
-        other => Err(unexpected(other)),
-    }
+    let f = s
+        .submit(caller(&headers, &auth)?, RevokeFeed { tenant, feed })
+        .await?;
+    Ok(Json(feed_json(&f)))
 }
 
 /// RFC 5545 TEXT escaping.

@@ -22,13 +22,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::app::{
-    csrf_token, opt, parse_clock, parse_date, parse_id, parse_time, sha256_hex, unexpected,
-    AppError, AppState, Auth,
+    csrf_token, opt, parse_clock, parse_date, parse_id, parse_time, sha256_hex, AppError, AppState,
+    Auth,
 };
 use crate::domain::{
     ApiToken, AuditEntry, Booking, BookingDetails, BookingStatus, Bookings, Calendar, ClosureKind,
-    Enquiry, Feed, FeedTarget, Lesson, LessonSpec, Occupation, Op, Outcome, Period, PeriodKind,
-    Role, Room, RoomFilter, RoomId, RoomSpec, Rules, Series, SiteSpec, Tenant, TenantId, User,
+    Enquiry, Feed, FeedTarget, Lesson, LessonSpec, Occupation, Period, PeriodKind, Request, Role,
+    Room, RoomFilter, RoomId, RoomSpec, Rules, Series, SiteSpec, Tenant, TenantId, User,
 };
 use crate::http::{caller, clash_json, Path, Query, St};
 

@@ -9,8 +9,8 @@ use roomraft_cluster::Consistency;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    caller, created, csrf_token, parse_id, parse_json, sha256_hex, unexpected, ApiToken, AppError,
-    AppState, Auth, Op, Outcome, Path, Query, ReadParams, Role, St, Tenant, TenantId, User,
+    caller, created, csrf_token, parse_id, parse_json, sha256_hex, ApiToken, AppError, AppState,
+    Auth, Path, Query, ReadParams, Role, St, Tenant, TenantId, User,
 };
 use crate::app::people::{
     self, change_own_password, check_new_password, hash_password, start_session,
@@ -176,19 +176,17 @@ pub(super) async fn create_tenant(
     auth.require_operator()?;
     let req: NewTenant = parse_json(&body)?;
     let admin_token = format!("rr_{}", hex::encode(rand::random::<[u8; 32]>()));
-    let op = Op::from(CreateTenant {
+    let command = CreateTenant {
         slug: req.slug,
         name: req.name,
         time_zone: req.time_zone.unwrap_or_else(|| "Europe/London".into()),
         admin_token_sha256: sha256_hex(&admin_token),
-    });
-    match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::TenantCreated(t) => Ok(created(NewTenantBody {
-            tenant: TenantBody::from(&t),
-            admin_token,
-        })),
-        other => Err(unexpected(other)),
-    }
+    };
+    let t = s.submit(caller(&headers, &auth)?, command).await?;
+    Ok(created(NewTenantBody {
+        tenant: TenantBody::from(&t),
+        admin_token,
+    }))
 }
 
 pub(super) async fn list_tenants(
@@ -224,14 +222,12 @@ pub(super) async fn update_tenant(
     auth.require_operator()?;
     let tenant = parse_id("tenant", &id)?;
     let req: TenantPatch = parse_json(&body)?;
-    let op = Op::from(SetTenantSuspended {
+    let command = SetTenantSuspended {
         tenant,
         suspended: req.suspended,
-    });
-    match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::Tenant(t) => Ok(Json(TenantBody::from(&t))),
-        other => Err(unexpected(other)),
-    }
+    };
+    let t = s.submit(caller(&headers, &auth)?, command).await?;
+    Ok(Json(TenantBody::from(&t)))
 }
 
 #[derive(Deserialize)]
@@ -416,7 +412,7 @@ pub(super) async fn update_user(
         Some(r) => parse_role("role", r)?,
         None => u.role,
     };
-    let op = Op::from(UpdateUser {
+    let command = UpdateUser {
         tenant,
         user: u.id,
         name: req.name.unwrap_or(u.name),
@@ -424,11 +420,9 @@ pub(super) async fn update_user(
         department: req.department_id.unwrap_or(u.department),
         role,
         active: req.active.unwrap_or(u.active),
-    });
-    match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::User(u) => Ok(Json(UserBody::from(&u))),
-        other => Err(unexpected(other)),
-    }
+    };
+    let u = s.submit(caller(&headers, &auth)?, command).await?;
+    Ok(Json(UserBody::from(&u)))
 }
 
 #[derive(Deserialize)]
@@ -454,16 +448,14 @@ pub(super) async fn reset_password(
         tenant,
         (&u.username, &u.name, &u.email),
     )?;
-    let op = Op::from(SetPassword {
+    let command = SetPassword {
         tenant,
         user: u.id,
         password_phc: hash_password(req.new_password).await?,
         keep_session: None,
-    });
-    match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::User(u) => Ok(Json(UserBody::from(&u))),
-        other => Err(unexpected(other)),
-    }
+    };
+    let u = s.submit(caller(&headers, &auth)?, command).await?;
+    Ok(Json(UserBody::from(&u)))
 }
 
 pub(super) async fn force_sign_out(
@@ -474,11 +466,8 @@ pub(super) async fn force_sign_out(
 ) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let user = parse_id("user", &id)?;
-    s.write(
-        caller(&headers, &auth)?,
-        Op::from(EndUserSessions { tenant, user }),
-    )
-    .await?;
+    s.submit(caller(&headers, &auth)?, EndUserSessions { tenant, user })
+        .await?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
 
@@ -496,14 +485,12 @@ pub(super) async fn create_department(
 ) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let req: NewDepartment = parse_json(&body)?;
-    let op = Op::from(CreateDepartment {
+    let command = CreateDepartment {
         tenant,
         name: req.name,
-    });
-    match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::Department(d) => Ok(created(DepartmentBody::from(&d))),
-        other => Err(unexpected(other)),
-    }
+    };
+    let d = s.submit(caller(&headers, &auth)?, command).await?;
+    Ok(created(DepartmentBody::from(&d)))
 }
 
 pub(super) async fn list_departments(
@@ -531,9 +518,9 @@ pub(super) async fn delete_department(
 ) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let department = parse_id("department", &id)?;
-    s.write(
+    s.submit(
         caller(&headers, &auth)?,
-        Op::from(DeleteDepartment { tenant, department }),
+        DeleteDepartment { tenant, department },
     )
     .await?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
@@ -556,19 +543,17 @@ pub(super) async fn create_token(
     let req: NewToken = parse_json(&body)?;
     let role = parse_role("role", &req.role)?;
     let token = format!("rr_{}", hex::encode(rand::random::<[u8; 32]>()));
-    let op = Op::from(CreateToken {
+    let command = CreateToken {
         tenant,
         name: req.name,
         role,
         sha256: sha256_hex(&token),
-    });
-    match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::TokenCreated(t) => Ok(created(NewTokenBody {
-            token: TokenBody::from(&t),
-            secret: token,
-        })),
-        other => Err(unexpected(other)),
-    }
+    };
+    let t = s.submit(caller(&headers, &auth)?, command).await?;
+    Ok(created(NewTokenBody {
+        token: TokenBody::from(&t),
+        secret: token,
+    }))
 }
 
 pub(super) async fn list_tokens(
@@ -597,14 +582,8 @@ pub(super) async fn revoke_token(
 ) -> Result<Json<TokenBody>, AppError> {
     let tenant = auth.require_admin()?;
     let token = parse_id("token", &id)?;
-    match s
-        .write(
-            caller(&headers, &auth)?,
-            Op::from(RevokeToken { tenant, token }),
-        )
-        .await?
-    {
-        Outcome::Token(t) => Ok(Json(TokenBody::from(&t))),
-        other => Err(unexpected(other)),
-    }
+    let t = s
+        .submit(caller(&headers, &auth)?, RevokeToken { tenant, token })
+        .await?;
+    Ok(Json(TokenBody::from(&t)))
 }

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{
-    caller, consistency, created, opt, parse_clock, parse_date, parse_id, parse_json, unexpected,
-    AppError, AppState, Auth, Calendar, ClosureKind, Lesson, LessonSpec, Op, Outcome, Path, Period,
-    PeriodKind, Query, ReadParams, Role, Room, RoomSpec, Rules, St,
+    caller, consistency, created, opt, parse_clock, parse_date, parse_id, parse_json, AppError,
+    AppState, Auth, Calendar, ClosureKind, Lesson, LessonSpec, Path, Period, PeriodKind, Query,
+    ReadParams, Request, Role, Room, RoomSpec, Rules, St,
 };
 use crate::app::school::{import_timetable, lesson_times, weekday_value, ALWAYS_FROM, ALWAYS_TO};
 use crate::domain::school::{
@@ -86,16 +86,10 @@ pub(super) async fn set_rules(
 ) -> Result<Json<RulesDto>, AppError> {
     let tenant = auth.require_admin()?;
     let rules = parse_json::<RulesDto>(&body)?.into_rules("rules")?;
-    match s
-        .write(
-            caller(&headers, &auth)?,
-            Op::from(SetTenantRules { tenant, rules }),
-        )
-        .await?
-    {
-        Outcome::Tenant(t) => Ok(Json(RulesDto::of(&t.rules))),
-        other => Err(unexpected(other)),
-    }
+    let t = s
+        .submit(caller(&headers, &auth)?, SetTenantRules { tenant, rules })
+        .await?;
+    Ok(Json(RulesDto::of(&t.rules)))
 }
 
 /// A room as the API shows it.
@@ -244,16 +238,10 @@ pub(super) async fn update_room(
         .await?
         .ok_or_else(|| AppError::not_found("room", room))?;
     let spec = req.onto(current)?;
-    match s
-        .write(
-            caller(&headers, &auth)?,
-            Op::from(UpdateRoom { tenant, room, spec }),
-        )
-        .await?
-    {
-        Outcome::Room(r) => Ok(Json(RoomBody::from(&r))),
-        other => Err(unexpected(other)),
-    }
+    let r = s
+        .submit(caller(&headers, &auth)?, UpdateRoom { tenant, room, spec })
+        .await?;
+    Ok(Json(RoomBody::from(&r)))
 }
 
 pub(super) async fn list_rooms(
@@ -316,17 +304,16 @@ pub(super) async fn get_calendar(
     Ok(Json(calendar_json(&cal)))
 }
 
-async fn calendar_op(
+/// Submits a change to the calendar and answers with the calendar it made.
+async fn change_calendar(
     s: &AppState,
     headers: &HeaderMap,
     auth: Auth,
-    op: Op,
+    command: impl Request<Reply = Calendar>,
     status: StatusCode,
 ) -> Result<Response, AppError> {
-    match s.write(caller(headers, &auth)?, op).await? {
-        Outcome::Calendar(c) => Ok((status, Json(calendar_json(&c))).into_response()),
-        other => Err(unexpected(other)),
-    }
+    let c = s.submit(caller(headers, &auth)?, command).await?;
+    Ok((status, Json(calendar_json(&c))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -343,11 +330,11 @@ pub(super) async fn set_week_cycle(
 ) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let req: WeekCycle = parse_json(&body)?;
-    let op = Op::from(SetWeekCycle {
+    let command = SetWeekCycle {
         tenant,
         labels: req.labels,
-    });
-    calendar_op(&s, &headers, auth, op, StatusCode::OK).await
+    };
+    change_calendar(&s, &headers, auth, command, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -366,13 +353,13 @@ pub(super) async fn create_year(
 ) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let req: NewYear = parse_json(&body)?;
-    let op = Op::from(CreateYear {
+    let command = CreateYear {
         tenant,
         name: req.name,
         start: parse_date("start", &req.start)?,
         end: parse_date("end", &req.end)?,
-    });
-    calendar_op(&s, &headers, auth, op, StatusCode::CREATED).await
+    };
+    change_calendar(&s, &headers, auth, command, StatusCode::CREATED).await
 }
 
 #[derive(Deserialize)]
@@ -393,15 +380,15 @@ pub(super) async fn create_term(
 ) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let req: NewTerm = parse_json(&body)?;
-    let op = Op::from(CreateTerm {
+    let command = CreateTerm {
         tenant,
         year: req.year_id,
         name: req.name,
         start: parse_date("start", &req.start)?,
         end: parse_date("end", &req.end)?,
         first_week: req.first_week.unwrap_or_else(|| "A".into()),
-    });
-    calendar_op(&s, &headers, auth, op, StatusCode::CREATED).await
+    };
+    change_calendar(&s, &headers, auth, command, StatusCode::CREATED).await
 }
 
 #[derive(Deserialize)]
@@ -427,14 +414,14 @@ pub(super) async fn create_closure(
         Some(_) => return Err(AppError::invalid("kind", "use holiday or closure")),
     };
     let start = parse_date("start", &req.start)?;
-    let op = Op::from(CreateClosure {
+    let command = CreateClosure {
         tenant,
         name: req.name,
         kind,
         start,
         end: opt("end", &req.end, parse_date)?.unwrap_or(start),
-    });
-    calendar_op(&s, &headers, auth, op, StatusCode::CREATED).await
+    };
+    change_calendar(&s, &headers, auth, command, StatusCode::CREATED).await
 }
 
 pub(super) async fn delete_calendar_item(
@@ -445,8 +432,8 @@ pub(super) async fn delete_calendar_item(
 ) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let id = parse_id("calendar item", &id)?;
-    let op = Op::from(DeleteCalendarItem { tenant, id });
-    calendar_op(&s, &headers, auth, op, StatusCode::OK).await
+    let command = DeleteCalendarItem { tenant, id };
+    change_calendar(&s, &headers, auth, command, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -497,8 +484,8 @@ pub(super) async fn set_periods(
             kind,
         });
     }
-    let op = Op::from(SetPeriods { tenant, periods });
-    calendar_op(&s, &headers, auth, op, StatusCode::OK).await
+    let command = SetPeriods { tenant, periods };
+    change_calendar(&s, &headers, auth, command, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -642,15 +629,13 @@ pub(super) async fn create_lesson(
         from: opt("from", &req.from, parse_date)?.unwrap_or(ALWAYS_FROM),
         to: opt("to", &req.to, parse_date)?.unwrap_or(ALWAYS_TO),
     };
-    let op = Op::from(CreateLesson {
+    let command = CreateLesson {
         tenant,
         room: req.room_id,
         lesson,
-    });
-    match s.write(caller(&headers, &auth)?, op).await? {
-        Outcome::Lesson(l) => Ok(created(LessonBody::from(&l))),
-        other => Err(unexpected(other)),
-    }
+    };
+    let l = s.submit(caller(&headers, &auth)?, command).await?;
+    Ok(created(LessonBody::from(&l)))
 }
 
 #[derive(Deserialize)]
@@ -685,11 +670,8 @@ pub(super) async fn delete_lesson(
 ) -> Result<Response, AppError> {
     let tenant = auth.require_admin()?;
     let lesson = parse_id("lesson", &id)?;
-    s.write(
-        caller(&headers, &auth)?,
-        Op::from(DeleteLesson { tenant, lesson }),
-    )
-    .await?;
+    s.submit(caller(&headers, &auth)?, DeleteLesson { tenant, lesson })
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -730,16 +712,14 @@ async fn set_release(
     let tenant = auth.tenant()?;
     let lesson = parse_id("lesson", id)?;
     let date = parse_date("date", date)?;
-    let op = Op::from(SetLessonRelease {
+    let command = SetLessonRelease {
         tenant,
         lesson,
         date,
         released,
-    });
-    match s.write(caller(headers, &auth)?, op).await? {
-        Outcome::Lesson(l) => Ok(Json(LessonBody::from(&l))),
-        other => Err(unexpected(other)),
-    }
+    };
+    let l = s.submit(caller(headers, &auth)?, command).await?;
+    Ok(Json(LessonBody::from(&l)))
 }
 
 /// `PUT /api/v1/lessons/{id}/releases/{date}`: the class is elsewhere; the room is free.

@@ -8,12 +8,12 @@ use roomraft_cluster::Consistency;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{parse_clock, parse_date, parse_time, unexpected, AppError, AppState, Caller};
+use super::{parse_clock, parse_date, parse_time, AppError, AppState, Caller};
 use crate::domain::booking::{CancelBooking, CreateBooking, CreateSeries, DecideBooking};
 use crate::domain::calendar::{expand_weekly, instant, weekday_name, weekday_number, zone};
 use crate::domain::{
-    Booking, BookingDetails, BookingId, Calendar, CancelScope, Occurrence, Op, Outcome, RoomId,
-    Series, SeriesMode, Tenant, TenantId, WeeklyRule,
+    Booking, BookingDetails, BookingId, Calendar, CancelScope, Occurrence, RoomId, Series,
+    SeriesMode, Tenant, TenantId, WeeklyRule,
 };
 
 /// When a booking is: instants, or a local date with a period or local clock times.
@@ -88,15 +88,19 @@ pub async fn tenant_and_calendar(
     .ok_or_else(|| AppError::not_found("room", room))
 }
 
-/// Counts what a booking request came to in `roomraft_bookings_total`.
-pub fn count_bookings(s: &AppState, r: Result<Outcome, AppError>) -> Result<Outcome, AppError> {
+/// Counts what a booking request came to in `roomraft_bookings_total`: `done` for each of the
+/// `n` bookings a reply holds, `conflicted` for each clash that refused it.
+fn count_bookings<T>(
+    s: &AppState,
+    r: Result<T, AppError>,
+    done: &str,
+    n: impl Fn(&T) -> usize,
+) -> Result<T, AppError> {
     let (outcome, n) = match &r {
-        Ok(Outcome::BookingCreated(_)) => ("created", 1),
-        Ok(Outcome::SeriesCreated { bookings, .. }) => ("created", bookings.len()),
-        Ok(Outcome::BookingsCancelled(list)) => ("cancelled", list.len()),
+        Ok(reply) => (done, n(reply)),
         Err(AppError::Conflict(_)) => ("conflicted", 1),
         Err(AppError::SeriesConflicts(list)) => ("conflicted", list.len()),
-        _ => return r,
+        Err(_) => return r,
     };
     s.metrics
         .bookings
@@ -241,11 +245,15 @@ pub fn series_mode(m: Option<&str>) -> Result<SeriesMode, AppError> {
 }
 
 /// The command that books `req` as a series, planned against the tenant's calendar as it is now.
-pub async fn series_op(s: &AppState, tenant: TenantId, req: NewSeries) -> Result<Op, AppError> {
+async fn series_command(
+    s: &AppState,
+    tenant: TenantId,
+    req: NewSeries,
+) -> Result<CreateSeries, AppError> {
     let mode = series_mode(req.mode.as_deref())?;
     let (t, cal) = tenant_and_calendar(s, tenant, req.room_id).await?;
     let (occurrences, rule) = plan(&t, &cal, &req)?;
-    Ok(Op::from(CreateSeries {
+    Ok(CreateSeries {
         tenant,
         room: req.room_id,
         rule,
@@ -258,7 +266,7 @@ pub async fn series_op(s: &AppState, tenant: TenantId, req: NewSeries) -> Result
             on_behalf_of: req.on_behalf_of,
             override_reason: req.override_reason,
         },
-    }))
+    })
 }
 
 /// Books `room` for `tenant` at `when`: instants as they are, a period or local times in the
@@ -283,17 +291,14 @@ pub async fn book(
     if details.title.trim().is_empty() {
         return Err(AppError::invalid("title", "must not be empty"));
     }
-    let op = Op::from(CreateBooking {
+    let command = CreateBooking {
         tenant,
         room,
         start,
         end,
         details: BookingDetails { period, ..details },
-    });
-    match count_bookings(s, s.write(caller, op).await)? {
-        Outcome::BookingCreated(b) => Ok(b),
-        other => Err(unexpected(other)),
-    }
+    };
+    count_bookings(s, s.submit(caller, command).await, "created", |_| 1)
 }
 
 /// Books `req` as a series: every occurrence, or those without a clash.
@@ -303,11 +308,13 @@ pub async fn book_series(
     tenant: TenantId,
     req: NewSeries,
 ) -> Result<(Series, Vec<Booking>), AppError> {
-    let op = series_op(s, tenant, req).await?;
-    match count_bookings(s, s.write(caller, op).await)? {
-        Outcome::SeriesCreated { series, bookings } => Ok((series, bookings)),
-        other => Err(unexpected(other)),
-    }
+    let command = series_command(s, tenant, req).await?;
+    count_bookings(
+        s,
+        s.submit(caller, command).await,
+        "created",
+        |(_, list)| list.len(),
+    )
 }
 
 /// A cancellation's scope as the API's query and the pages' form name it.
@@ -328,15 +335,12 @@ pub async fn cancel(
     booking: BookingId,
     scope: CancelScope,
 ) -> Result<Vec<Booking>, AppError> {
-    let op = Op::from(CancelBooking {
+    let command = CancelBooking {
         tenant,
         booking,
         scope,
-    });
-    match count_bookings(s, s.write(caller, op).await)? {
-        Outcome::BookingsCancelled(list) => Ok(list),
-        other => Err(unexpected(other)),
-    }
+    };
+    count_bookings(s, s.submit(caller, command).await, "cancelled", Vec::len)
 }
 
 /// An admin's decision on a booking waiting for approval.
@@ -347,13 +351,10 @@ pub async fn decide(
     booking: BookingId,
     approve: bool,
 ) -> Result<Booking, AppError> {
-    let op = Op::from(DecideBooking {
+    let command = DecideBooking {
         tenant,
         booking,
         approve,
-    });
-    match s.write(caller, op).await? {
-        Outcome::BookingDecided(b) => Ok(b),
-        other => Err(unexpected(other)),
-    }
+    };
+    s.submit(caller, command).await
 }

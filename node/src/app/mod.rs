@@ -18,7 +18,7 @@ use roomraft_cluster::{Cluster, ClusterError, Consistency};
 
 use crate::domain::{
     Actor, BookingId, Bookings, Clash, Command, Credential, LogCommand, Occurrence, Op, Outcome,
-    Rejection, RowError, SignInPolicy, TenantId, TenantView,
+    Rejection, Request, RowError, SignInPolicy, TenantId, TenantView,
 };
 
 pub(crate) use auth::{constant_time_eq, refused, sign_in_failed};
@@ -295,8 +295,19 @@ fn principal(actor: &Actor) -> String {
 }
 
 impl AppState {
+    /// Replicates one command for `caller` and answers with the reply it declares; a
+    /// rejection becomes its error.
+    pub async fn submit<C: Request>(
+        &self,
+        caller: Caller,
+        command: C,
+    ) -> Result<C::Reply, AppError> {
+        let outcome = self.write(caller, command.into()).await?;
+        C::reply(outcome).map_err(unexpected)
+    }
+
     /// Replicates `op` for `caller`; a rejection becomes its error.
-    pub async fn write(&self, caller: Caller, op: Op) -> Result<Outcome, AppError> {
+    async fn write(&self, caller: Caller, op: Op) -> Result<Outcome, AppError> {
         let cmd = LogCommand::signed(
             Command {
                 time: Timestamp::now(),
@@ -328,7 +339,7 @@ impl AppState {
 }
 
 /// An outcome other than the one the command's apply answers with: a bug, said as one.
-pub(crate) fn unexpected(o: Outcome) -> AppError {
+fn unexpected(o: Outcome) -> AppError {
     AppError::Cluster(ClusterError::Codec {
         what: "outcome",
         reason: format!("unexpected {o:?}"),

@@ -10,13 +10,12 @@ use jiff::Timestamp;
 use roomraft_cluster::Consistency;
 
 use super::{
-    csrf_token, refused, retry_after, sha256_hex, sign_in_failed, unexpected, AppError, AppState,
-    Auth, Caller,
+    csrf_token, refused, retry_after, sha256_hex, sign_in_failed, AppError, AppState, Auth, Caller,
 };
 use crate::domain::people::{
     CreateSession, CreateUser, EndSession, RecordSignInFailure, SetPassword,
 };
-use crate::domain::{Actor, DepartmentId, Op, Outcome, Role, Session, TenantId, User};
+use crate::domain::{Actor, DepartmentId, Role, Session, TenantId, User};
 
 /// Longest password accepted (NIST SP 800-63B asks verifiers to allow at least 64).
 const MAX_PASSWORD: usize = 256;
@@ -193,18 +192,15 @@ pub async fn start_session(
         user: Some(user.id),
     };
     let policy = s.sessions;
-    let op = Op::from(CreateSession {
+    let command = CreateSession {
         tenant: user.tenant,
         user: user.id,
         sha256: sha256_hex(&token),
         csrf_sha256: sha256_hex(&csrf),
         idle_secs: policy.idle.as_secs().min(u32::MAX as u64) as u32,
         absolute_secs: policy.absolute.as_secs().min(u32::MAX as u64) as u32,
-    });
-    let session = match s.write(Caller::unauthenticated(actor), op).await? {
-        Outcome::Session(sess) => sess,
-        other => return Err(unexpected(other)),
     };
+    let session = s.submit(Caller::unauthenticated(actor), command).await?;
     Ok(Started {
         user,
         session,
@@ -238,17 +234,16 @@ async fn wrong_password(s: &AppState, u: &User) -> AppError {
         name: "sign-in".into(),
         user: None,
     };
-    let op = Op::from(RecordSignInFailure {
+    let command = RecordSignInFailure {
         tenant: u.tenant,
         user: u.id,
         policy: s.sign_in_policy,
-    });
-    match s.write(Caller::unauthenticated(actor), op).await {
-        Ok(Outcome::SignInGuard(g)) => match g.locked_at(Timestamp::now()) {
+    };
+    match s.submit(Caller::unauthenticated(actor), command).await {
+        Ok(guard) => match guard.locked_at(Timestamp::now()) {
             Some(until) => locked(s, until),
             None => AppError::BadCredentials,
         },
-        Ok(other) => unexpected(other),
         Err(e) => e,
     }
 }
@@ -302,16 +297,13 @@ pub async fn change_own_password(
             other => Err(other),
         };
     }
-    let op = Op::from(SetPassword {
+    let command = SetPassword {
         tenant: auth.tenant()?,
         user,
         password_phc: hash_password(new).await?,
         keep_session: Some(session),
-    });
-    match s.write(Caller::of(&auth), op).await? {
-        Outcome::User(u) => Ok(u),
-        other => Err(unexpected(other)),
-    }
+    };
+    s.submit(Caller::of(&auth), command).await
 }
 
 /// A new user of a school, as an admin gives it.
@@ -338,7 +330,7 @@ pub async fn create_user(
         tenant,
         (&u.username, &u.name, &u.email),
     )?;
-    let op = Op::from(CreateUser {
+    let command = CreateUser {
         tenant,
         username: u.username,
         name: u.name,
@@ -346,11 +338,8 @@ pub async fn create_user(
         department: u.department,
         role: u.role,
         password_phc: hash_password(u.password).await?,
-    });
-    match s.write(caller, op).await? {
-        Outcome::User(u) => Ok(u),
-        other => Err(unexpected(other)),
-    }
+    };
+    s.submit(caller, command).await
 }
 
 /// Ends the session `auth` signed in with; a token has none to end.
@@ -358,9 +347,7 @@ pub async fn sign_out(s: &AppState, auth: &Auth) -> Result<(), AppError> {
     let sha256 = auth.session.clone().ok_or_else(|| AppError::BadRequest {
         message: "only a session signs out; revoke a token instead".into(),
     })?;
-    s.write(Caller::of(auth), Op::from(EndSession { sha256 }))
-        .await?;
-    Ok(())
+    s.submit(Caller::of(auth), EndSession { sha256 }).await
 }
 
 #[cfg(test)]

@@ -5,13 +5,12 @@ use jiff::civil::Date;
 use roomraft_cluster::Consistency;
 use serde_json::Value;
 
-use super::{parse_clock, parse_date, unexpected, AppError, AppState, Caller};
+use super::{parse_clock, parse_date, AppError, AppState, Caller};
 use crate::domain::calendar::parse_weekday;
-use crate::domain::school::{CreateRoom, ImportLessons};
+use crate::domain::school::{CreateRoom, ImportLessons, Imported};
 use crate::domain::venue::SetSite;
 use crate::domain::{
-    Calendar, LessonImport, LessonSpec, Op, Outcome, Room, RoomSpec, RowError, Site, SiteSpec,
-    TenantId,
+    Calendar, LessonImport, LessonSpec, Room, RoomSpec, RowError, Site, SiteSpec, TenantId,
 };
 
 pub fn weekday_value(field: &str, v: &Value) -> Result<u8, AppError> {
@@ -202,13 +201,6 @@ pub fn parse_timetable(cal: &Calendar, csv_text: &[u8]) -> ParsedTimetable {
     out
 }
 
-/// What a timetable import did.
-pub struct Imported {
-    pub imported: usize,
-    /// Rows the timetable already held exactly (uploading a file again changes nothing).
-    pub unchanged: usize,
-}
-
 /// Imports a timetable CSV for `tenant`, all or nothing, as the JSON API and the admin page do:
 /// every problem of every row is reported at once (the file as read, then what apply would
 /// refuse: unknown rooms, week labels, overlapping lessons), and a row already in the
@@ -274,25 +266,12 @@ pub async fn import_timetable(
     if lessons.is_empty() {
         return Err(AppError::invalid("body", "the CSV has no lesson rows"));
     }
-    let op = Op::from(ImportLessons {
+    let command = ImportLessons {
         tenant,
         lessons,
         replace,
-    });
-    match s.write(caller, op).await? {
-        Outcome::TimetableImported {
-            imported,
-            unchanged,
-        } => Ok(Imported {
-            imported,
-            unchanged,
-        }),
-        Outcome::LessonsImported { count } => Ok(Imported {
-            imported: count,
-            unchanged: 0,
-        }),
-        other => Err(unexpected(other)),
-    }
+    };
+    s.submit(caller, command).await
 }
 
 /// Adds a room.
@@ -302,13 +281,7 @@ pub async fn create_room(
     tenant: TenantId,
     spec: RoomSpec,
 ) -> Result<Room, AppError> {
-    match s
-        .write(caller, Op::from(CreateRoom { tenant, spec }))
-        .await?
-    {
-        Outcome::RoomCreated(r) => Ok(r),
-        other => Err(unexpected(other)),
-    }
+    s.submit(caller, CreateRoom { tenant, spec }).await
 }
 
 /// Sets the school's public facilities website.
@@ -318,8 +291,5 @@ pub async fn set_site(
     tenant: TenantId,
     site: SiteSpec,
 ) -> Result<Site, AppError> {
-    match s.write(caller, Op::from(SetSite { tenant, site })).await? {
-        Outcome::Site(site) => Ok(site),
-        other => Err(unexpected(other)),
-    }
+    s.submit(caller, SetSite { tenant, site }).await
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{
     booked_by, clock, form, html, html_status, long_date, notice, poster, see_other, viewer,
-    AppError, Booking, BookingStatus, Chrome, FieldErrors, Op, Opt, PageError, Path, Period, Query,
+    AppError, Booking, BookingStatus, Chrome, FieldErrors, Opt, PageError, Path, Period, Query,
     Role, Room, RoomSpec, RowError, Rules, SiteSpec, St, Viewer,
 };
 use crate::app;
@@ -443,12 +443,12 @@ pub async fn handle_enquiry(
     let enquiry: u64 = id
         .parse()
         .map_err(|_| AppError::not_found("enquiry", &id))?;
-    let op = Op::from(SetEnquiryHandled {
+    let command = SetEnquiryHandled {
         tenant,
         enquiry,
         handled: f.handled == "yes",
-    });
-    s.write(Caller::of(&v.auth), op).await?;
+    };
+    s.submit(Caller::of(&v.auth), command).await?;
     Ok(see_other("/admin/enquiries?done=enquiry"))
 }
 

@@ -26,9 +26,8 @@ use serde::de::DeserializeOwned;
 use crate::app::{csrf_token, AppError, AppState, Auth, CsrfProof};
 use crate::domain::calendar::zone;
 use crate::domain::{
-    Actor, Booking, BookingDetails, BookingStatus, Calendar, EnquirySpec, Occupation, Op, Outcome,
-    Period, Role, Room, RoomFilter, RoomSpec, RowError, Rules, SiteSpec, Tenant, TenantId,
-    TenantView, User,
+    Actor, Booking, BookingDetails, BookingStatus, Calendar, EnquirySpec, Occupation, Period, Role,
+    Room, RoomFilter, RoomSpec, RowError, Rules, SiteSpec, Tenant, TenantId, TenantView, User,
 };
 use crate::http::ErrorPages;
 

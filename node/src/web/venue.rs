@@ -18,10 +18,10 @@ use serde::Deserialize;
 
 use super::{
     clock, date_param, form, html, html_status, long_date, zone, Actor, AppError, AppState,
-    EnquirySpec, FieldErrors, Occupation, Op, Opt, Outcome, PageError, Path, Query, Role, Room, St,
-    Tenant, TenantId, TimeZone,
+    EnquirySpec, FieldErrors, Occupation, Opt, PageError, Path, Query, Role, Room, St, Tenant,
+    TenantId, TimeZone,
 };
-use crate::app::{refused, unexpected, Caller};
+use crate::app::{refused, Caller};
 use crate::domain::calendar::{instant, local_date};
 use crate::domain::venue::CreateEnquiry;
 use crate::http::observe::ClientAddr;
@@ -390,22 +390,21 @@ pub async fn enquire(
                 name: "public:enquiry".into(),
                 user: None,
             };
-            let op = Op::from(CreateEnquiry {
+            let command = CreateEnquiry {
                 tenant: t.id,
                 enquiry,
-            });
-            s.write(Caller::unauthenticated(actor), op).await
+            };
+            s.submit(Caller::unauthenticated(actor), command).await
         }
         Err(e) => Err(e),
     };
     match result {
-        Ok(Outcome::Enquiry(e)) => Ok(html(&ThanksPage {
+        Ok(e) => Ok(html(&ThanksPage {
             title: format!("Thank you — {}", school.name),
             school,
             name: e.spec.name,
             email: e.spec.email,
         })),
-        Ok(other) => Err(unexpected(other).into()),
         Err(e @ (AppError::Invalid { .. } | AppError::Forbidden { .. })) => Ok(html_status(
             if matches!(e, AppError::Forbidden { .. }) {
                 StatusCode::FORBIDDEN

@@ -3,6 +3,9 @@
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use crate::model::Outcome;
+use crate::op::replies;
+
 use super::PageView;
 
 /// Page-view analytics: the daily salts and the batches of views.
@@ -24,4 +27,12 @@ pub struct SetAnalyticsSalt {
 pub struct RecordPageViews {
     pub views: Vec<PageView>,
     pub retention_months: u16,
+}
+
+replies! {
+    SetAnalyticsSalt: () { Outcome::Done => () }
+    /// Page views counted, and those skipped (unknown tenant, too old, malformed).
+    RecordPageViews: (u32, u32) {
+        Outcome::PageViewsRecorded { recorded, skipped } => (recorded, skipped),
+    }
 }

@@ -173,6 +173,7 @@ impl World {
             .now
             .checked_add(jiff::SignedDuration::from_secs(1))
             .unwrap();
+        let sent = op.clone();
         let command = Command {
             time: self.now,
             actor,
@@ -186,6 +187,10 @@ impl World {
         self.log.push((self.index, cmd.clone()));
         let mut writes = WriteSet::default();
         let out = self.s.apply(self.index, cmd, &mut writes);
+        assert!(
+            sent.replies_as_declared(&out),
+            "{sent:?} answered {out:?}, not the reply its Request declares"
+        );
         let written: Vec<(Vec<u8>, Vec<u8>)> = (writes.ops().iter())
             .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
             .collect();

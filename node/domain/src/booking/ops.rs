@@ -3,6 +3,10 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::model::Outcome;
+use crate::model::{Booking, Series};
+use crate::op::replies;
+
 use crate::model::{
     BookingDetails, BookingId, CancelScope, Occurrence, RoomId, SeriesMode, TenantId,
 };
@@ -47,4 +51,14 @@ pub struct DecideBooking {
     pub tenant: TenantId,
     pub booking: BookingId,
     pub approve: bool,
+}
+
+replies! {
+    CreateBooking: Booking { Outcome::BookingCreated(b) => b }
+    /// Every booking the cancellation changed.
+    CancelBooking: Vec<Booking> { Outcome::BookingsCancelled(list) => list }
+    CreateSeries: (Series, Vec<Booking>) {
+        Outcome::SeriesCreated { series, bookings } => (series, bookings),
+    }
+    DecideBooking: Booking { Outcome::BookingDecided(b) => b }
 }

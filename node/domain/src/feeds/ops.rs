@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::Feed;
+use crate::model::Outcome;
+use crate::op::replies;
+
 use crate::model::{FeedId, FeedTarget, TenantId};
 
 /// Calendar feeds: secret iCalendar addresses of a room, a user or the school.
@@ -22,4 +26,9 @@ pub struct CreateFeed {
 pub struct RevokeFeed {
     pub tenant: TenantId,
     pub feed: FeedId,
+}
+
+replies! {
+    CreateFeed: Feed { Outcome::FeedCreated(f) => f }
+    RevokeFeed: Feed { Outcome::Feed(f) => f }
 }

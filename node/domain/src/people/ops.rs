@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::Outcome;
+use crate::model::{ApiToken, Department, Session, SignInGuard, User};
+use crate::op::replies;
+
 use crate::model::{DepartmentId, Role, SignInPolicy, TenantId, TokenId, UserId};
 
 /// Departments, users, passwords, sessions, API tokens and the sign-in guard.
@@ -114,4 +118,19 @@ pub struct RecordSignInFailure {
     pub tenant: TenantId,
     pub user: UserId,
     pub policy: SignInPolicy,
+}
+
+replies! {
+    CreateDepartment: Department { Outcome::Department(d) => d }
+    DeleteDepartment: () { Outcome::Done => () }
+    CreateUser: User { Outcome::User(u) => u }
+    UpdateUser: User { Outcome::User(u) => u }
+    SetPassword: User { Outcome::User(u) => u }
+    CreateSession: Session { Outcome::Session(s) => s }
+    EndSession: () { Outcome::Done => () }
+    EndUserSessions: () { Outcome::Done => () }
+    Touch: () { Outcome::Done => () }
+    CreateToken: ApiToken { Outcome::TokenCreated(t) => t }
+    RevokeToken: ApiToken { Outcome::Token(t) => t }
+    RecordSignInFailure: SignInGuard { Outcome::SignInGuard(g) => g }
 }

@@ -14,8 +14,8 @@ pub use model::{
 };
 pub use ops::{
     CreateClosure, CreateLesson, CreateRoom, CreateTenant, CreateTerm, CreateYear,
-    DeleteCalendarItem, DeleteLesson, ImportLessons, SchoolOp, SetLessonRelease, SetPeriods,
-    SetTenantRules, SetTenantSuspended, SetWeekCycle, UpdateRoom,
+    DeleteCalendarItem, DeleteLesson, ImportLessons, Imported, SchoolOp, SetLessonRelease,
+    SetPeriods, SetTenantRules, SetTenantSuspended, SetWeekCycle, UpdateRoom,
 };
 pub(crate) use records::SchoolRecord;
 pub use timetable::{lessons_overlap, ImportPlan, MAX_IMPORT_ROWS};

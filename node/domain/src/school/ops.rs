@@ -3,6 +3,10 @@
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use crate::model::Outcome;
+use crate::model::{Calendar, Lesson, Room, Tenant};
+use crate::op::replies;
+
 use crate::model::{
     CalendarId, ClosureKind, LessonId, LessonImport, LessonSpec, Period, RoomId, RoomSpec, Rules,
     TenantId,
@@ -134,4 +138,34 @@ pub struct SetLessonRelease {
     pub lesson: LessonId,
     pub date: Date,
     pub released: bool,
+}
+
+replies! {
+    CreateTenant: Tenant { Outcome::TenantCreated(t) => t }
+    SetTenantSuspended: Tenant { Outcome::Tenant(t) => t }
+    SetTenantRules: Tenant { Outcome::Tenant(t) => t }
+    CreateRoom: Room { Outcome::RoomCreated(r) => r }
+    UpdateRoom: Room { Outcome::Room(r) => r }
+    SetWeekCycle: Calendar { Outcome::Calendar(c) => c }
+    CreateYear: Calendar { Outcome::Calendar(c) => c }
+    CreateTerm: Calendar { Outcome::Calendar(c) => c }
+    CreateClosure: Calendar { Outcome::Calendar(c) => c }
+    DeleteCalendarItem: Calendar { Outcome::Calendar(c) => c }
+    SetPeriods: Calendar { Outcome::Calendar(c) => c }
+    CreateLesson: Lesson { Outcome::Lesson(l) => l }
+    DeleteLesson: () { Outcome::Done => () }
+    ImportLessons: Imported {
+        Outcome::TimetableImported { imported, unchanged } => Imported { imported, unchanged },
+        // Version 1 of the command counted only what it added.
+        Outcome::LessonsImported { count } => Imported { imported: count, unchanged: 0 },
+    }
+    SetLessonRelease: Lesson { Outcome::Lesson(l) => l }
+}
+
+/// What a timetable import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Imported {
+    pub imported: usize,
+    /// Rows the timetable already held exactly (uploading a file again changes nothing).
+    pub unchanged: usize,
 }

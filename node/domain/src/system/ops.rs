@@ -3,6 +3,10 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::model::ClusterIdentity;
+use crate::model::Outcome;
+use crate::op::replies;
+
 use crate::model::{BackupDone, Quotas};
 
 /// The cluster's own records: its identity, scheduled backups and per-school quotas.
@@ -39,4 +43,12 @@ pub struct MarkBackupDone {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetQuotas {
     pub quotas: Quotas,
+}
+
+replies! {
+    SetClusterIdentity: ClusterIdentity { Outcome::Identity(id) => id }
+    /// Whether this node may take the backup slot.
+    ClaimBackup: bool { Outcome::BackupClaim { granted } => granted }
+    MarkBackupDone: () { Outcome::Done => () }
+    SetQuotas: Quotas { Outcome::Quotas(q) => q }
 }

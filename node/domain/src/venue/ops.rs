@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::Outcome;
+use crate::model::{Enquiry, Site};
+use crate::op::replies;
+
 use crate::model::{EnquiryId, EnquirySpec, SiteSpec, TenantId};
 
 /// The public facilities website and its hire enquiries.
@@ -32,4 +36,10 @@ pub struct SetEnquiryHandled {
     pub tenant: TenantId,
     pub enquiry: EnquiryId,
     pub handled: bool,
+}
+
+replies! {
+    SetSite: Site { Outcome::Site(s) => s }
+    CreateEnquiry: Enquiry { Outcome::Enquiry(e) => e }
+    SetEnquiryHandled: Enquiry { Outcome::Enquiry(e) => e }
 }
