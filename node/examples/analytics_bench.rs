@@ -155,7 +155,7 @@ fn main() -> anyhow::Result<()> {
     println!(
         "apply wrote {records} records for {} views ({} visitors remembered)",
         views.len(),
-        state.tally.visitors.len()
+        state.analytics_visitors()
     );
     Ok(())
 }

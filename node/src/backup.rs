@@ -177,7 +177,7 @@ pub(crate) async fn propose<C: Request>(
 
 /// The cluster's identity, named now if it has none yet.
 pub async fn ensure_identity(cluster: &Cluster<Bookings>) -> Result<ClusterIdentity, ClusterError> {
-    if let Some(i) = cluster.read_local(|b| b.identity.clone()) {
+    if let Some(i) = cluster.read_local(|b| b.identity().cloned()) {
         return Ok(i);
     }
     let id = format!("rr-{:012x}", rand::random::<u64>() >> 16);
@@ -332,7 +332,7 @@ async fn scheduled_once(
 ) -> Result<(), Failed> {
     let slot = slot_start(Timestamp::now(), interval);
     let known = cluster
-        .read(Consistency::Linearizable, |b| b.backups.get(&slot).cloned())
+        .read(Consistency::Linearizable, |b| b.backup_slot(slot).cloned())
         .await
         .map_err(|e| failed(Stage::Snapshot, e))?;
     if known.as_ref().is_some_and(|b| b.done.is_some()) {

@@ -71,53 +71,53 @@ pub(crate) fn id20(id: u64) -> String {
 /// The whole replicated state of every tenant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bookings {
-    pub tenants: BTreeMap<TenantId, Tenant>,
-    pub rooms: BTreeMap<RoomId, Room>,
+    pub(crate) tenants: BTreeMap<TenantId, Tenant>,
+    pub(crate) rooms: BTreeMap<RoomId, Room>,
     /// Shared, as below: a change stores a new booking rather than editing one in place.
-    pub bookings: BTreeMap<BookingId, Arc<Booking>>,
-    pub users: BTreeMap<UserId, User>,
-    pub departments: BTreeMap<DepartmentId, Department>,
-    pub calendars: BTreeMap<TenantId, Calendar>,
-    pub lessons: BTreeMap<LessonId, Lesson>,
-    pub series: BTreeMap<SeriesId, Series>,
+    pub(crate) bookings: BTreeMap<BookingId, Arc<Booking>>,
+    pub(crate) users: BTreeMap<UserId, User>,
+    pub(crate) departments: BTreeMap<DepartmentId, Department>,
+    pub(crate) calendars: BTreeMap<TenantId, Calendar>,
+    pub(crate) lessons: BTreeMap<LessonId, Lesson>,
+    pub(crate) series: BTreeMap<SeriesId, Series>,
     /// Entries and request-key records never change once written: shared, so copying the state
     /// (for a backup or a snapshot, while writes wait) copies a pointer, not their strings.
-    pub audit: BTreeMap<u64, Arc<AuditEntry>>,
+    pub(crate) audit: BTreeMap<u64, Arc<AuditEntry>>,
     /// By SHA-256 of the secret.
-    pub tokens: BTreeMap<String, ApiToken>,
-    pub sessions: BTreeMap<String, Session>,
-    pub feeds: BTreeMap<String, Feed>,
+    pub(crate) tokens: BTreeMap<String, ApiToken>,
+    pub(crate) sessions: BTreeMap<String, Session>,
+    pub(crate) feeds: BTreeMap<String, Feed>,
     /// Bookings holding each room's slots, by start: disjoint intervals, so overlap is a range probe.
-    pub room_schedule: BTreeMap<RoomId, BTreeMap<(Timestamp, BookingId), Timestamp>>,
-    pub(super) room_lessons: BTreeMap<RoomId, BTreeSet<LessonId>>,
-    pub(super) user_bookings: BTreeMap<UserId, BTreeSet<BookingId>>,
+    pub(crate) room_schedule: BTreeMap<RoomId, BTreeMap<(Timestamp, BookingId), Timestamp>>,
+    pub(crate) room_lessons: BTreeMap<RoomId, BTreeSet<LessonId>>,
+    pub(crate) user_bookings: BTreeMap<UserId, BTreeSet<BookingId>>,
     /// (tenant, lowercase username or email) → user.
-    pub(super) logins: BTreeMap<(TenantId, String), UserId>,
-    pub(super) slugs: BTreeMap<String, TenantId>,
+    pub(crate) logins: BTreeMap<(TenantId, String), UserId>,
+    pub(crate) slugs: BTreeMap<String, TenantId>,
     dedup: BTreeMap<String, Arc<Dedup>>,
     dedup_expiry: BTreeSet<(Timestamp, String)>,
     pub(crate) session_expiry: BTreeSet<(Timestamp, String)>,
     /// The latest command time applied; drives expiry deterministically.
-    pub(super) clock: Timestamp,
-    pub identity: Option<ClusterIdentity>,
+    pub(crate) clock: Timestamp,
+    pub(crate) identity: Option<ClusterIdentity>,
     /// The most recent scheduled backup slots, by slot start.
-    pub backups: BTreeMap<Timestamp, BackupSlot>,
+    pub(crate) backups: BTreeMap<Timestamp, BackupSlot>,
     /// Usage analytics of every tenant.
-    pub tally: Tally,
+    pub(crate) tally: Tally,
     /// Salts keying visitor ids, by UTC day (yesterday's and today's only).
-    pub(super) salts: BTreeMap<jiff::civil::Date, String>,
+    pub(crate) salts: BTreeMap<jiff::civil::Date, String>,
     /// Public facilities websites, by tenant.
-    pub sites: BTreeMap<TenantId, Site>,
-    pub enquiries: BTreeMap<EnquiryId, Enquiry>,
+    pub(crate) sites: BTreeMap<TenantId, Site>,
+    pub(crate) enquiries: BTreeMap<EnquiryId, Enquiry>,
     /// Failed sign-ins per account, by user; dropped once their bucket is empty and unlocked.
-    pub sign_in_guards: BTreeMap<UserId, SignInGuard>,
-    pub(super) guard_expiry: BTreeSet<(Timestamp, UserId)>,
+    pub(crate) sign_in_guards: BTreeMap<UserId, SignInGuard>,
+    pub(crate) guard_expiry: BTreeSet<(Timestamp, UserId)>,
     /// Per-school caps on stored records, and what each school stores (derived, not stored).
     /// `None` until an operator sets them: the defaults apply.
-    pub quotas: Option<Quotas>,
-    pub(super) counts: BTreeMap<(TenantId, Kind), u64>,
+    pub(crate) quotas: Option<Quotas>,
+    pub(crate) counts: BTreeMap<(TenantId, Kind), u64>,
     /// Ids already handed out in the log entry being applied.
-    pub(super) entry_ids: EntryIds,
+    pub(crate) entry_ids: EntryIds,
 }
 
 /// How many ids the commands of one log entry applied so far used. Not part of the state: an

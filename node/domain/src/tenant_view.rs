@@ -1,14 +1,18 @@
 //! One school's records, and nothing of another's: what the use cases read through, so a query
-//! cannot forget the tenant check. Every accessor filters by the view's tenant; the rooms it
-//! returns are the only ids a caller can pass on to the state-wide queries.
+//! cannot forget the tenant check. Every accessor filters by the view's tenant, and a query
+//! given an id of another school's room or user answers as if it did not exist.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use jiff::civil::Date;
+use jiff::Timestamp;
+
+use crate::analytics::Report;
 use crate::{
-    ApiToken, AuditEntry, Booking, BookingId, Bookings, Calendar, Department, DepartmentId,
-    Enquiry, Feed, Lesson, Room, RoomId, Series, SeriesId, Site, SiteSpec, Tenant, TenantId, User,
-    UserId,
+    ApiToken, AuditEntry, Booking, BookingId, Bookings, Calendar, Clash, DatedPeriod, Department,
+    DepartmentId, Enquiry, Feed, Lesson, Occupation, Role, Room, RoomFilter, RoomId, Series,
+    SeriesId, Site, SiteSpec, Tenant, TenantId, User, UserId,
 };
 
 /// A read-only view of one tenant's part of the state.
@@ -148,10 +152,96 @@ impl<'a> TenantView<'a> {
         self.state.audit_of(self.tenant, object, user, limit)
     }
 
-    /// The whole state, for the domain's queries that take ids: pass them only ids this view
-    /// returned (a room from [`TenantView::room`], a user from [`TenantView::user`]).
-    pub fn state(&self) -> &'a Bookings {
-        self.state
+    /// Bookings holding `room`'s slots between `from` and `to`, by start; none for a room of
+    /// another school.
+    pub fn bookings_in(&self, room: RoomId, from: Timestamp, to: Timestamp) -> Vec<&'a Booking> {
+        match self.room(room) {
+            Some(_) => self.state.bookings_in(room, from, to),
+            None => Vec::new(),
+        }
+    }
+
+    /// The lesson instances in `room` between `from` and `to`: each lesson with its start and end.
+    pub fn lessons_in(
+        &self,
+        room: RoomId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Vec<(&'a Lesson, Timestamp, Timestamp)> {
+        match (self.tenant(), self.room(room)) {
+            (Some(t), Some(_)) => self.state.lessons_in(t, room, from, to),
+            _ => Vec::new(),
+        }
+    }
+
+    /// What occupies `room` between `from` and `to`: bookings and lesson instances, by start.
+    pub fn occupancy(&self, room: RoomId, from: Timestamp, to: Timestamp) -> Vec<Occupation<'a>> {
+        match (self.tenant(), self.room(room)) {
+            (Some(t), Some(_)) => self.state.occupancy(t, room, from, to),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The first thing `room` clashes with between `start` and `end` (only other bookings
+    /// when `bookings_only`, as an admin's override sees it).
+    pub fn clash(
+        &self,
+        room: RoomId,
+        start: Timestamp,
+        end: Timestamp,
+        bookings_only: bool,
+    ) -> Option<Clash> {
+        let t = self.tenant()?;
+        self.room(room)?;
+        self.state.clash(t, room, start, end, bookings_only)
+    }
+
+    /// Whether `user` acting as `role` may book `room` from `start` to `end` at `now`: the
+    /// rules and the room's own restrictions, free or not. False for another school's room.
+    pub fn may_book(
+        &self,
+        room: &Room,
+        user: &User,
+        role: Role,
+        now: Timestamp,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> bool {
+        match self.tenant() {
+            Some(t) if room.tenant == t.id && user.tenant == t.id => {
+                self.state.may_book(t, room, user, role, now, start, end)
+            }
+            _ => false,
+        }
+    }
+
+    /// Bookable rooms matching `filter` with no clash between `from` and `to`, by name.
+    pub fn free_rooms(&self, from: Timestamp, to: Timestamp, filter: &RoomFilter) -> Vec<&'a Room> {
+        match self.tenant() {
+            Some(t) => self.state.free_rooms(t, from, to, filter),
+            None => Vec::new(),
+        }
+    }
+
+    /// The periods of `date` in the school's zone.
+    pub fn periods_on<'c>(&self, cal: &'c Calendar, date: Date) -> Vec<DatedPeriod<'c>> {
+        match self.tenant() {
+            Some(t) => self.state.periods_on(t, cal, date),
+            None => Vec::new(),
+        }
+    }
+
+    /// `user`'s bookings ending after `from`, by start; none for a user of another school.
+    pub fn bookings_of_user(&self, user: UserId, from: Timestamp) -> Vec<&'a Booking> {
+        match self.user(user) {
+            Some(_) => self.state.bookings_of_user(user, from),
+            None => Vec::new(),
+        }
+    }
+
+    /// The school's visitor statistics for the local days `from` to `to`.
+    pub fn analytics_report(&self, from: Date, to: Date, limit: usize) -> Report {
+        self.state.analytics_report(self.tenant, from, to, limit)
     }
 }
 

@@ -56,7 +56,7 @@ impl RoomFilter {
 
 impl Bookings {
     /// Bookings (holding a slot) and lessons in `room` within `[from, to)`, by start.
-    pub fn occupancy(
+    pub(crate) fn occupancy(
         &self,
         tenant: &Tenant,
         room: RoomId,
@@ -78,14 +78,14 @@ impl Bookings {
     }
 
     /// The tenant's rooms in name order.
-    pub fn rooms_of(&self, tenant: TenantId) -> Vec<&Room> {
+    pub(crate) fn rooms_of(&self, tenant: TenantId) -> Vec<&Room> {
         let mut rooms: Vec<&Room> = self.rooms.values().filter(|r| r.tenant == tenant).collect();
         rooms.sort_by_key(|a| a.name.to_lowercase());
         rooms
     }
 
     /// `date`'s periods with their instants in the tenant's zone.
-    pub fn periods_on<'a>(
+    pub(crate) fn periods_on<'a>(
         &self,
         tenant: &Tenant,
         cal: &'a Calendar,
@@ -102,7 +102,7 @@ impl Bookings {
     }
 
     /// Bookable rooms matching `filter` with nothing (booking, lesson, closure) in `[from, to)`.
-    pub fn free_rooms(
+    pub(crate) fn free_rooms(
         &self,
         tenant: &Tenant,
         from: Timestamp,
@@ -117,7 +117,7 @@ impl Bookings {
     }
 
     /// Audit entries of a tenant, newest first, optionally for one object or one user.
-    pub fn audit_of(
+    pub(crate) fn audit_of(
         &self,
         tenant: TenantId,
         object: Option<(&str, u64)>,
@@ -136,7 +136,7 @@ impl Bookings {
     }
 
     /// A user's bookings (holding a slot or not) ending after `from`, by start.
-    pub fn bookings_of_user(&self, user: UserId, from: Timestamp) -> Vec<&Booking> {
+    pub(crate) fn bookings_of_user(&self, user: UserId, from: Timestamp) -> Vec<&Booking> {
         let mut out: Vec<&Booking> = self
             .user_bookings
             .get(&user)

@@ -59,7 +59,11 @@ pub(super) async fn page_view(
     let tenant = s.cluster.read_local(|st: &Bookings| {
         st.tenant_by_slug(&slug)
             .filter(|t| !t.suspended)
-            .filter(|t| st.sites.get(&t.id).is_some_and(|site| site.spec.published))
+            .filter(|t| {
+                st.for_tenant(t.id)
+                    .site()
+                    .is_some_and(|site| site.spec.published)
+            })
             .map(|t| t.id)
     });
     let recorded = s
@@ -113,14 +117,15 @@ pub(super) async fn report(
     let (tenant, report) = s
         .cluster
         .read(consistency, |st| {
-            let t = st.tenants.get(&tenant_id).cloned()?;
+            let school = st.for_tenant(tenant_id);
+            let t = school.tenant().cloned()?;
             let today = local_date(&zone(&t.time_zone), Timestamp::now());
             let to = to.unwrap_or(today);
             let from = from.unwrap_or_else(|| to.checked_sub(29.days()).unwrap_or(to));
             let range_ok = from <= to && (to - from).get_days() as i64 <= MAX_RANGE_DAYS;
             Some((
                 t,
-                range_ok.then(|| (from, to, st.analytics_report(tenant_id, from, to, limit))),
+                range_ok.then(|| (from, to, school.analytics_report(from, to, limit))),
             ))
         })
         .await?

@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 
 use super::{
     caller, clash_json, consistency, created, opt, parse_date, parse_id, parse_json, parse_time,
-    AppError, AuditEntry, Auth, Booking, BookingDetails, BookingStatus, Bookings, Calendar,
-    Occupation, Path, Query, ReadParams, RoomFilter, RoomId, Series, St, Tenant,
+    AppError, AuditEntry, Auth, Booking, BookingDetails, BookingStatus, Calendar, Occupation, Path,
+    Query, ReadParams, RoomFilter, RoomId, Series, St, Tenant,
 };
 use crate::app::bookings::{
     book, book_series, cancel, cancel_scope, decide, plan, resolve, series_mode, NewSeries, When,
@@ -283,9 +283,9 @@ pub(super) async fn my_bookings(
     })?;
     let now = Timestamp::now();
     let list = s
-        .cluster
-        .read(q.consistency()?, |st| {
-            st.bookings_of_user(user, now)
+        .read_tenant(auth.tenant()?, q.consistency()?, |school| {
+            school
+                .bookings_of_user(user, now)
                 .into_iter()
                 .map(BookingBody::from)
                 .collect::<Vec<_>>()
@@ -335,7 +335,7 @@ pub(super) async fn preview_series(
                 let list: Vec<Value> = occ
                     .iter()
                     .map(|o| {
-                        let c = school.state().clash(t, room, o.start, o.end, overriding);
+                        let c = school.clash(room, o.start, o.end, overriding);
                         json!({ "date": o.date, "start": o.start, "end": o.end,
                                 "conflicts_with": c.as_ref().map(clash_json) })
                     })
@@ -372,7 +372,7 @@ pub(super) async fn get_series(
     let v = s
         .read_tenant(tenant, q.consistency()?, |school| {
             school.series(id).map(|x| {
-                let bookings = x.occurrences.iter().map(|b| &*school.state().bookings[b]);
+                let bookings = x.occurrences.iter().filter_map(|b| school.booking(*b));
                 SeriesBody::new(x, bookings)
             })
         })
@@ -405,7 +405,6 @@ pub(super) async fn room_bookings(
             school.room(room)?;
             Some(
                 school
-                    .state()
                     .bookings_in(room, from, to)
                     .into_iter()
                     .map(BookingBody::from)
@@ -418,13 +417,19 @@ pub(super) async fn room_bookings(
 }
 
 /// One room's day: its periods (free or not), lessons and bookings.
-fn day_json(st: &Bookings, t: &Tenant, cal: &Calendar, room: RoomId, date: Date) -> Value {
+fn day_json(
+    school: &crate::domain::TenantView,
+    t: &Tenant,
+    cal: &Calendar,
+    room: RoomId,
+    date: Date,
+) -> Value {
     let tz = zone(&t.time_zone);
     let from = instant(&tz, date, Time::midnight());
     let to = instant(&tz, date.tomorrow().unwrap_or(date), Time::midnight());
-    let occ = st.occupancy(t, room, from, to);
-    let periods: Vec<Value> = st
-        .periods_on(t, cal, date)
+    let occ = school.occupancy(room, from, to);
+    let periods: Vec<Value> = school
+        .periods_on(cal, date)
         .iter()
         .map(|p| {
             let busy = occ.iter().any(|o| match o {
@@ -482,7 +487,7 @@ async fn room_view(
                 };
                 let list: Vec<Value> = (0..days)
                     .filter_map(|i| first.checked_add(i.days()).ok())
-                    .map(|d| day_json(school.state(), t, &cal, room, d))
+                    .map(|d| day_json(&school, t, &cal, room, d))
                     .collect();
                 json!({ "room": super::school::RoomBody::from(r), "days": list })
             }))
@@ -533,7 +538,7 @@ pub(super) async fn day_grid(
                     .into_iter()
                     .filter(|r| filter.matches(r))
                     .map(|r| {
-                        let mut d = day_json(school.state(), t, &cal, r.id, date);
+                        let mut d = day_json(&school, t, &cal, r.id, date);
                         d["room"] = json!({ "id": r.id, "name": r.name, "category": r.category,
                                             "capacity": r.capacity, "bookable": r.bookable });
                         d
@@ -589,8 +594,7 @@ pub(super) async fn free_rooms(
                     return Err(AppError::invalid("end", "must be after start"));
                 }
                 let rooms: Vec<super::school::RoomBody> = school
-                    .state()
-                    .free_rooms(t, from, to, &filter)
+                    .free_rooms(from, to, &filter)
                     .into_iter()
                     .map(super::school::RoomBody::from)
                     .collect();

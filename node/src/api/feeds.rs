@@ -265,15 +265,11 @@ fn calendar(name: &str, tz_name: &str, events: &[Event], now: Timestamp) -> Stri
 
 /// Everything a feed shows, read from the state.
 fn feed_events(st: &Bookings, feed: &Feed, now: Timestamp) -> Option<(String, String, Vec<Event>)> {
-    let t = st.tenants.get(&feed.tenant).filter(|t| !t.suspended)?;
+    let school = st.for_tenant(feed.tenant);
+    let t = school.tenant().filter(|t| !t.suspended)?;
     let from = now.saturating_sub(PAST).ok()?;
     let to = now.saturating_add(FUTURE).ok()?;
-    let room_name = |id: RoomId| {
-        st.rooms
-            .get(&id)
-            .map(|r| r.name.clone())
-            .unwrap_or_default()
-    };
+    let room_name = |id: RoomId| school.room(id).map(|r| r.name.clone()).unwrap_or_default();
     let booking_event = |b: &Booking| {
         let mut description = b.notes.clone();
         if !description.is_empty() {
@@ -293,8 +289,8 @@ fn feed_events(st: &Bookings, feed: &Feed, now: Timestamp) -> Option<(String, St
     };
     let (name, events) = match feed.target {
         FeedTarget::Room(r) => {
-            let room = st.rooms.get(&r).filter(|x| x.tenant == t.id)?;
-            let mut events: Vec<Event> = st
+            let room = school.room(r)?;
+            let mut events: Vec<Event> = school
                 .bookings_in(r, from, to)
                 .into_iter()
                 .map(booking_event)
@@ -303,7 +299,7 @@ fn feed_events(st: &Bookings, feed: &Feed, now: Timestamp) -> Option<(String, St
             let lessons_from = now
                 .saturating_sub(SignedDuration::from_hours(24 * 7))
                 .ok()?;
-            for (l, s, e) in st.lessons_in(t, r, lessons_from, lessons_to) {
+            for (l, s, e) in school.lessons_in(r, lessons_from, lessons_to) {
                 events.push(Event {
                     uid: format!("lesson-{}-{}@{}.roomraft", l.id, s.as_second(), t.slug),
                     stamp: s,
@@ -321,8 +317,8 @@ fn feed_events(st: &Bookings, feed: &Feed, now: Timestamp) -> Option<(String, St
             (format!("{} — {}", room.name, t.name), events)
         }
         FeedTarget::User(u) => {
-            let user = st.users.get(&u).filter(|x| x.tenant == t.id && x.active)?;
-            let events = st
+            let user = school.user(u).filter(|x| x.active)?;
+            let events = school
                 .bookings_of_user(u, from)
                 .into_iter()
                 .filter(|b| b.status.holds_slot() && b.start < to)
@@ -342,7 +338,7 @@ pub(super) async fn feed(State(s): St, Path(token): Path<String>) -> Result<Resp
     let found = s
         .cluster
         .read(Consistency::Linearizable, |st| {
-            let feed = st.feeds.get(&hash).filter(|f| f.revoked_at.is_none())?;
+            let feed = st.live_feed(&hash)?;
             feed_events(st, feed, now)
         })
         .await?;

@@ -197,10 +197,7 @@ pub(super) async fn list_tenants(
     let list = s
         .cluster
         .read(Consistency::Linearizable, |st| {
-            st.tenants
-                .values()
-                .map(TenantBody::from)
-                .collect::<Vec<_>>()
+            st.tenants().map(TenantBody::from).collect::<Vec<_>>()
         })
         .await?;
     Ok(Json(list))
@@ -265,11 +262,10 @@ pub(super) async fn whoami(State(s): St, auth: Auth) -> Result<Json<WhoAmIBody>,
     let t = s.tenant(tenant).await?;
     let user = match auth.actor.user {
         Some(id) => {
-            s.cluster
-                .read(Consistency::Linearizable, |st| {
-                    st.users.get(&id).map(UserBody::from)
-                })
-                .await?
+            s.read_tenant(tenant, Consistency::Linearizable, |school| {
+                school.user(id).map(UserBody::from)
+            })
+            .await?
         }
         None => None,
     };

@@ -95,7 +95,7 @@ impl AppState {
         }
         let lookup = |s: &Bookings| {
             let t = s.token(&hash)?;
-            let live = s.tenants.get(&t.tenant).is_some_and(|x| !x.suspended);
+            let live = (s.for_tenant(t.tenant).tenant()).is_some_and(|x| !x.suspended);
             live.then(|| {
                 let actor = Actor {
                     tenant: Some(t.tenant),
@@ -178,7 +178,9 @@ impl AppState {
     /// The tenant as of a linearizable read.
     pub(crate) async fn tenant(&self, id: TenantId) -> Result<Tenant, AppError> {
         self.cluster
-            .read(Consistency::Linearizable, |s| s.tenants.get(&id).cloned())
+            .read(Consistency::Linearizable, |s| {
+                s.for_tenant(id).tenant().cloned()
+            })
             .await?
             .ok_or_else(|| AppError::not_found("tenant", id))
     }

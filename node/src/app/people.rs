@@ -72,11 +72,7 @@ pub fn check_new_password(
 ) -> Result<(), AppError> {
     let (slug, school) = s
         .cluster
-        .read_local(|st| {
-            st.tenants
-                .get(&tenant)
-                .map(|t| (t.slug.clone(), t.name.clone()))
-        })
+        .read_local(|st| (st.for_tenant(tenant).tenant()).map(|t| (t.slug.clone(), t.name.clone())))
         .unwrap_or_default();
     let (username, name, email) = account;
     let local = email.split('@').next().unwrap_or_default();
@@ -262,12 +258,11 @@ pub async fn change_own_password(
         });
     };
     let now = Timestamp::now();
+    let tenant = auth.tenant()?;
     let (u, lock) = s
         .cluster
         .read(Consistency::Linearizable, |st| {
-            st.users
-                .get(&user)
-                .map(|u| (u.clone(), st.sign_in_lock(u.id, now)))
+            (st.for_tenant(tenant).user(user)).map(|u| (u.clone(), st.sign_in_lock(u.id, now)))
         })
         .await?
         .ok_or(AppError::Unauthorized)?;
@@ -286,7 +281,7 @@ pub async fn change_own_password(
     if !verify_password(current, Some(u.password_phc.clone())).await {
         let tenant = s
             .cluster
-            .read_local(|st| st.tenants.get(&u.tenant).map(|t| t.slug.clone()))
+            .read_local(|st| st.for_tenant(u.tenant).tenant().map(|t| t.slug.clone()))
             .unwrap_or_default();
         sign_in_failed(s, &user_account(&tenant, &u), client);
         return match wrong_password(s, &u).await {

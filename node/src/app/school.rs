@@ -241,8 +241,8 @@ pub async fn import_timetable(
                     !name.is_empty()
                         && !lessons.iter().any(|l| l.row == *row)
                         && !st
-                            .rooms_of(tenant)
-                            .iter()
+                            .for_tenant(tenant)
+                            .rooms()
                             .any(|r| r.name.eq_ignore_ascii_case(name.trim()))
                 })
                 .map(|(row, name)| RowError {

@@ -841,11 +841,10 @@ struct AnalyticsPage {
 
 pub async fn analytics(v: Viewer) -> Result<Response, PageError> {
     let chrome = admin_chrome(&v, "Visitors to the public website", None)?;
-    let t = v.tenant.id;
     let to = local_date(&v.tz(), Timestamp::now());
     let from = to.checked_sub(29.days()).unwrap_or(to);
     let r = v
-        .read(|school| school.state().analytics_report(t, from, to, 10))
+        .read(|school| school.analytics_report(from, to, 10))
         .await?;
     let bars = |list: &[(String, u64)]| {
         list.iter()

@@ -192,8 +192,9 @@ pub async fn viewer(
     let found = state
         .cluster
         .read(Consistency::Stale, move |st| {
-            let t = st.tenants.get(&tenant)?.clone();
-            let u = st.users.get(&user?)?.clone();
+            let school = st.for_tenant(tenant);
+            let t = school.tenant()?.clone();
+            let u = school.user(user?)?.clone();
             Some((t, u))
         })
         .await?;

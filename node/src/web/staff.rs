@@ -325,8 +325,7 @@ impl Grid<'_> {
             return cell;
         }
         let items: Vec<String> = school
-            .state()
-            .occupancy(t, room.id, start, end)
+            .occupancy(room.id, start, end)
             .iter()
             .map(|o| occupation_text(school, o))
             .collect();
@@ -336,10 +335,7 @@ impl Grid<'_> {
             return cell;
         }
         let mut cell = Cell::new("free", "Free", times);
-        if school
-            .state()
-            .may_book(t, room, who.user, who.role, who.now, start, end)
-        {
+        if school.may_book(room, who.user, who.role, who.now, start, end) {
             let mut h = format!("/book?room={}&date={date}", room.id);
             match &slot.period {
                 Some(p) => h.push_str(&format!(
@@ -369,8 +365,7 @@ impl Grid<'_> {
             .map(|s| (instant(&tz, date, s.start), instant(&tz, date, s.end)))
             .collect();
         let items: Vec<String> = school
-            .state()
-            .occupancy(t, room.id, from, to)
+            .occupancy(room.id, from, to)
             .iter()
             .filter(|o| {
                 let (s, e) = match o {
@@ -409,12 +404,9 @@ impl Grid<'_> {
         let minute = jiff::SignedDuration::from_mins(1);
         let early = from.max(who.now);
         let late = to - minute;
-        let some_time = [early, late].into_iter().any(|s| {
-            s < to
-                && school
-                    .state()
-                    .may_book(t, room, who.user, who.role, who.now, s, s + minute)
-        });
+        let some_time = [early, late]
+            .into_iter()
+            .any(|s| s < to && school.may_book(room, who.user, who.role, who.now, s, s + minute));
         if cal.closure_on(date).is_none() && some_time {
             cell.book_href = Some(format!("/book?room={}&date={date}", room.id));
             cell.book_what = "another time this day".into();
@@ -501,7 +493,6 @@ pub async fn today(v: Viewer, Query(q): Query<DoneQuery>) -> Result<Response, Pa
         .read(|school| {
             let cal = school.calendar();
             let mine = school
-                .state()
                 .bookings_of_user(user, now)
                 .into_iter()
                 .filter(|b| b.status.holds_slot())
@@ -511,7 +502,7 @@ pub async fn today(v: Viewer, Query(q): Query<DoneQuery>) -> Result<Response, Pa
             let mut today: Vec<&Booking> = school
                 .rooms_by_name()
                 .into_iter()
-                .flat_map(|r| school.state().bookings_in(r.id, from, to))
+                .flat_map(|r| school.bookings_in(r.id, from, to))
                 .collect();
             today.sort_by_key(|b| (b.start, b.room));
             let approvals = if admin {
@@ -613,10 +604,7 @@ pub async fn week(
             days.retain(|d| {
                 weekday_number(*d) <= 5 || cal.periods_on(weekday_number(*d)).next().is_some() || {
                     let (from, to) = whole_day(&tz, *d);
-                    !school
-                        .state()
-                        .occupancy(&tenant, room.id, from, to)
-                        .is_empty()
+                    !school.occupancy(room.id, from, to).is_empty()
                 }
             });
             // Rows: every slot name of the week, in order of its earliest start. A school with
@@ -1206,8 +1194,7 @@ pub async fn book(State(s): St, headers: HeaderMap, body: Bytes) -> Result<Respo
                             date: long_date(o.date),
                             times: format!("{}–{}", clock(&tz, o.start), clock(&tz, o.end)),
                             clash: school
-                                .state()
-                                .clash(t, room, o.start, o.end, false)
+                                .clash(room, o.start, o.end, false)
                                 .map(|c| clash_text(&c))
                                 .unwrap_or_default(),
                         })
@@ -1252,7 +1239,6 @@ pub async fn my_bookings(v: Viewer, Query(q): Query<DoneQuery>) -> Result<Respon
     let lines = v
         .read(|school| {
             school
-                .state()
                 .bookings_of_user(user, now)
                 .into_iter()
                 .filter(|b| b.status.holds_slot())

@@ -76,7 +76,7 @@ async fn site(
                 .spec
                 .hire_rooms
                 .iter()
-                .filter_map(|id| st.rooms.get(id))
+                .filter_map(|id| st.for_tenant(t.id).room(*id))
                 .map(to_facility)
                 .collect();
             let school = School {
@@ -186,7 +186,8 @@ pub async fn facility(
     let days = s
         .cluster
         .read(Consistency::Stale, |st| {
-            let cal = st.calendar(tenant.id);
+            let school = st.for_tenant(tenant.id);
+            let cal = school.calendar();
             (0..AVAILABILITY_DAYS)
                 .filter_map(|i| from.checked_add(i.days()).ok())
                 .map(|d| {
@@ -201,8 +202,8 @@ pub async fn facility(
                     }
                     let start = instant(&tz, d, Time::midnight());
                     let end = instant(&tz, d.tomorrow().unwrap_or(d), Time::midnight());
-                    let spans: Vec<(Timestamp, Timestamp)> = st
-                        .occupancy(&tenant, room, start, end)
+                    let spans: Vec<(Timestamp, Timestamp)> = school
+                        .occupancy(room, start, end)
                         .iter()
                         .map(|o| match o {
                             Occupation::Booking(b) => (b.start.max(start), b.end.min(end)),

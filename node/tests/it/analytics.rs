@@ -121,10 +121,13 @@ async fn page_views_become_a_report_without_keeping_who_visited() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     for node in 1..=3 {
         // Each node counts views once it has applied the publication.
-        while t._nodes[node - 1]
-            .cluster
-            .read_local(|st| st.sites.values().all(|site| !site.spec.published))
-        {
+        while t._nodes[node - 1].cluster.read_local(|st| {
+            st.tenants().all(|t| {
+                st.for_tenant(t.id)
+                    .site()
+                    .is_none_or(|site| !site.spec.published)
+            })
+        }) {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "site never published on node {node}"

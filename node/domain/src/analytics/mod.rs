@@ -199,12 +199,23 @@ impl Bookings {
     }
 
     /// The salt that keys visitor ids on UTC `day`, while it is kept.
+    /// Visitors remembered for the days not yet rolled up (each a private record).
+    pub fn analytics_visitors(&self) -> usize {
+        self.tally.visitors.len()
+    }
+
     pub fn analytics_salt(&self, day: Date) -> Option<&str> {
         self.salts.get(&day).map(String::as_str)
     }
 
     /// A tenant's analytics over local days `from..=to`.
-    pub fn analytics_report(&self, tenant: TenantId, from: Date, to: Date, limit: usize) -> Report {
+    pub(crate) fn analytics_report(
+        &self,
+        tenant: TenantId,
+        from: Date,
+        to: Date,
+        limit: usize,
+    ) -> Report {
         self.tally.report(tenant, from, to, limit)
     }
 }

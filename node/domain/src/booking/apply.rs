@@ -28,7 +28,12 @@ fn rule(rule: &str, message: String) -> Rejection {
 
 impl Bookings {
     /// Bookings holding `room`'s slots within `[from, to)`, by start.
-    pub fn bookings_in(&self, room: RoomId, from: Timestamp, to: Timestamp) -> Vec<&Booking> {
+    pub(crate) fn bookings_in(
+        &self,
+        room: RoomId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Vec<&Booking> {
         let Some(schedule) = self.room_schedule.get(&room) else {
             return Vec::new();
         };
@@ -49,7 +54,7 @@ impl Bookings {
     }
 
     /// Lessons occupying `room` within `[from, to)`, with their instants, by start.
-    pub fn lessons_in(
+    pub(crate) fn lessons_in(
         &self,
         tenant: &Tenant,
         room: RoomId,
@@ -79,7 +84,7 @@ impl Bookings {
 
     /// The first thing `[start, end)` in `room` clashes with: a booking, always; a closure or a
     /// lesson unless `bookings_only` (an admin's override).
-    pub fn clash(
+    pub(crate) fn clash(
         &self,
         tenant: &Tenant,
         room: RoomId,
@@ -216,7 +221,7 @@ impl Bookings {
     /// rules alone (who books the room, its booking rules, the past), leaving clashes aside:
     /// what a grid checks before it offers a slot.
     #[allow(clippy::too_many_arguments)]
-    pub fn may_book(
+    pub(crate) fn may_book(
         &self,
         tenant: &Tenant,
         room: &Room,

@@ -8,6 +8,11 @@ use crate::model::{Feed, FeedId, FeedTarget, Outcome, Role, TenantId};
 use crate::quotas::Kind;
 
 impl Bookings {
+    /// The feed whose secret hashes to `sha256`, unless it was revoked.
+    pub fn live_feed(&self, sha256: &str) -> Option<&Feed> {
+        self.feeds.get(sha256).filter(|f| f.revoked_at.is_none())
+    }
+
     pub(crate) fn create_feed(
         &mut self,
         ctx: &mut Ctx,

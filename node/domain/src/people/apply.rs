@@ -554,4 +554,9 @@ impl Bookings {
     pub fn tenant_by_slug(&self, slug: &str) -> Option<&Tenant> {
         self.slugs.get(slug).and_then(|t| self.tenants.get(t))
     }
+
+    /// Every school, by id: the operator's view.
+    pub fn tenants(&self) -> impl Iterator<Item = &Tenant> {
+        self.tenants.values()
+    }
 }

@@ -81,6 +81,16 @@ impl Bookings {
     pub fn last_backup(&self) -> Option<&BackupDone> {
         self.backups.values().rev().find_map(|b| b.done.as_ref())
     }
+
+    /// The scheduled backup slot starting at `slot`, claimed or done.
+    pub fn backup_slot(&self, slot: jiff::Timestamp) -> Option<&BackupSlot> {
+        self.backups.get(&slot)
+    }
+
+    /// The cluster's name, once it has one.
+    pub fn identity(&self) -> Option<&ClusterIdentity> {
+        self.identity.as_ref()
+    }
 }
 
 /// Rewrites a backup's records for a restored cluster: a new identity that names its origin.

@@ -31,7 +31,7 @@ pub fn plausible_email(e: &str) -> bool {
 
 impl Bookings {
     /// The site of a tenant, published or not, with defaults when never set.
-    pub fn site_of(&self, tenant: TenantId) -> SiteSpec {
+    pub(crate) fn site_of(&self, tenant: TenantId) -> SiteSpec {
         self.sites
             .get(&tenant)
             .map(|s| s.spec.clone())
@@ -46,7 +46,7 @@ impl Bookings {
     }
 
     /// A tenant's enquiries, newest first; only open ones unless `all`.
-    pub fn enquiries_of(&self, tenant: TenantId, all: bool) -> Vec<&Enquiry> {
+    pub(crate) fn enquiries_of(&self, tenant: TenantId, all: bool) -> Vec<&Enquiry> {
         self.enquiries
             .values()
             .rev()
