@@ -11,17 +11,20 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::quotas::Kind;
-use crate::analytics::Tally;
+use crate::analytics::AnalyticsState;
 use crate::analytics::PRIVATE_PREFIX;
+use crate::booking::BookingState;
+use crate::feeds::FeedState;
 use crate::model::{
-    Actor, ApiToken, AuditEntry, BackupSlot, Booking, BookingId, Calendar, ClusterIdentity,
-    Credential, Department, DepartmentId, Enquiry, EnquiryId, Feed, Lesson, LessonId, LogCommand,
-    Outcome, Quotas, Rejection, Role, Room, RoomId, Series, SeriesId, Session, SignInGuard, Site,
-    Tenant, TenantId, User, UserId,
+    Actor, ApiToken, AuditEntry, Calendar, Credential, LogCommand, Outcome, Rejection, Role,
+    Tenant, TenantId,
 };
 use crate::op::Op;
-use crate::people::PeopleRecord;
+use crate::people::PeopleState;
 use crate::records::Record;
+use crate::school::SchoolState;
+use crate::system::SystemState;
+use crate::venue::VenueState;
 
 /// How long a client's Idempotency-Key is remembered.
 const IDEMPOTENCY_TTL: SignedDuration = SignedDuration::from_hours(24);
@@ -68,53 +71,24 @@ pub(crate) fn id20(id: u64) -> String {
     format!("{id:020}")
 }
 
-/// The whole replicated state of every tenant.
+/// The whole replicated state of every tenant: each business area's own, and what they share.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bookings {
-    pub(crate) tenants: BTreeMap<TenantId, Tenant>,
-    pub(crate) rooms: BTreeMap<RoomId, Room>,
-    /// Shared, as below: a change stores a new booking rather than editing one in place.
-    pub(crate) bookings: BTreeMap<BookingId, Arc<Booking>>,
-    pub(crate) users: BTreeMap<UserId, User>,
-    pub(crate) departments: BTreeMap<DepartmentId, Department>,
-    pub(crate) calendars: BTreeMap<TenantId, Calendar>,
-    pub(crate) lessons: BTreeMap<LessonId, Lesson>,
-    pub(crate) series: BTreeMap<SeriesId, Series>,
+    pub(crate) school: SchoolState,
+    pub(crate) people: PeopleState,
+    pub(crate) booking: BookingState,
+    pub(crate) feeds: FeedState,
+    pub(crate) venue: VenueState,
+    pub(crate) analytics: AnalyticsState,
+    pub(crate) system: SystemState,
     /// Entries and request-key records never change once written: shared, so copying the state
     /// (for a backup or a snapshot, while writes wait) copies a pointer, not their strings.
     pub(crate) audit: BTreeMap<u64, Arc<AuditEntry>>,
-    /// By SHA-256 of the secret.
-    pub(crate) tokens: BTreeMap<String, ApiToken>,
-    pub(crate) sessions: BTreeMap<String, Session>,
-    pub(crate) feeds: BTreeMap<String, Feed>,
-    /// Bookings holding each room's slots, by start: disjoint intervals, so overlap is a range probe.
-    pub(crate) room_schedule: BTreeMap<RoomId, BTreeMap<(Timestamp, BookingId), Timestamp>>,
-    pub(crate) room_lessons: BTreeMap<RoomId, BTreeSet<LessonId>>,
-    pub(crate) user_bookings: BTreeMap<UserId, BTreeSet<BookingId>>,
-    /// (tenant, lowercase username or email) → user.
-    pub(crate) logins: BTreeMap<(TenantId, String), UserId>,
-    pub(crate) slugs: BTreeMap<String, TenantId>,
     dedup: BTreeMap<String, Arc<Dedup>>,
     dedup_expiry: BTreeSet<(Timestamp, String)>,
-    pub(crate) session_expiry: BTreeSet<(Timestamp, String)>,
     /// The latest command time applied; drives expiry deterministically.
     pub(crate) clock: Timestamp,
-    pub(crate) identity: Option<ClusterIdentity>,
-    /// The most recent scheduled backup slots, by slot start.
-    pub(crate) backups: BTreeMap<Timestamp, BackupSlot>,
-    /// Usage analytics of every tenant.
-    pub(crate) tally: Tally,
-    /// Salts keying visitor ids, by UTC day (yesterday's and today's only).
-    pub(crate) salts: BTreeMap<jiff::civil::Date, String>,
-    /// Public facilities websites, by tenant.
-    pub(crate) sites: BTreeMap<TenantId, Site>,
-    pub(crate) enquiries: BTreeMap<EnquiryId, Enquiry>,
-    /// Failed sign-ins per account, by user; dropped once their bucket is empty and unlocked.
-    pub(crate) sign_in_guards: BTreeMap<UserId, SignInGuard>,
-    pub(crate) guard_expiry: BTreeSet<(Timestamp, UserId)>,
-    /// Per-school caps on stored records, and what each school stores (derived, not stored).
-    /// `None` until an operator sets them: the defaults apply.
-    pub(crate) quotas: Option<Quotas>,
+    /// What each school stores, by kind (derived, not stored): what quotas are checked against.
     pub(crate) counts: BTreeMap<(TenantId, Kind), u64>,
     /// Ids already handed out in the log entry being applied.
     pub(crate) entry_ids: EntryIds,
@@ -294,7 +268,8 @@ impl Bookings {
     /// The tenant the actor belongs to, if it exists and is not suspended.
     pub(super) fn member(&self, ctx: &Ctx, tenant: TenantId) -> Result<&Tenant, Rejection> {
         let t = self
-            .tenants
+            .school
+            .tenants()
             .get(&tenant)
             .filter(|_| ctx.actor.tenant == Some(tenant))
             .ok_or_else(|| not_found("tenant", tenant))?;
@@ -318,7 +293,11 @@ impl Bookings {
         match c {
             Credential::Token(sha) => self.token(sha).is_some_and(|t| {
                 Some(t.tenant) == actor.tenant
-                    && self.tenants.get(&t.tenant).is_some_and(|x| !x.suspended)
+                    && self
+                        .school
+                        .tenants()
+                        .get(&t.tenant)
+                        .is_some_and(|x| !x.suspended)
             }),
             Credential::Session(sha) => self
                 .live_session(sha, now)
@@ -327,11 +306,18 @@ impl Bookings {
     }
 
     pub fn token(&self, sha256: &str) -> Option<&ApiToken> {
-        self.tokens.get(sha256).filter(|t| t.revoked_at.is_none())
+        self.people
+            .tokens()
+            .get(sha256)
+            .filter(|t| t.revoked_at.is_none())
     }
 
     pub fn calendar(&self, tenant: TenantId) -> Calendar {
-        self.calendars.get(&tenant).cloned().unwrap_or_default()
+        self.school
+            .calendars()
+            .get(&tenant)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn expire(&mut self, writes: &mut WriteSet) {
@@ -342,20 +328,7 @@ impl Bookings {
             let d = Dedup::clone(&self.dedup[&k]);
             self.discard(CoreRecord::Dedup((k, d)), writes);
         }
-        while let Some((at, k)) = self.session_expiry.first().cloned() {
-            if at > self.clock {
-                break;
-            }
-            let s = self.sessions[&k].clone();
-            self.discard(PeopleRecord::Session(s), writes);
-        }
-        while let Some((at, user)) = self.guard_expiry.first().copied() {
-            if at > self.clock {
-                break;
-            }
-            let g = self.sign_in_guards[&user].clone();
-            self.discard(PeopleRecord::SignInGuard(g), writes);
-        }
+        self.expire_people(writes);
         self.expire_analytics(writes);
     }
 

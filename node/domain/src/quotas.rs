@@ -66,7 +66,7 @@ impl Bookings {
 
     /// The caps in force: the operator's, or the defaults.
     pub fn quotas(&self) -> Quotas {
-        self.quotas.clone().unwrap_or_default()
+        self.system.quotas().cloned().unwrap_or_default()
     }
 
     /// How many `kind` records `tenant` holds.

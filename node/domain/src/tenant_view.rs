@@ -62,7 +62,7 @@ impl<'a> TenantView<'a> {
 
     /// The tenant itself; None if it does not exist.
     pub fn tenant(&self) -> Option<&'a Tenant> {
-        self.state.tenants.get(&self.tenant)
+        self.state.school.tenants().get(&self.tenant)
     }
 
     pub fn calendar(&self) -> Calendar {
@@ -70,7 +70,7 @@ impl<'a> TenantView<'a> {
     }
 
     pub fn site(&self) -> Option<&'a Site> {
-        self.state.sites.get(&self.tenant)
+        self.state.venue.sites().get(&self.tenant)
     }
 
     /// The site as set, published or not, with defaults when never set.
@@ -84,12 +84,12 @@ impl<'a> TenantView<'a> {
     }
 
     pub fn room(&self, id: RoomId) -> Option<&'a Room> {
-        one(&self.state.rooms, &id, self.tenant, |r| r.tenant)
+        one(self.state.school.rooms(), &id, self.tenant, |r| r.tenant)
     }
 
     /// Rooms in id order.
     pub fn rooms(&self) -> impl Iterator<Item = &'a Room> {
-        owned(&self.state.rooms, self.tenant, |r| r.tenant)
+        owned(self.state.school.rooms(), self.tenant, |r| r.tenant)
     }
 
     /// Rooms in name order.
@@ -98,43 +98,48 @@ impl<'a> TenantView<'a> {
     }
 
     pub fn booking(&self, id: BookingId) -> Option<&'a Booking> {
-        one(&self.state.bookings, &id, self.tenant, |b| b.tenant).map(Arc::as_ref)
+        one(self.state.booking.bookings(), &id, self.tenant, |b| {
+            b.tenant
+        })
+        .map(Arc::as_ref)
     }
 
     pub fn bookings(&self) -> impl Iterator<Item = &'a Booking> {
-        owned(&self.state.bookings, self.tenant, |b| b.tenant).map(Arc::as_ref)
+        owned(self.state.booking.bookings(), self.tenant, |b| b.tenant).map(Arc::as_ref)
     }
 
     pub fn series(&self, id: SeriesId) -> Option<&'a Series> {
-        one(&self.state.series, &id, self.tenant, |s| s.tenant)
+        one(self.state.booking.series(), &id, self.tenant, |s| s.tenant)
     }
 
     pub fn user(&self, id: UserId) -> Option<&'a User> {
-        one(&self.state.users, &id, self.tenant, |u| u.tenant)
+        one(self.state.people.users(), &id, self.tenant, |u| u.tenant)
     }
 
     pub fn users(&self) -> impl Iterator<Item = &'a User> {
-        owned(&self.state.users, self.tenant, |u| u.tenant)
+        owned(self.state.people.users(), self.tenant, |u| u.tenant)
     }
 
     pub fn department(&self, id: DepartmentId) -> Option<&'a Department> {
-        one(&self.state.departments, &id, self.tenant, |d| d.tenant)
+        one(self.state.people.departments(), &id, self.tenant, |d| {
+            d.tenant
+        })
     }
 
     pub fn departments(&self) -> impl Iterator<Item = &'a Department> {
-        owned(&self.state.departments, self.tenant, |d| d.tenant)
+        owned(self.state.people.departments(), self.tenant, |d| d.tenant)
     }
 
     pub fn lessons(&self) -> impl Iterator<Item = &'a Lesson> {
-        owned(&self.state.lessons, self.tenant, |l| l.tenant)
+        owned(self.state.school.lessons(), self.tenant, |l| l.tenant)
     }
 
     pub fn tokens(&self) -> impl Iterator<Item = &'a ApiToken> {
-        owned(&self.state.tokens, self.tenant, |t| t.tenant)
+        owned(self.state.people.tokens(), self.tenant, |t| t.tenant)
     }
 
     pub fn feeds(&self) -> impl Iterator<Item = &'a Feed> {
-        owned(&self.state.feeds, self.tenant, |f| f.tenant)
+        owned(self.state.feeds.feeds(), self.tenant, |f| f.tenant)
     }
 
     /// Audit entries, oldest first.
@@ -253,24 +258,21 @@ mod tests {
     fn a_view_sees_its_own_tenant_only() {
         let mut st = Bookings::default();
         for (id, tenant) in [(1, 10), (2, 20), (3, 10)] {
-            st.rooms.insert(
+            st.index_school(crate::school::SchoolRecord::Room(Room {
                 id,
-                Room {
-                    id,
-                    tenant,
-                    name: format!("room {id}"),
-                    category: String::new(),
-                    capacity: 30,
-                    location: String::new(),
-                    description: String::new(),
-                    bookable: true,
-                    allowed_roles: Vec::new(),
-                    allowed_departments: Vec::new(),
-                    approval_required: false,
-                    rules: Default::default(),
-                    created_at: jiff::Timestamp::UNIX_EPOCH,
-                },
-            );
+                tenant,
+                name: format!("room {id}"),
+                category: String::new(),
+                capacity: 30,
+                location: String::new(),
+                description: String::new(),
+                bookable: true,
+                allowed_roles: Vec::new(),
+                allowed_departments: Vec::new(),
+                approval_required: false,
+                rules: Default::default(),
+                created_at: jiff::Timestamp::UNIX_EPOCH,
+            }));
         }
         let v = st.for_tenant(10);
         assert_eq!(v.rooms().map(|r| r.id).collect::<Vec<_>>(), vec![1, 3]);

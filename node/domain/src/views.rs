@@ -79,7 +79,12 @@ impl Bookings {
 
     /// The tenant's rooms in name order.
     pub(crate) fn rooms_of(&self, tenant: TenantId) -> Vec<&Room> {
-        let mut rooms: Vec<&Room> = self.rooms.values().filter(|r| r.tenant == tenant).collect();
+        let mut rooms: Vec<&Room> = self
+            .school
+            .rooms()
+            .values()
+            .filter(|r| r.tenant == tenant)
+            .collect();
         rooms.sort_by_key(|a| a.name.to_lowercase());
         rooms
     }
@@ -138,11 +143,12 @@ impl Bookings {
     /// A user's bookings (holding a slot or not) ending after `from`, by start.
     pub(crate) fn bookings_of_user(&self, user: UserId, from: Timestamp) -> Vec<&Booking> {
         let mut out: Vec<&Booking> = self
-            .user_bookings
+            .booking
+            .user_bookings()
             .get(&user)
             .into_iter()
             .flatten()
-            .map(|id| &*self.bookings[id])
+            .map(|id| &*self.booking.bookings()[id])
             .filter(|b| b.end > from)
             .collect();
         out.sort_by_key(|b| (b.start, b.id));

@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 
 mod ops;
 mod records;
+mod state;
 mod tally;
 pub use ops::{AnalyticsOp, RecordPageViews, SetAnalyticsSalt};
 pub(crate) use records::{visitor_key, AnalyticsRecord, PRIVATE_PREFIX};
+pub(crate) use state::AnalyticsState;
 pub use tally::{
     retention_cutoff, Changes, DayKey, DayStats, MonthKey, Report, Row, Tally, Totals, Visitor,
     VisitorKey, IDLE,
@@ -106,7 +108,7 @@ impl Bookings {
                 if *day < oldest_salt_day(self.clock) || *day > latest {
                     return Err(invalid("day", "must be yesterday, today or tomorrow (UTC)"));
                 }
-                if !self.salts.contains_key(day) {
+                if !self.analytics.salts.contains_key(day) {
                     self.store(AnalyticsRecord::Salt((*day, salt.clone())), writes);
                 }
                 Ok(Outcome::Done)
@@ -131,7 +133,7 @@ impl Bookings {
                 let (mut recorded, mut skipped) = (0u32, 0u32);
                 for v in views {
                     let zone = zones.entry(v.tenant).or_insert_with(|| {
-                        let t = self.tenants.get(&v.tenant)?;
+                        let t = self.school.tenants().get(&v.tenant)?;
                         TimeZone::get(&t.time_zone).ok()
                     });
                     let ok = zone.is_some()
@@ -141,14 +143,14 @@ impl Bookings {
                     match zone {
                         Some(tz) if ok => {
                             let local = local_date(tz, v.at);
-                            self.tally.add(v, local, &mut changes);
+                            self.analytics.tally.add(v, local, &mut changes);
                             recorded += 1;
                         }
                         _ => skipped += 1,
                     }
                 }
                 let cutoff = retention_cutoff(utc_day(ctx.time), *retention_months);
-                self.tally.roll_up(cutoff, &mut changes);
+                self.analytics.tally.roll_up(cutoff, &mut changes);
                 self.persist_analytics(changes, writes);
                 Ok(Outcome::PageViewsRecorded { recorded, skipped })
             }
@@ -159,7 +161,7 @@ impl Bookings {
     pub(super) fn persist_analytics(&mut self, changes: Changes, writes: &mut WriteSet) {
         for (tenant, day) in changes.days {
             let rec = AnalyticsRecord::Day((tenant, day, Default::default()));
-            match self.tally.days.get(&(tenant, day)) {
+            match self.analytics.tally.days.get(&(tenant, day)) {
                 Some(stats) => {
                     let rec = Record::from(AnalyticsRecord::Day((tenant, day, stats.clone())));
                     writes.put(rec.key(), rec.encode())
@@ -168,12 +170,18 @@ impl Bookings {
             }
         }
         for key in changes.months {
-            let totals = self.tally.months.get(&key).copied().unwrap_or_default();
+            let totals = self
+                .analytics
+                .tally
+                .months
+                .get(&key)
+                .copied()
+                .unwrap_or_default();
             let rec = Record::from(AnalyticsRecord::Month((key, totals)));
             writes.put(rec.key(), rec.encode());
         }
         for key in changes.visitors {
-            match self.tally.visitors.get(&key) {
+            match self.analytics.tally.visitors.get(&key) {
                 Some(v) => {
                     let rec = Record::from(AnalyticsRecord::Visitor((key, v.clone())));
                     writes.put(rec.key(), rec.encode());
@@ -186,7 +194,7 @@ impl Bookings {
     /// Destroys salts and visitor state from before yesterday (UTC), as the clock passes.
     pub(super) fn expire_analytics(&mut self, writes: &mut WriteSet) {
         let keep = oldest_salt_day(self.clock);
-        while let Some((&day, salt)) = self.salts.first_key_value() {
+        while let Some((&day, salt)) = self.analytics.salts.first_key_value() {
             if day >= keep {
                 break;
             }
@@ -194,18 +202,18 @@ impl Bookings {
             self.discard(rec, writes);
         }
         let mut changes = Changes::default();
-        self.tally.expire_visitors(keep, &mut changes);
+        self.analytics.tally.expire_visitors(keep, &mut changes);
         self.persist_analytics(changes, writes);
     }
 
     /// The salt that keys visitor ids on UTC `day`, while it is kept.
     /// Visitors remembered for the days not yet rolled up (each a private record).
     pub fn analytics_visitors(&self) -> usize {
-        self.tally.visitors.len()
+        self.analytics.tally.visitors.len()
     }
 
     pub fn analytics_salt(&self, day: Date) -> Option<&str> {
-        self.salts.get(&day).map(String::as_str)
+        self.analytics.salts.get(&day).map(String::as_str)
     }
 
     /// A tenant's analytics over local days `from..=to`.
@@ -216,7 +224,7 @@ impl Bookings {
         to: Date,
         limit: usize,
     ) -> Report {
-        self.tally.report(tenant, from, to, limit)
+        self.analytics.tally.report(tenant, from, to, limit)
     }
 }
 

@@ -50,16 +50,16 @@ impl Bookings {
     pub(crate) fn index_analytics(&mut self, record: AnalyticsRecord) {
         match record {
             AnalyticsRecord::Salt((day, salt)) => {
-                self.salts.insert(day, salt);
+                self.analytics.salts.insert(day, salt);
             }
             AnalyticsRecord::Day((t, day, stats)) => {
-                self.tally.days.insert((t, day), stats);
+                self.analytics.tally.days.insert((t, day), stats);
             }
             AnalyticsRecord::Month((key, totals)) => {
-                self.tally.months.insert(key, totals);
+                self.analytics.tally.months.insert(key, totals);
             }
             AnalyticsRecord::Visitor((key, v)) => {
-                self.tally.visitors.insert(key, v);
+                self.analytics.tally.visitors.insert(key, v);
             }
         }
     }
@@ -68,19 +68,21 @@ impl Bookings {
     pub(crate) fn discard_analytics(&mut self, record: AnalyticsRecord) {
         match record {
             AnalyticsRecord::Salt((day, _)) => {
-                self.salts.remove(&day);
+                self.analytics.salts.remove(&day);
             }
             other => unreachable!("records of this kind are deleted by the tally: {other:?}"),
         }
     }
 
     pub(crate) fn analytics_records(&self, out: &mut Vec<Record>) {
-        let salts = (self.salts.iter()).map(|(d, s)| AnalyticsRecord::Salt((*d, s.clone())));
-        let days =
-            (self.tally.days.iter()).map(|(&(t, d), s)| AnalyticsRecord::Day((t, d, s.clone())));
-        let months = (self.tally.months.iter()).map(|(k, t)| AnalyticsRecord::Month((*k, *t)));
-        let visitors =
-            (self.tally.visitors.iter()).map(|(k, v)| AnalyticsRecord::Visitor((*k, v.clone())));
+        let salts =
+            (self.analytics.salts.iter()).map(|(d, s)| AnalyticsRecord::Salt((*d, s.clone())));
+        let days = (self.analytics.tally.days.iter())
+            .map(|(&(t, d), s)| AnalyticsRecord::Day((t, d, s.clone())));
+        let months =
+            (self.analytics.tally.months.iter()).map(|(k, t)| AnalyticsRecord::Month((*k, *t)));
+        let visitors = (self.analytics.tally.visitors.iter())
+            .map(|(k, v)| AnalyticsRecord::Visitor((*k, v.clone())));
         let records = salts.chain(days).chain(months).chain(visitors);
         out.extend(records.map(Record::Analytics));
     }

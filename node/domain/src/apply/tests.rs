@@ -345,8 +345,8 @@ fn commands_sharing_a_log_entry_get_distinct_ids() {
     ));
     let ids = BTreeSet::from([first, second, booking]);
     assert_eq!(ids.len(), 3, "ids {first}, {second}, {booking} collide");
-    assert_eq!(w.s.rooms[&first].name, "Lab 1");
-    assert_eq!(w.s.rooms[&second].name, "Lab 2");
+    assert_eq!(w.s.school.rooms()[&first].name, "Lab 1");
+    assert_eq!(w.s.school.rooms()[&second].name, "Lab 2");
     // A new entry starts its own ids.
     let later = booked(&w.book(
         a,
@@ -458,7 +458,7 @@ fn retries_return_the_first_outcome_and_reused_keys_are_refused() {
     assert_eq!(first, again);
     let other = w.run_keyed(admin(k.a), op(k.r2), "idem/1/a");
     assert_eq!(rejected(&other), &Rejection::IdempotencyKeyReused);
-    assert_eq!(w.s.bookings.len(), 1);
+    assert_eq!(w.s.booking.bookings().len(), 1);
     w.check_replay();
 }
 
@@ -851,7 +851,7 @@ fn series_are_all_or_nothing_or_skip_conflicts_and_cancel_by_scope() {
         }
         r => panic!("{r:?}"),
     }
-    assert_eq!(w.s.bookings.len(), 1, "nothing booked");
+    assert_eq!(w.s.booking.bookings().len(), 1, "nothing booked");
     let (series, ids) = match w.run(jo.clone(), series_op(&k, occ, SeriesMode::SkipConflicts)) {
         Outcome::SeriesCreated { series, bookings } => {
             (series, bookings.iter().map(|b| b.id).collect::<Vec<_>>())
@@ -1121,7 +1121,7 @@ fn sessions_end_on_password_change_sign_out_and_deactivation() {
             keep_session: Some("s1".into()),
         }),
     );
-    assert!(w.s.sessions.contains_key("s1") && !w.s.sessions.contains_key("s2"));
+    assert!(w.s.people.sessions().contains_key("s1") && !w.s.people.sessions().contains_key("s2"));
     // Idle expiry is judged at read time.
     let later = now
         .checked_add(jiff::SignedDuration::from_secs(3601))
@@ -1134,7 +1134,7 @@ fn sessions_end_on_password_change_sign_out_and_deactivation() {
             user: k.u,
         }),
     );
-    assert!(w.s.sessions.is_empty());
+    assert!(w.s.people.sessions().is_empty());
     session(&mut w, "s4");
     let o = w.run(
         admin(k.a),
@@ -1149,7 +1149,10 @@ fn sessions_end_on_password_change_sign_out_and_deactivation() {
         }),
     );
     assert!(matches!(o, Outcome::User(_)), "{o:?}");
-    assert!(w.s.sessions.is_empty(), "deactivation ends sessions");
+    assert!(
+        w.s.people.sessions().is_empty(),
+        "deactivation ends sessions"
+    );
     // The audit history never holds a password hash.
     assert!(w
         .s
@@ -1211,7 +1214,7 @@ fn timetable_import_is_all_or_nothing_with_row_errors() {
         }
         r => panic!("{r:?}"),
     }
-    assert!(w.s.lessons.is_empty());
+    assert!(w.s.school.lessons().is_empty());
     let o = w.run(
         admin(k.a),
         Op::from(ImportLessons {
@@ -1242,7 +1245,7 @@ fn timetable_import_is_all_or_nothing_with_row_errors() {
             unchanged: 0
         }
     );
-    assert_eq!(w.s.lessons.len(), 1);
+    assert_eq!(w.s.school.lessons().len(), 1);
     w.check_replay();
 }
 
@@ -1355,7 +1358,7 @@ proptest! {
                     w.run(actor, Op::from(CreateBooking { tenant: k.a, room: rooms[room], start: from, end: to, details: det }));
                 }
                 Step::Cancel { pick } => {
-                    if let Some(b) = w.s.bookings.values().nth(pick % w.s.bookings.len().max(1)).map(|b| b.id) {
+                    if let Some(b) = w.s.booking.bookings().values().nth(pick % w.s.booking.bookings().len().max(1)).map(|b| b.id) {
                         w.run(admin(k.a), Op::from(CancelBooking { tenant: k.a, booking: b, scope: if pick % 3 == 0 { CancelScope::Series } else { CancelScope::One } }));
                     }
                 }
@@ -1368,16 +1371,16 @@ proptest! {
                     w.run(jo.clone(), Op::from(CreateSeries { tenant: k.a, room: rooms[room], rule: "r".into(), occurrences: occ, mode, details: details("s") }));
                 }
                 Step::Release { pick, day } => {
-                    if let Some(l) = w.s.lessons.keys().nth(pick % w.s.lessons.len()).copied() {
+                    if let Some(l) = w.s.school.lessons().keys().nth(pick % w.s.school.lessons().len()).copied() {
                         let (d, _) = slot(day, 0);
                         w.run(jo.clone(), Op::from(SetLessonRelease { tenant: k.a, lesson: l, date: d, released: pick % 2 == 0 }));
                     }
                 }
             }
         }
-        let t = w.s.tenants[&k.a].clone();
+        let t = w.s.school.tenants()[&k.a].clone();
         for room in rooms {
-            let mut held: Vec<&Booking> = w.s.bookings.values().filter(|b| b.room == room && b.status.holds_slot()).map(|b| &**b).collect();
+            let mut held: Vec<&Booking> = w.s.booking.bookings().values().filter(|b| b.room == room && b.status.holds_slot()).map(|b| &**b).collect();
             held.sort_by_key(|b| b.start);
             for pair in held.windows(2) {
                 prop_assert!(pair[0].end <= pair[1].start, "overlap: {:?} {:?}", pair[0], pair[1]);
@@ -1466,7 +1469,7 @@ fn page_views_are_counted_per_tenant_and_salts_and_visitors_expire_after_two_day
     assert_eq!(r.average_visit_seconds, Some(90.0));
     assert_eq!(r.referrers, vec![("google.com".to_string(), 2)]);
     assert_eq!(w.s.analytics_report(k.b, today, today, 10).page_views, 1);
-    assert_eq!(w.s.tally.visitors.len(), 3);
+    assert_eq!(w.s.analytics.tally().visitors.len(), 3);
 
     // Salts and visitor state never reach a backup; the counts do.
     let private = |records: &[(Vec<u8>, Vec<u8>)]| {
@@ -1484,7 +1487,7 @@ fn page_views_are_counted_per_tenant_and_salts_and_visitors_expire_after_two_day
     w.now = at("2026-03-03T00:00:01Z");
     w.run(operator(), set_salt(date(2026, 3, 3), &salt));
     assert_eq!(w.s.analytics_salt(today), None);
-    assert!(w.s.tally.visitors.is_empty());
+    assert!(w.s.analytics.tally().visitors.is_empty());
     assert_eq!(w.s.analytics_report(k.a, today, today, 10).page_views, 3);
     w.check_replay();
 }
@@ -1693,7 +1696,7 @@ fn version_1_commands_keep_the_rules_they_were_proposed_under() {
         }),
     );
     assert_eq!(o, Outcome::LessonsImported { count: 1 });
-    assert_eq!(w.s.lessons.len(), 3);
+    assert_eq!(w.s.school.lessons().len(), 3);
     // The same commands of version 2 are refused.
     w.version = 2;
     let o = w.book(
@@ -1813,7 +1816,7 @@ fn a_rooms_lessons_may_not_overlap_unless_they_run_in_different_weeks() {
             Outcome::Lesson(_)
         ));
     }
-    let before = w.s.lessons.len();
+    let before = w.s.school.lessons().len();
     // An import: a row already there exactly is left as it is, an overlapping one and a repeat
     // are reported, every problem at once.
     let row = |row, room: &str, spec: LessonSpec| LessonImport {
@@ -1860,7 +1863,7 @@ fn a_rooms_lessons_may_not_overlap_unless_they_run_in_different_weeks() {
         }
         r => panic!("{r:?}"),
     }
-    assert_eq!(w.s.lessons.len(), before, "nothing imported");
+    assert_eq!(w.s.school.lessons().len(), before, "nothing imported");
     let good = rows[..2].to_vec();
     for _ in 0..2 {
         w.run(
@@ -1873,7 +1876,7 @@ fn a_rooms_lessons_may_not_overlap_unless_they_run_in_different_weeks() {
         );
     }
     // The same file twice: the same timetable.
-    assert_eq!(w.s.lessons.len(), before + 1);
+    assert_eq!(w.s.school.lessons().len(), before + 1);
     let o = w.run(
         admin(k.a),
         Op::from(ImportLessons {
@@ -2094,7 +2097,11 @@ fn wrong_passwords_lock_the_account_wherever_they_were_tried() {
         .checked_add(jiff::SignedDuration::from_mins(10))
         .unwrap();
     w.run(operator(), Op::from(SetClusterIdentity { id: "x".into() }));
-    assert!(w.s.sign_in_guards.is_empty(), "{:?}", w.s.sign_in_guards);
+    assert!(
+        w.s.people.sign_in_guards().is_empty(),
+        "{:?}",
+        w.s.people.sign_in_guards()
+    );
     w.check_replay();
 }
 

@@ -34,21 +34,21 @@ impl Bookings {
         from: Timestamp,
         to: Timestamp,
     ) -> Vec<&Booking> {
-        let Some(schedule) = self.room_schedule.get(&room) else {
+        let Some(schedule) = self.booking.room_schedule.get(&room) else {
             return Vec::new();
         };
         let mut out = Vec::new();
         // The one booking starting before `from` may still run into the window.
         if let Some(((_, id), end)) = schedule.range(..(from, 0)).next_back() {
             if *end > from {
-                out.push(&*self.bookings[id]);
+                out.push(&*self.booking.bookings[id]);
             }
         }
         for ((start, id), _) in schedule.range((from, 0)..) {
             if *start >= to {
                 break;
             }
-            out.push(&*self.bookings[id]);
+            out.push(&*self.booking.bookings[id]);
         }
         out
     }
@@ -61,15 +61,15 @@ impl Bookings {
         from: Timestamp,
         to: Timestamp,
     ) -> Vec<(&Lesson, Timestamp, Timestamp)> {
-        let Some(ids) = self.room_lessons.get(&room) else {
+        let Some(ids) = self.school.room_lessons().get(&room) else {
             return Vec::new();
         };
         let default = Calendar::default();
-        let cal = self.calendars.get(&tenant.id).unwrap_or(&default);
+        let cal = self.school.calendars().get(&tenant.id).unwrap_or(&default);
         let tz = zone(&tenant.time_zone);
         let mut out = Vec::new();
         for d in dates_between(&tz, from, to) {
-            for l in ids.iter().map(|id| &self.lessons[id]) {
+            for l in ids.iter().map(|id| &self.school.lessons()[id]) {
                 if l.occurs_on(cal, d) {
                     let (s, e) = (instant(&tz, d, l.spec.start), instant(&tz, d, l.spec.end));
                     if s < to && from < e {
@@ -103,7 +103,7 @@ impl Bookings {
         if bookings_only {
             return None;
         }
-        if let Some(cal) = self.calendars.get(&tenant.id) {
+        if let Some(cal) = self.school.calendars().get(&tenant.id) {
             let tz = zone(&tenant.time_zone);
             for d in dates_between(&tz, start, end) {
                 if let Some(c) = cal.closure_on(d) {
@@ -128,10 +128,10 @@ impl Bookings {
 
     /// Active future bookings held by `user`.
     fn active_count(&self, user: UserId, now: Timestamp) -> usize {
-        self.user_bookings.get(&user).map_or(0, |ids| {
+        self.booking.user_bookings.get(&user).map_or(0, |ids| {
             ids.iter()
                 .filter(|id| {
-                    let b = &self.bookings[id];
+                    let b = &self.booking.bookings[id];
                     b.status.holds_slot() && b.end > now
                 })
                 .count()
@@ -165,7 +165,8 @@ impl Bookings {
             }
             Some(u) => {
                 if !self
-                    .users
+                    .people
+                    .users()
                     .get(&u)
                     .is_some_and(|x| x.tenant == tenant && x.active)
                 {
@@ -181,7 +182,7 @@ impl Bookings {
         }
         if !admin {
             let dept = user
-                .and_then(|u| self.users.get(&u))
+                .and_then(|u| self.people.users().get(&u))
                 .and_then(|u| u.department);
             Self::room_allows(room, role, dept)?;
         }
@@ -310,7 +311,8 @@ impl Bookings {
     }
 
     fn room_of(&self, tenant: TenantId, room: RoomId) -> Result<Room, Rejection> {
-        self.rooms
+        self.school
+            .rooms()
             .get(&room)
             .filter(|r| r.tenant == tenant)
             .cloned()
@@ -543,6 +545,7 @@ impl Bookings {
     ) -> Res {
         self.member(ctx, tenant)?;
         let b = self
+            .booking
             .bookings
             .get(&id)
             .filter(|b| b.tenant == tenant)
@@ -554,25 +557,26 @@ impl Bookings {
                 "only the booker or an admin may cancel a booking",
             ));
         }
-        let targets: Vec<Booking> = match (scope, b.series.and_then(|s| self.series.get(&s))) {
-            (CancelScope::One, _) | (_, None) => {
-                if !b.status.holds_slot() {
-                    return Err(Rejection::AlreadyCancelled { booking: id });
+        let targets: Vec<Booking> =
+            match (scope, b.series.and_then(|s| self.booking.series.get(&s))) {
+                (CancelScope::One, _) | (_, None) => {
+                    if !b.status.holds_slot() {
+                        return Err(Rejection::AlreadyCancelled { booking: id });
+                    }
+                    vec![b]
                 }
-                vec![b]
-            }
-            (scope, Some(series)) => series
-                .occurrences
-                .iter()
-                .map(|o| &*self.bookings[o])
-                .filter(|o| o.status.holds_slot())
-                .filter(|o| match scope {
-                    CancelScope::ThisAndFollowing => o.start >= b.start,
-                    _ => o.end > ctx.time || o.id == id,
-                })
-                .cloned()
-                .collect(),
-        };
+                (scope, Some(series)) => series
+                    .occurrences
+                    .iter()
+                    .map(|o| &*self.booking.bookings[o])
+                    .filter(|o| o.status.holds_slot())
+                    .filter(|o| match scope {
+                        CancelScope::ThisAndFollowing => o.start >= b.start,
+                        _ => o.end > ctx.time || o.id == id,
+                    })
+                    .cloned()
+                    .collect(),
+            };
         if targets.is_empty() {
             return Err(Rejection::AlreadyCancelled { booking: id });
         }
@@ -597,6 +601,7 @@ impl Bookings {
     ) -> Res {
         self.admin(ctx, tenant)?;
         let mut b = self
+            .booking
             .bookings
             .get(&id)
             .filter(|b| b.tenant == tenant)

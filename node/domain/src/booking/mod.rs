@@ -5,12 +5,14 @@ mod apply;
 mod model;
 mod ops;
 mod records;
+mod state;
 
 pub use model::{
     Booking, BookingDetails, BookingStatus, CancelScope, Occurrence, Series, SeriesMode, WeeklyRule,
 };
 pub use ops::{BookingOp, CancelBooking, CreateBooking, CreateSeries, DecideBooking};
 pub(crate) use records::BookingRecord;
+pub(crate) use state::BookingState;
 
 use roomraft_replicated::WriteSet;
 

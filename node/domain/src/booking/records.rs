@@ -35,29 +35,40 @@ impl Bookings {
     pub(crate) fn index_booking(&mut self, record: BookingRecord) {
         match record {
             BookingRecord::Booking(b) => {
-                let schedule = self.room_schedule.entry(b.room).or_default();
+                let schedule = self.booking.room_schedule.entry(b.room).or_default();
                 if b.status.holds_slot() {
                     schedule.insert((b.start, b.id), b.end);
                 } else {
                     schedule.remove(&(b.start, b.id));
                 }
                 if let Some(u) = b.user {
-                    self.user_bookings.entry(u).or_default().insert(b.id);
+                    self.booking
+                        .user_bookings
+                        .entry(u)
+                        .or_default()
+                        .insert(b.id);
                 }
                 let tenant = b.tenant;
-                if self.bookings.insert(b.id, Arc::new(b)).is_none() {
+                if self.booking.bookings.insert(b.id, Arc::new(b)).is_none() {
                     self.count(tenant, Kind::Booking, 1);
                 }
             }
             BookingRecord::Series(s) => {
-                self.series.insert(s.id, s);
+                self.booking.series.insert(s.id, s);
             }
         }
     }
 
     pub(crate) fn booking_records(&self, out: &mut Vec<Record>) {
-        let bookings = (self.bookings.values()).map(|b| BookingRecord::Booking(Booking::clone(b)));
-        let records = bookings.chain(self.series.values().cloned().map(BookingRecord::Series));
+        let bookings =
+            (self.booking.bookings.values()).map(|b| BookingRecord::Booking(Booking::clone(b)));
+        let records = bookings.chain(
+            self.booking
+                .series
+                .values()
+                .cloned()
+                .map(BookingRecord::Series),
+        );
         out.extend(records.map(Record::Booking));
     }
 }

@@ -10,7 +10,10 @@ use crate::quotas::Kind;
 impl Bookings {
     /// The feed whose secret hashes to `sha256`, unless it was revoked.
     pub fn live_feed(&self, sha256: &str) -> Option<&Feed> {
-        self.feeds.get(sha256).filter(|f| f.revoked_at.is_none())
+        self.feeds
+            .feeds
+            .get(sha256)
+            .filter(|f| f.revoked_at.is_none())
     }
 
     pub(crate) fn create_feed(
@@ -24,12 +27,22 @@ impl Bookings {
         self.member(ctx, tenant)?;
         match target {
             FeedTarget::Room(r) => {
-                if self.rooms.get(&r).is_none_or(|x| x.tenant != tenant) {
+                if self
+                    .school
+                    .rooms()
+                    .get(&r)
+                    .is_none_or(|x| x.tenant != tenant)
+                {
                     return Err(not_found("room", r));
                 }
             }
             FeedTarget::User(u) => {
-                if self.users.get(&u).is_none_or(|x| x.tenant != tenant) {
+                if self
+                    .people
+                    .users()
+                    .get(&u)
+                    .is_none_or(|x| x.tenant != tenant)
+                {
                     return Err(not_found("user", u));
                 }
                 if ctx.actor.user != Some(u) && ctx.actor.role != Role::Admin {
@@ -59,6 +72,7 @@ impl Bookings {
     ) -> Res {
         self.member(ctx, tenant)?;
         let mut f = self
+            .feeds
             .feeds
             .values()
             .find(|f| f.id == id && f.tenant == tenant)

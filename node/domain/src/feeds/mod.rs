@@ -4,10 +4,12 @@ mod apply;
 mod model;
 mod ops;
 mod records;
+mod state;
 
 pub use model::{Feed, FeedTarget};
 pub use ops::{CreateFeed, FeedOp, RevokeFeed};
 pub(crate) use records::FeedRecord;
+pub(crate) use state::FeedState;
 
 use roomraft_replicated::WriteSet;
 

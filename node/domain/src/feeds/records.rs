@@ -33,11 +33,12 @@ impl Bookings {
             FeedRecord::Feed(f) => {
                 let was = self
                     .feeds
+                    .feeds
                     .get(&f.sha256)
                     .is_some_and(|o| o.revoked_at.is_none());
                 let is = f.revoked_at.is_none();
                 self.count(f.tenant, Kind::Feed, is as i64 - was as i64);
-                self.feeds.insert(f.sha256.clone(), f);
+                self.feeds.feeds.insert(f.sha256.clone(), f);
             }
         }
     }
@@ -45,6 +46,7 @@ impl Bookings {
     pub(crate) fn feed_records(&self, out: &mut Vec<Record>) {
         out.extend(
             self.feeds
+                .feeds
                 .values()
                 .cloned()
                 .map(|f| Record::Feeds(FeedRecord::Feed(f))),

@@ -36,6 +36,24 @@ fn user_json(u: &User) -> String {
 }
 
 impl Bookings {
+    /// Drops sessions and sign-in guards whose time has passed, as the clock passes.
+    pub(crate) fn expire_people(&mut self, writes: &mut WriteSet) {
+        while let Some((at, k)) = self.people.session_expiry.first().cloned() {
+            if at > self.clock {
+                break;
+            }
+            let s = self.people.sessions[&k].clone();
+            self.discard(PeopleRecord::Session(s), writes);
+        }
+        while let Some((at, user)) = self.people.guard_expiry.first().copied() {
+            if at > self.clock {
+                break;
+            }
+            let g = self.people.sign_in_guards[&user].clone();
+            self.discard(PeopleRecord::SignInGuard(g), writes);
+        }
+    }
+
     pub(crate) fn create_department(
         &mut self,
         ctx: &mut Ctx,
@@ -47,6 +65,7 @@ impl Bookings {
         text("name", name, 100, true)?;
         self.check_quota(ctx, tenant, Kind::Department, 1)?;
         if self
+            .people
             .departments
             .values()
             .any(|d| d.tenant == tenant && d.name.eq_ignore_ascii_case(name))
@@ -74,12 +93,14 @@ impl Bookings {
     ) -> Res {
         self.admin(ctx, tenant)?;
         let d = self
+            .people
             .departments
             .get(&id)
             .filter(|d| d.tenant == tenant)
             .cloned()
             .ok_or_else(|| not_found("department", id))?;
         if let Some(u) = self
+            .people
             .users
             .values()
             .find(|u| u.tenant == tenant && u.department == Some(id))
@@ -95,7 +116,13 @@ impl Bookings {
 
     fn check_department(&self, tenant: TenantId, d: Option<DepartmentId>) -> Result<(), Rejection> {
         match d {
-            Some(id) if self.departments.get(&id).is_none_or(|d| d.tenant != tenant) => {
+            Some(id)
+                if self
+                    .people
+                    .departments
+                    .get(&id)
+                    .is_none_or(|d| d.tenant != tenant) =>
+            {
                 Err(invalid("department_id", format!("no department {id}")))
             }
             _ => Ok(()),
@@ -125,7 +152,11 @@ impl Bookings {
             ));
         }
         for login in [username, email] {
-            if self.logins.contains_key(&(*tenant, login.to_lowercase())) {
+            if self
+                .people
+                .logins
+                .contains_key(&(*tenant, login.to_lowercase()))
+            {
                 return Err(Rejection::AlreadyExists {
                     what: "user".into(),
                     key: login.clone(),
@@ -166,12 +197,13 @@ impl Bookings {
         } = op;
         self.admin(ctx, *tenant)?;
         let mut u = self
+            .people
             .users
             .get(user)
             .filter(|u| u.tenant == *tenant)
             .cloned()
             .ok_or_else(|| not_found("user", user))?;
-        if let Some(&other) = self.logins.get(&(*tenant, email.to_lowercase())) {
+        if let Some(&other) = self.people.logins.get(&(*tenant, email.to_lowercase())) {
             if other != u.id {
                 return Err(Rejection::AlreadyExists {
                     what: "user".into(),
@@ -212,7 +244,7 @@ impl Bookings {
             return Err(invalid("role", "use admin, staff or viewer"));
         }
         self.check_department(tenant, user.department)?;
-        let before = self.users.get(&user.id).map(user_json);
+        let before = self.people.users.get(&user.id).map(user_json);
         let action = if before.is_some() {
             "updated"
         } else {
@@ -252,6 +284,7 @@ impl Bookings {
             self.check_not_locked(user, ctx.time)?;
         }
         let mut u = self
+            .people
             .users
             .get(&user)
             .filter(|u| u.tenant == tenant)
@@ -278,6 +311,7 @@ impl Bookings {
 
     fn end_sessions_of(&mut self, user: UserId, keep: Option<&str>, writes: &mut WriteSet) {
         let ended: Vec<Session> = self
+            .people
             .sessions
             .values()
             .filter(|s| s.user == user && Some(s.sha256.as_str()) != keep)
@@ -308,6 +342,7 @@ impl Bookings {
         }
         self.member(ctx, *tenant)?;
         let u = self
+            .people
             .users
             .get(user)
             .filter(|u| u.tenant == *tenant && u.active)
@@ -340,7 +375,7 @@ impl Bookings {
         sha256: &str,
         writes: &mut WriteSet,
     ) -> Res {
-        if let Some(s) = self.sessions.get(sha256).cloned() {
+        if let Some(s) = self.people.sessions.get(sha256).cloned() {
             if ctx.actor.user != Some(s.user) {
                 return Err(forbidden("only its own user ends a session this way"));
             }
@@ -357,7 +392,12 @@ impl Bookings {
         writes: &mut WriteSet,
     ) -> Res {
         self.admin(ctx, tenant)?;
-        if self.users.get(&user).is_none_or(|u| u.tenant != tenant) {
+        if self
+            .people
+            .users
+            .get(&user)
+            .is_none_or(|u| u.tenant != tenant)
+        {
             return Err(not_found("user", user));
         }
         self.end_sessions_of(user, None, writes);
@@ -374,10 +414,10 @@ impl Bookings {
     }
 
     pub(crate) fn touch(&mut self, ctx: &mut Ctx, sha256: &str, writes: &mut WriteSet) -> Res {
-        if let Some(mut s) = self.sessions.get(sha256).cloned() {
+        if let Some(mut s) = self.people.sessions.get(sha256).cloned() {
             s.last_seen = s.last_seen.max(ctx.time);
             self.store(PeopleRecord::Session(s), writes);
-        } else if let Some(mut t) = self.tokens.get(sha256).cloned() {
+        } else if let Some(mut t) = self.people.tokens.get(sha256).cloned() {
             t.last_used_at = Some(t.last_used_at.unwrap_or(ctx.time).max(ctx.time));
             self.store(PeopleRecord::Token(t), writes);
         }
@@ -402,6 +442,7 @@ impl Bookings {
         // tokens of one school may not share one.
         if ctx.since(2)
             && self
+                .people
                 .tokens
                 .values()
                 .any(|t| t.tenant == tenant && t.revoked_at.is_none() && t.name == name)
@@ -412,7 +453,7 @@ impl Bookings {
             });
         }
         self.check_quota(ctx, tenant, Kind::Token, 1)?;
-        if self.tokens.contains_key(sha256) {
+        if self.people.tokens.contains_key(sha256) {
             return Err(Rejection::AlreadyExists {
                 what: "token".into(),
                 key: name.into(),
@@ -441,6 +482,7 @@ impl Bookings {
     ) -> Res {
         self.admin(ctx, tenant)?;
         let mut t = self
+            .people
             .tokens
             .values()
             .find(|t| t.id == id && t.tenant == tenant)
@@ -462,7 +504,7 @@ impl Bookings {
 
     /// Until when `user` may not sign in or change their password, if locked at `now`.
     pub fn sign_in_lock(&self, user: UserId, now: Timestamp) -> Option<Timestamp> {
-        self.sign_in_guards.get(&user)?.locked_at(now)
+        self.people.sign_in_guards.get(&user)?.locked_at(now)
     }
 
     /// A wrong password for `user`: one more failure in the account's bucket, and a lock once
@@ -478,13 +520,18 @@ impl Bookings {
         if ctx.actor.tenant != Some(tenant) {
             return Err(forbidden("a sign-in failure is recorded in its own tenant"));
         }
-        if self.users.get(&user).is_none_or(|u| u.tenant != tenant) {
+        if self
+            .people
+            .users
+            .get(&user)
+            .is_none_or(|u| u.tenant != tenant)
+        {
             return Err(not_found("user", user));
         }
         let now = ctx.time;
         let every = SignedDuration::from_secs(policy.refill_secs.max(1) as i64);
         let burst = every * policy.failures.max(1) as i32;
-        let old = self.sign_in_guards.get(&user).cloned();
+        let old = self.people.sign_in_guards.get(&user).cloned();
         let tat = old.as_ref().map_or(now, |g| g.tat.max(now));
         let failures = old
             .as_ref()
@@ -531,7 +578,7 @@ impl Bookings {
 
     /// A live session: known, not past its absolute or idle expiry at `now`.
     pub fn live_session(&self, sha256: &str, now: Timestamp) -> Option<(&Session, &User)> {
-        let s = self.sessions.get(sha256)?;
+        let s = self.people.sessions.get(sha256)?;
         let idle_end = s
             .last_seen
             .saturating_add(SignedDuration::from_secs(s.idle_secs as i64))
@@ -539,24 +586,27 @@ impl Bookings {
         if now >= s.expires_at || now >= idle_end {
             return None;
         }
-        let u = self.users.get(&s.user).filter(|u| u.active)?;
-        let t = self.tenants.get(&s.tenant)?;
+        let u = self.people.users.get(&s.user).filter(|u| u.active)?;
+        let t = self.school.tenants().get(&s.tenant)?;
         (!t.suspended).then_some((s, u))
     }
 
     /// The user signing in with `login` (username or email) in tenant `slug`.
     pub fn login_user(&self, slug: &str, login: &str) -> Option<&User> {
-        let t = self.slugs.get(slug)?;
-        let id = self.logins.get(&(*t, login.to_lowercase()))?;
-        self.users.get(id).filter(|u| u.active)
+        let t = self.school.slugs().get(slug)?;
+        let id = self.people.logins.get(&(*t, login.to_lowercase()))?;
+        self.people.users.get(id).filter(|u| u.active)
     }
 
     pub fn tenant_by_slug(&self, slug: &str) -> Option<&Tenant> {
-        self.slugs.get(slug).and_then(|t| self.tenants.get(t))
+        self.school
+            .slugs()
+            .get(slug)
+            .and_then(|t| self.school.tenants().get(t))
     }
 
     /// Every school, by id: the operator's view.
     pub fn tenants(&self) -> impl Iterator<Item = &Tenant> {
-        self.tenants.values()
+        self.school.tenants().values()
     }
 }

@@ -5,6 +5,7 @@ mod apply;
 mod model;
 mod ops;
 mod records;
+mod state;
 
 pub use model::{ApiToken, Department, Session, SignInGuard, SignInPolicy, User};
 pub use ops::{
@@ -12,6 +13,7 @@ pub use ops::{
     EndUserSessions, PeopleOp, RecordSignInFailure, RevokeToken, SetPassword, Touch, UpdateUser,
 };
 pub(crate) use records::PeopleRecord;
+pub(crate) use state::PeopleState;
 
 use roomraft_replicated::WriteSet;
 

@@ -40,45 +40,53 @@ impl Bookings {
         match record {
             PeopleRecord::Token(t) => {
                 let was = self
+                    .people
                     .tokens
                     .get(&t.sha256)
                     .is_some_and(|o| o.revoked_at.is_none());
                 let is = t.revoked_at.is_none();
                 self.count(t.tenant, Kind::Token, is as i64 - was as i64);
-                self.tokens.insert(t.sha256.clone(), t);
+                self.people.tokens.insert(t.sha256.clone(), t);
             }
             PeopleRecord::User(u) => {
-                if let Some(old) = self.users.get(&u.id) {
+                if let Some(old) = self.people.users.get(&u.id) {
                     let (t, name, mail) = (old.tenant, old.username.clone(), old.email.clone());
-                    self.logins.remove(&(t, name.to_lowercase()));
-                    self.logins.remove(&(t, mail.to_lowercase()));
+                    self.people.logins.remove(&(t, name.to_lowercase()));
+                    self.people.logins.remove(&(t, mail.to_lowercase()));
                 }
-                self.logins
+                self.people
+                    .logins
                     .insert((u.tenant, u.username.to_lowercase()), u.id);
                 if !u.email.is_empty() {
-                    self.logins.insert((u.tenant, u.email.to_lowercase()), u.id);
+                    self.people
+                        .logins
+                        .insert((u.tenant, u.email.to_lowercase()), u.id);
                 }
                 let tenant = u.tenant;
-                if self.users.insert(u.id, u).is_none() {
+                if self.people.users.insert(u.id, u).is_none() {
                     self.count(tenant, Kind::User, 1);
                 }
             }
             PeopleRecord::Department(d) => {
                 let tenant = d.tenant;
-                if self.departments.insert(d.id, d).is_none() {
+                if self.people.departments.insert(d.id, d).is_none() {
                     self.count(tenant, Kind::Department, 1);
                 }
             }
             PeopleRecord::Session(s) => {
-                self.session_expiry.insert((s.expires_at, s.sha256.clone()));
-                self.sessions.insert(s.sha256.clone(), s);
+                self.people
+                    .session_expiry
+                    .insert((s.expires_at, s.sha256.clone()));
+                self.people.sessions.insert(s.sha256.clone(), s);
             }
             PeopleRecord::SignInGuard(g) => {
-                if let Some(old) = self.sign_in_guards.get(&g.user) {
-                    self.guard_expiry.remove(&(old.expires_at(), old.user));
+                if let Some(old) = self.people.sign_in_guards.get(&g.user) {
+                    self.people
+                        .guard_expiry
+                        .remove(&(old.expires_at(), old.user));
                 }
-                self.guard_expiry.insert((g.expires_at(), g.user));
-                self.sign_in_guards.insert(g.user, g);
+                self.people.guard_expiry.insert((g.expires_at(), g.user));
+                self.people.sign_in_guards.insert(g.user, g);
             }
         }
     }
@@ -86,38 +94,51 @@ impl Bookings {
     pub(crate) fn discard_people(&mut self, record: PeopleRecord) {
         match record {
             PeopleRecord::Session(s) => {
-                self.sessions.remove(&s.sha256);
-                self.session_expiry.remove(&(s.expires_at, s.sha256));
+                self.people.sessions.remove(&s.sha256);
+                self.people.session_expiry.remove(&(s.expires_at, s.sha256));
             }
             PeopleRecord::Department(d) => {
-                if self.departments.remove(&d.id).is_some() {
+                if self.people.departments.remove(&d.id).is_some() {
                     self.count(d.tenant, Kind::Department, -1);
                 }
             }
             PeopleRecord::SignInGuard(g) => {
-                self.guard_expiry.remove(&(g.expires_at(), g.user));
-                self.sign_in_guards.remove(&g.user);
+                self.people.guard_expiry.remove(&(g.expires_at(), g.user));
+                self.people.sign_in_guards.remove(&g.user);
             }
             other => unreachable!("records of this kind are never deleted: {other:?}"),
         }
     }
 
     pub(crate) fn people_records(&self, out: &mut Vec<Record>) {
-        let records = (self.tokens.values().cloned().map(PeopleRecord::Token))
-            .chain(self.users.values().cloned().map(PeopleRecord::User))
-            .chain(
-                self.departments
-                    .values()
-                    .cloned()
-                    .map(PeopleRecord::Department),
-            )
-            .chain(self.sessions.values().cloned().map(PeopleRecord::Session))
-            .chain(
-                self.sign_in_guards
-                    .values()
-                    .cloned()
-                    .map(PeopleRecord::SignInGuard),
-            );
+        let records = (self
+            .people
+            .tokens
+            .values()
+            .cloned()
+            .map(PeopleRecord::Token))
+        .chain(self.people.users.values().cloned().map(PeopleRecord::User))
+        .chain(
+            self.people
+                .departments
+                .values()
+                .cloned()
+                .map(PeopleRecord::Department),
+        )
+        .chain(
+            self.people
+                .sessions
+                .values()
+                .cloned()
+                .map(PeopleRecord::Session),
+        )
+        .chain(
+            self.people
+                .sign_in_guards
+                .values()
+                .cloned()
+                .map(PeopleRecord::SignInGuard),
+        );
         out.extend(records.map(Record::People));
     }
 }

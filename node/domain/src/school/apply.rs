@@ -34,11 +34,16 @@ impl Bookings {
             return Err(invalid("allowed_roles", "use admin or staff"));
         }
         for d in &spec.allowed_departments {
-            if self.departments.get(d).is_none_or(|x| x.tenant != tenant) {
+            if self
+                .people
+                .departments()
+                .get(d)
+                .is_none_or(|x| x.tenant != tenant)
+            {
                 return Err(invalid("allowed_departments", format!("no department {d}")));
             }
         }
-        let duplicate = self.rooms.values().any(|r| {
+        let duplicate = self.school.rooms.values().any(|r| {
             r.tenant == tenant && r.name.eq_ignore_ascii_case(&spec.name) && Some(r.id) != existing
         });
         if duplicate {
@@ -50,6 +55,7 @@ impl Bookings {
         let (before, id, created_at) = match existing {
             Some(id) => {
                 let r = self
+                    .school
                     .rooms
                     .get(&id)
                     .filter(|r| r.tenant == tenant)

@@ -5,6 +5,7 @@ mod apply;
 mod model;
 mod ops;
 mod records;
+mod state;
 mod tenant;
 mod timetable;
 
@@ -18,6 +19,7 @@ pub use ops::{
     SetPeriods, SetTenantRules, SetTenantSuspended, SetWeekCycle, UpdateRoom,
 };
 pub(crate) use records::SchoolRecord;
+pub(crate) use state::SchoolState;
 pub use timetable::{lessons_overlap, ImportPlan, MAX_IMPORT_ROWS};
 
 use roomraft_replicated::WriteSet;

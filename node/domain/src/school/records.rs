@@ -36,22 +36,26 @@ impl Bookings {
     pub(crate) fn index_school(&mut self, record: SchoolRecord) {
         match record {
             SchoolRecord::Tenant(t) => {
-                self.slugs.insert(t.slug.clone(), t.id);
-                self.tenants.insert(t.id, t);
+                self.school.slugs.insert(t.slug.clone(), t.id);
+                self.school.tenants.insert(t.id, t);
             }
             SchoolRecord::Room(r) => {
                 let tenant = r.tenant;
-                if self.rooms.insert(r.id, r).is_none() {
+                if self.school.rooms.insert(r.id, r).is_none() {
                     self.count(tenant, Kind::Room, 1);
                 }
             }
             SchoolRecord::Calendar((t, c)) => {
-                self.calendars.insert(t, c);
+                self.school.calendars.insert(t, c);
             }
             SchoolRecord::Lesson(l) => {
-                self.room_lessons.entry(l.room).or_default().insert(l.id);
+                self.school
+                    .room_lessons
+                    .entry(l.room)
+                    .or_default()
+                    .insert(l.id);
                 let tenant = l.tenant;
-                if self.lessons.insert(l.id, l).is_none() {
+                if self.school.lessons.insert(l.id, l).is_none() {
                     self.count(tenant, Kind::Lesson, 1);
                 }
             }
@@ -62,13 +66,13 @@ impl Bookings {
     pub(crate) fn discard_school(&mut self, record: SchoolRecord) {
         match record {
             SchoolRecord::Lesson(l) => {
-                if self.lessons.remove(&l.id).is_some() {
+                if self.school.lessons.remove(&l.id).is_some() {
                     self.count(l.tenant, Kind::Lesson, -1);
                 }
-                if let Some(set) = self.room_lessons.get_mut(&l.room) {
+                if let Some(set) = self.school.room_lessons.get_mut(&l.room) {
                     set.remove(&l.id);
                     if set.is_empty() {
-                        self.room_lessons.remove(&l.room);
+                        self.school.room_lessons.remove(&l.room);
                     }
                 }
             }
@@ -77,10 +81,21 @@ impl Bookings {
     }
 
     pub(crate) fn school_records(&self, out: &mut Vec<Record>) {
-        let records = (self.tenants.values().cloned().map(SchoolRecord::Tenant))
-            .chain(self.rooms.values().cloned().map(SchoolRecord::Room))
-            .chain((self.calendars.iter()).map(|(t, c)| SchoolRecord::Calendar((*t, c.clone()))))
-            .chain(self.lessons.values().cloned().map(SchoolRecord::Lesson));
+        let records = (self
+            .school
+            .tenants
+            .values()
+            .cloned()
+            .map(SchoolRecord::Tenant))
+        .chain(self.school.rooms.values().cloned().map(SchoolRecord::Room))
+        .chain((self.school.calendars.iter()).map(|(t, c)| SchoolRecord::Calendar((*t, c.clone()))))
+        .chain(
+            self.school
+                .lessons
+                .values()
+                .cloned()
+                .map(SchoolRecord::Lesson),
+        );
         out.extend(records.map(Record::School));
     }
 }

@@ -62,7 +62,7 @@ impl Bookings {
                 format!("unknown IANA time zone {time_zone:?}"),
             ));
         }
-        if self.slugs.contains_key(slug) {
+        if self.school.slugs.contains_key(slug) {
             return Err(Rejection::AlreadyExists {
                 what: "tenant".into(),
                 key: slug.into(),
@@ -104,6 +104,7 @@ impl Bookings {
             return Err(forbidden("only an operator suspends tenants"));
         }
         let mut t = self
+            .school
             .tenants
             .get(&tenant)
             .cloned()

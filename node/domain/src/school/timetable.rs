@@ -84,15 +84,20 @@ impl Bookings {
         writes: &mut WriteSet,
     ) -> Res {
         self.admin(ctx, tenant)?;
-        if self.rooms.get(&room).is_none_or(|r| r.tenant != tenant) {
+        if self
+            .school
+            .rooms
+            .get(&room)
+            .is_none_or(|r| r.tenant != tenant)
+        {
             return Err(invalid("room_id", format!("no room {room}")));
         }
         check_lesson(spec)?;
         self.check_week(tenant, spec)?;
         if ctx.since(2) {
-            let others = self.room_lessons.get(&room).into_iter().flatten();
+            let others = self.school.room_lessons.get(&room).into_iter().flatten();
             if let Some(l) = others
-                .map(|id| &self.lessons[id])
+                .map(|id| &self.school.lessons[id])
                 .find(|l| lessons_overlap(&l.spec, spec))
             {
                 return Err(invalid(
@@ -124,7 +129,7 @@ impl Bookings {
 
     fn check_week(&self, tenant: TenantId, spec: &LessonSpec) -> Result<(), Rejection> {
         if let Some(w) = &spec.week {
-            let cal = self.calendars.get(&tenant);
+            let cal = self.school.calendars.get(&tenant);
             let labels = cal
                 .map(|c| c.week_labels.clone())
                 .unwrap_or_else(|| vec!["A".into()]);
@@ -149,6 +154,7 @@ impl Bookings {
     ) -> Res {
         self.admin(ctx, tenant)?;
         let l = self
+            .school
             .lessons
             .get(&id)
             .filter(|l| l.tenant == tenant)
@@ -186,7 +192,7 @@ impl Bookings {
         let mut added: BTreeMap<(RoomId, u8), Vec<(u32, LessonSpec)>> = BTreeMap::new();
         // By name, ignoring ASCII case; the first room in id order wins, as it always has.
         let mut rooms: BTreeMap<String, RoomId> = BTreeMap::new();
-        for x in self.rooms.values().filter(|x| x.tenant == tenant) {
+        for x in self.school.rooms.values().filter(|x| x.tenant == tenant) {
             rooms.entry(x.name.to_ascii_lowercase()).or_insert(x.id);
         }
         for r in rows {
@@ -232,10 +238,10 @@ impl Bookings {
                 continue;
             }
             if !replace {
-                let existing = self.room_lessons.get(&room).into_iter().flatten();
+                let existing = self.school.room_lessons.get(&room).into_iter().flatten();
                 let mut clash = None;
                 let mut same = false;
-                for l in existing.map(|id| &self.lessons[id]) {
+                for l in existing.map(|id| &self.school.lessons[id]) {
                     if l.spec == r.lesson {
                         same = true;
                         break;
@@ -297,6 +303,7 @@ impl Bookings {
         self.check_quota(ctx, tenant, Kind::Lesson, adding)?;
         if replace {
             let old: Vec<Lesson> = self
+                .school
                 .lessons
                 .values()
                 .filter(|l| l.tenant == tenant)
@@ -354,6 +361,7 @@ impl Bookings {
             return Err(forbidden("only staff and admins release lessons"));
         }
         let mut l = self
+            .school
             .lessons
             .get(&id)
             .filter(|l| l.tenant == tenant)
@@ -368,7 +376,7 @@ impl Bookings {
         }
         if !released {
             // Taking a release back re-occupies the room: refuse it if someone booked meanwhile.
-            let t = &self.tenants[&tenant];
+            let t = &self.school.tenants[&tenant];
             let tz = crate::calendar::zone(&t.time_zone);
             let start = crate::calendar::instant(&tz, date, l.spec.start);
             let end = crate::calendar::instant(&tz, date, l.spec.end);

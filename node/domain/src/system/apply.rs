@@ -32,7 +32,7 @@ impl Bookings {
                 if id.is_empty() || id.len() > 64 {
                     return Err(invalid("id", "must be 1 to 64 characters"));
                 }
-                if self.identity.is_none() {
+                if self.system.identity.is_none() {
                     let identity = ClusterIdentity {
                         id: id.clone(),
                         created: ctx.time,
@@ -40,10 +40,12 @@ impl Bookings {
                     };
                     self.store(SystemRecord::Identity(identity), writes);
                 }
-                Ok(Outcome::Identity(self.identity.clone().expect("set above")))
+                Ok(Outcome::Identity(
+                    self.system.identity.clone().expect("set above"),
+                ))
             }
             SystemOp::ClaimBackup(ClaimBackup { slot, node, term }) => {
-                let granted = match self.backups.get(slot) {
+                let granted = match self.system.backups.get(slot) {
                     None => true,
                     Some(b) if b.done.is_some() => false,
                     // A newer leader takes over a claim whose holder may have died mid-backup;
@@ -59,15 +61,21 @@ impl Bookings {
                         done: None,
                     };
                     self.store(SystemRecord::BackupSlot(claim), writes);
-                    while self.backups.len() > SLOTS_KEPT {
-                        let oldest = self.backups.values().next().cloned().expect("non-empty");
+                    while self.system.backups.len() > SLOTS_KEPT {
+                        let oldest = self
+                            .system
+                            .backups
+                            .values()
+                            .next()
+                            .cloned()
+                            .expect("non-empty");
                         self.discard(SystemRecord::BackupSlot(oldest), writes);
                     }
                 }
                 Ok(Outcome::BackupClaim { granted })
             }
             SystemOp::MarkBackupDone(MarkBackupDone { slot, done }) => {
-                let Some(mut b) = self.backups.get(slot).cloned() else {
+                let Some(mut b) = self.system.backups.get(slot).cloned() else {
                     return Err(invalid("slot", "no backup was claimed for this slot"));
                 };
                 b.done = Some(done.clone());
@@ -79,17 +87,21 @@ impl Bookings {
 
     /// The newest finished scheduled backup.
     pub fn last_backup(&self) -> Option<&BackupDone> {
-        self.backups.values().rev().find_map(|b| b.done.as_ref())
+        self.system
+            .backups
+            .values()
+            .rev()
+            .find_map(|b| b.done.as_ref())
     }
 
     /// The scheduled backup slot starting at `slot`, claimed or done.
     pub fn backup_slot(&self, slot: jiff::Timestamp) -> Option<&BackupSlot> {
-        self.backups.get(&slot)
+        self.system.backups.get(&slot)
     }
 
     /// The cluster's name, once it has one.
     pub fn identity(&self) -> Option<&ClusterIdentity> {
-        self.identity.as_ref()
+        self.system.identity.as_ref()
     }
 }
 

@@ -5,8 +5,10 @@ mod apply;
 mod model;
 mod ops;
 mod records;
+mod state;
 
 pub use apply::reidentify;
 pub use model::{BackupDone, BackupSlot, ClusterIdentity, Quotas, RestoredFrom};
 pub use ops::{ClaimBackup, MarkBackupDone, SetClusterIdentity, SetQuotas, SystemOp};
 pub(crate) use records::SystemRecord;
+pub(crate) use state::SystemState;

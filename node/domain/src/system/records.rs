@@ -34,11 +34,11 @@ impl From<SystemRecord> for Record {
 impl Bookings {
     pub(crate) fn index_system(&mut self, record: SystemRecord) {
         match record {
-            SystemRecord::Identity(i) => self.identity = Some(i),
+            SystemRecord::Identity(i) => self.system.identity = Some(i),
             SystemRecord::BackupSlot(b) => {
-                self.backups.insert(b.slot, b);
+                self.system.backups.insert(b.slot, b);
             }
-            SystemRecord::Quotas(q) => self.quotas = Some(q),
+            SystemRecord::Quotas(q) => self.system.quotas = Some(q),
         }
     }
 
@@ -46,7 +46,7 @@ impl Bookings {
     pub(crate) fn discard_system(&mut self, record: SystemRecord) {
         match record {
             SystemRecord::BackupSlot(b) => {
-                self.backups.remove(&b.slot);
+                self.system.backups.remove(&b.slot);
             }
             other => unreachable!("records of this kind are never deleted: {other:?}"),
         }
@@ -54,12 +54,19 @@ impl Bookings {
 
     pub(crate) fn system_records(&self, out: &mut Vec<Record>) {
         let records = (self
+            .system
             .identity
             .clone()
             .map(SystemRecord::Identity)
             .into_iter())
-        .chain(self.backups.values().cloned().map(SystemRecord::BackupSlot))
-        .chain(self.quotas.clone().map(SystemRecord::Quotas));
+        .chain(
+            self.system
+                .backups
+                .values()
+                .cloned()
+                .map(SystemRecord::BackupSlot),
+        )
+        .chain(self.system.quotas.clone().map(SystemRecord::Quotas));
         out.extend(records.map(Record::System));
     }
 }

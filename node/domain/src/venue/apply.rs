@@ -32,7 +32,8 @@ pub fn plausible_email(e: &str) -> bool {
 impl Bookings {
     /// The site of a tenant, published or not, with defaults when never set.
     pub(crate) fn site_of(&self, tenant: TenantId) -> SiteSpec {
-        self.sites
+        self.venue
+            .sites
             .get(&tenant)
             .map(|s| s.spec.clone())
             .unwrap_or_default()
@@ -40,14 +41,15 @@ impl Bookings {
 
     /// The published site and tenant behind a public slug.
     pub fn public_site(&self, slug: &str) -> Option<(&Tenant, &Site)> {
-        let t = self.tenants.get(self.slugs.get(slug)?)?;
-        let site = self.sites.get(&t.id)?;
+        let t = self.school.tenants().get(self.school.slugs().get(slug)?)?;
+        let site = self.venue.sites.get(&t.id)?;
         (!t.suspended && site.spec.published).then_some((t, site))
     }
 
     /// A tenant's enquiries, newest first; only open ones unless `all`.
     pub(crate) fn enquiries_of(&self, tenant: TenantId, all: bool) -> Vec<&Enquiry> {
-        self.enquiries
+        self.venue
+            .enquiries
             .values()
             .rev()
             .filter(|e| e.tenant == tenant && (all || e.handled_at.is_none()))
@@ -74,14 +76,19 @@ impl Bookings {
             ));
         }
         for (i, r) in spec.hire_rooms.iter().enumerate() {
-            if self.rooms.get(r).is_none_or(|x| x.tenant != tenant) {
+            if self
+                .school
+                .rooms()
+                .get(r)
+                .is_none_or(|x| x.tenant != tenant)
+            {
                 return Err(not_found("room", r));
             }
             if spec.hire_rooms[..i].contains(r) {
                 return Err(invalid("hire_rooms", format!("room {r} is listed twice")));
             }
         }
-        let before = self.sites.get(&tenant).map(|s| to_json(&s.spec));
+        let before = self.venue.sites.get(&tenant).map(|s| to_json(&s.spec));
         let site = Site {
             tenant,
             spec: spec.clone(),
@@ -109,6 +116,7 @@ impl Bookings {
     ) -> Res {
         let t = self.member(ctx, tenant)?;
         let site = self
+            .venue
             .sites
             .get(&tenant)
             .filter(|s| s.spec.published)
@@ -188,6 +196,7 @@ impl Bookings {
     ) -> Res {
         self.admin(ctx, tenant)?;
         let mut e = self
+            .venue
             .enquiries
             .get(&id)
             .filter(|e| e.tenant == tenant)

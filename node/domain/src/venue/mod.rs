@@ -5,10 +5,12 @@ mod apply;
 mod model;
 mod ops;
 mod records;
+mod state;
 
 pub use model::{Enquiry, EnquirySpec, Site, SiteSpec};
 pub use ops::{CreateEnquiry, SetEnquiryHandled, SetSite, VenueOp};
 pub(crate) use records::VenueRecord;
+pub(crate) use state::VenueState;
 
 use roomraft_replicated::WriteSet;
 

@@ -32,11 +32,11 @@ impl Bookings {
     pub(crate) fn index_venue(&mut self, record: VenueRecord) {
         match record {
             VenueRecord::Site(site) => {
-                self.sites.insert(site.tenant, site);
+                self.venue.sites.insert(site.tenant, site);
             }
             VenueRecord::Enquiry(e) => {
                 let tenant = e.tenant;
-                if self.enquiries.insert(e.id, e).is_none() {
+                if self.venue.enquiries.insert(e.id, e).is_none() {
                     self.count(tenant, Kind::Enquiry, 1);
                 }
             }
@@ -44,8 +44,13 @@ impl Bookings {
     }
 
     pub(crate) fn venue_records(&self, out: &mut Vec<Record>) {
-        let records = (self.sites.values().cloned().map(VenueRecord::Site))
-            .chain(self.enquiries.values().cloned().map(VenueRecord::Enquiry));
+        let records = (self.venue.sites.values().cloned().map(VenueRecord::Site)).chain(
+            self.venue
+                .enquiries
+                .values()
+                .cloned()
+                .map(VenueRecord::Enquiry),
+        );
         out.extend(records.map(Record::Venue));
     }
 }
