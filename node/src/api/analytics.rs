@@ -5,13 +5,14 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::{consistency, opt, parse_date, parse_json, AppError, Auth, Bookings, Path, Query, St};
 use crate::analytics::Recorded;
 use crate::app::refused;
+use crate::domain::analytics::Row;
 use crate::domain::calendar::{local_date, zone};
 use crate::http::observe::ClientAddr;
 
@@ -72,7 +73,9 @@ pub(super) async fn page_view(
         .map_err(|r| refused(&s, r))?;
     let mut resp = (
         StatusCode::ACCEPTED,
-        Json(json!({ "recorded": recorded == Recorded::Queued })),
+        Json(BeaconBody {
+            recorded: recorded == Recorded::Queued,
+        }),
     )
         .into_response();
     resp.headers_mut().insert(
@@ -90,10 +93,70 @@ pub(super) struct ReportQuery {
     consistency: Option<String>,
 }
 
-fn entries(list: Vec<(String, u64)>, name: &str, count: &str) -> Value {
-    list.into_iter()
-        .map(|(k, n)| json!({ name: k, count: n }))
-        .collect()
+/// Whether the beacon's view was counted.
+#[derive(Serialize)]
+struct BeaconBody {
+    recorded: bool,
+}
+
+/// A ranked list of the report, each row an object of two fields named by the list
+/// (`{"path": "/v/demo", "page_views": 12}`).
+struct Entries<'a> {
+    list: &'a [(String, u64)],
+    name: &'static str,
+    count: &'static str,
+}
+
+fn entries<'a>(list: &'a [(String, u64)], name: &'static str, count: &'static str) -> Entries<'a> {
+    Entries { list, name, count }
+}
+
+impl Serialize for Entries<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+
+        struct Row<'a>(&'static str, &'a str, &'static str, u64);
+
+        impl Serialize for Row<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry(self.0, self.1)?;
+                map.serialize_entry(self.2, &self.3)?;
+                map.end()
+            }
+        }
+
+        let mut seq = serializer.serialize_seq(Some(self.list.len()))?;
+        for (key, n) in self.list {
+            seq.serialize_element(&Row(self.name, key, self.count, *n))?;
+        }
+        seq.end()
+    }
+}
+
+/// A school's visitor report as the API shows it.
+#[derive(Serialize)]
+pub(super) struct ReportBody<'a> {
+    from: Date,
+    to: Date,
+    time_zone: &'a str,
+    retention_months: u16,
+    page_views: u64,
+    unique_visitors: u64,
+    visits: u64,
+    bounce_rate: Option<f64>,
+    average_visit_seconds: Option<f64>,
+    views_per_visit: Option<f64>,
+    top_pages: Entries<'a>,
+    referrers: Entries<'a>,
+    countries: Entries<'a>,
+    cities: Entries<'a>,
+    browsers: Entries<'a>,
+    operating_systems: Entries<'a>,
+    devices: Entries<'a>,
+    daily: &'a [Row],
+    monthly: &'a [Row],
+    detail_from: Option<Date>,
 }
 
 /// `GET /api/v1/analytics`: the tenant's visitors over a date range (admins only).
@@ -101,7 +164,7 @@ pub(super) async fn report(
     State(s): St,
     auth: Auth,
     Query(q): Query<ReportQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     let tenant_id = auth.require_admin()?;
     let consistency = consistency(q.consistency.as_deref())?;
     let limit = match &q.limit {
@@ -136,26 +199,27 @@ pub(super) async fn report(
             format!("must be on or before to, at most {MAX_RANGE_DAYS} days before it"),
         ));
     };
-    Ok(Json(json!({
-        "from": from,
-        "to": to,
-        "time_zone": tenant.time_zone,
-        "retention_months": s.analytics.config.retention_months,
-        "page_views": r.page_views,
-        "unique_visitors": r.unique_visitors,
-        "visits": r.visits,
-        "bounce_rate": r.bounce_rate,
-        "average_visit_seconds": r.average_visit_seconds,
-        "views_per_visit": r.views_per_visit,
-        "top_pages": entries(r.top_pages, "path", "page_views"),
-        "referrers": entries(r.referrers, "source", "visits"),
-        "countries": entries(r.countries, "country", "visits"),
-        "cities": entries(r.cities, "city", "visits"),
-        "browsers": entries(r.browsers, "browser", "visits"),
-        "operating_systems": entries(r.operating_systems, "os", "visits"),
-        "devices": entries(r.devices, "device", "visits"),
-        "daily": r.daily,
-        "monthly": r.monthly,
-        "detail_from": r.detail_from,
-    })))
+    let body = ReportBody {
+        from,
+        to,
+        time_zone: &tenant.time_zone,
+        retention_months: s.analytics.config.retention_months,
+        page_views: r.page_views,
+        unique_visitors: r.unique_visitors,
+        visits: r.visits,
+        bounce_rate: r.bounce_rate,
+        average_visit_seconds: r.average_visit_seconds,
+        views_per_visit: r.views_per_visit,
+        top_pages: entries(&r.top_pages, "path", "page_views"),
+        referrers: entries(&r.referrers, "source", "visits"),
+        countries: entries(&r.countries, "country", "visits"),
+        cities: entries(&r.cities, "city", "visits"),
+        browsers: entries(&r.browsers, "browser", "visits"),
+        operating_systems: entries(&r.operating_systems, "os", "visits"),
+        devices: entries(&r.devices, "device", "visits"),
+        daily: &r.daily,
+        monthly: &r.monthly,
+        detail_from: r.detail_from,
+    };
+    Ok(Json(body).into_response())
 }

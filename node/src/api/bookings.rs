@@ -10,19 +10,22 @@ use jiff::civil::{Date, Time};
 use jiff::{Timestamp, ToSpan};
 use roomraft_cluster::Consistency;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{
-    caller, clash_json, consistency, created, opt, parse_date, parse_id, parse_json, parse_time,
-    AppError, AuditEntry, Auth, Booking, BookingDetails, BookingStatus, Calendar, Occupation, Path,
-    Query, ReadParams, RoomFilter, RoomId, Series, St, Tenant,
+    caller, consistency, created, opt, parse_date, parse_id, parse_json, parse_time, AppError,
+    AuditEntry, Auth, Booking, BookingDetails, BookingStatus, Calendar, Occupation, Path, Query,
+    ReadParams, RoomFilter, RoomId, Series, St, Tenant,
 };
 use crate::app::bookings::{
     book, book_series, cancel, cancel_scope, decide, plan, resolve, series_mode, NewSeries, When,
 };
 use crate::app::AppState;
 use crate::domain::calendar::{instant, local_date, weekday_number, zone};
-use crate::domain::{BookingId, LessonId, Occurrence, SeriesId, UserId};
+use crate::domain::{
+    BookingId, Clash, ClosureKind, LessonId, Occurrence, PeriodKind, SeriesId, UserId,
+};
+use crate::http::{ClashBody, OccurrenceBody};
 
 /// A booking as the API shows it.
 #[derive(Serialize)]
@@ -318,7 +321,7 @@ pub(super) async fn preview_series(
     auth: Auth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     // A POST that only reads: its credential is checked as a read's is (linearizably), since no
     // command will carry it to apply.
     crate::http::authenticate(&s, &Method::GET, &headers).await?;
@@ -327,26 +330,35 @@ pub(super) async fn preview_series(
     series_mode(req.mode.as_deref())?;
     let room = req.room_id;
     let overriding = req.override_reason.is_some();
-    let result = s.read_tenant(tenant, Consistency::Linearizable, |school| {
+    let result = s
+        .read_tenant(tenant, Consistency::Linearizable, |school| {
             let t = school.tenant()?;
             school.room(room)?;
             let cal = school.calendar();
-            Some(plan(t, &cal, &req).map(|(occ, summary)| {
-                let list: Vec<Value> = occ
-                    .iter()
-                    .map(|o| {
-                        let c = school.clash(room, o.start, o.end, overriding);
-                        json!({ "date": o.date, "start": o.start, "end": o.end,
-                                "conflicts_with": c.as_ref().map(clash_json) })
+            Some(plan(t, &cal, &req).map(|(occ, rule)| {
+                let clashes: Vec<Option<Clash>> = (occ.iter())
+                    .map(|o| school.clash(room, o.start, o.end, overriding))
+                    .collect();
+                let occurrences: Vec<OccurrenceBody> = (occ.iter().zip(&clashes))
+                    .map(|(o, c)| OccurrenceBody {
+                        date: o.date,
+                        start: o.start,
+                        end: o.end,
+                        conflicts_with: c.as_ref().map(ClashBody::from),
                     })
                     .collect();
-                let conflicts = list.iter().filter(|v| !v["conflicts_with"].is_null()).count();
-                json!({ "rule": summary, "count": list.len(), "conflicts": conflicts, "occurrences": list })
+                let body = PreviewBody {
+                    rule,
+                    count: occurrences.len(),
+                    conflicts: clashes.iter().filter(|c| c.is_some()).count(),
+                    occurrences,
+                };
+                Json(body).into_response()
             }))
         })
         .await?
         .ok_or_else(|| AppError::not_found("room", room))??;
-    Ok(Json(result))
+    Ok(result)
 }
 
 pub(super) async fn create_series(
@@ -392,7 +404,7 @@ pub(super) async fn room_bookings(
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<RangeQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<RoomBookingsBody>, AppError> {
     let tenant = auth.tenant()?;
     let room = parse_id("room", &id)?;
     let from = opt("from", &q.from, parse_time)?.unwrap_or(Timestamp::MIN);
@@ -413,40 +425,153 @@ pub(super) async fn room_bookings(
         })
         .await?;
     let bookings = found.ok_or_else(|| AppError::not_found("room", room))?;
-    Ok(Json(json!({ "room_id": room, "bookings": bookings })))
+    Ok(Json(RoomBookingsBody {
+        room_id: room,
+        bookings,
+    }))
+}
+
+/// A series planned but not booked: its rule, its occurrences and what each clashes with.
+#[derive(Serialize)]
+struct PreviewBody<'a> {
+    rule: String,
+    count: usize,
+    conflicts: usize,
+    occurrences: Vec<OccurrenceBody<'a>>,
+}
+
+/// A room's bookings over a window.
+#[derive(Serialize)]
+pub(super) struct RoomBookingsBody {
+    room_id: RoomId,
+    bookings: Vec<BookingBody>,
+}
+
+/// One room's day: its periods (free or not), closure, lessons and bookings.
+#[derive(Serialize)]
+struct DayBody<'a> {
+    date: Date,
+    weekday: u8,
+    week: Option<&'a str>,
+    term: Option<&'a str>,
+    closure: Option<ClosureBody<'a>>,
+    periods: Vec<PeriodSlotBody<'a>>,
+    occupations: Vec<OccupationBody>,
+}
+
+#[derive(Serialize)]
+struct ClosureBody<'a> {
+    id: crate::domain::CalendarId,
+    name: &'a str,
+    kind: ClosureKind,
+}
+
+/// A period of a day as instants, and whether the room is free for all of it.
+#[derive(Serialize)]
+struct PeriodSlotBody<'a> {
+    name: &'a str,
+    kind: PeriodKind,
+    start: Timestamp,
+    end: Timestamp,
+    free: bool,
+}
+
+/// A room and its days (one, or Monday to Sunday).
+#[derive(Serialize)]
+struct RoomDaysBody<'a> {
+    room: super::school::RoomBody,
+    days: Vec<DayBody<'a>>,
+}
+
+/// Every room's day in the day grid: the room's summary beside its day.
+#[derive(Serialize)]
+struct GridRoomBody<'a> {
+    room: RoomSummaryBody<'a>,
+    #[serde(flatten)]
+    day: DayBody<'a>,
+}
+
+#[derive(Serialize)]
+struct RoomSummaryBody<'a> {
+    id: RoomId,
+    name: &'a str,
+    category: &'a str,
+    capacity: u32,
+    bookable: bool,
+}
+
+#[derive(Serialize)]
+struct DayGridBody<'a> {
+    date: Date,
+    week: Option<&'a str>,
+    closure: Option<&'a str>,
+    rooms: Vec<GridRoomBody<'a>>,
+}
+
+/// The rooms free for a time, and the time as resolved.
+#[derive(Serialize)]
+pub(super) struct FreeRoomsBody {
+    start: Timestamp,
+    end: Timestamp,
+    period: Option<String>,
+    rooms: Vec<super::school::RoomBody>,
+}
+
+/// An audit entry as the API shows it: the objects before and after as JSON, not text.
+#[derive(Serialize)]
+struct AuditBody<'a> {
+    id: u64,
+    at: Timestamp,
+    actor: &'a str,
+    user_id: Option<UserId>,
+    object: &'a str,
+    object_id: u64,
+    action: &'a str,
+    before: Option<Value>,
+    after: Option<Value>,
 }
 
 /// One room's day: its periods (free or not), lessons and bookings.
-fn day_json(
-    school: &crate::domain::TenantView,
+fn day_body<'a>(
+    school: &crate::domain::TenantView<'a>,
     t: &Tenant,
-    cal: &Calendar,
+    cal: &'a Calendar,
     room: RoomId,
     date: Date,
-) -> Value {
+) -> DayBody<'a> {
     let tz = zone(&t.time_zone);
     let from = instant(&tz, date, Time::midnight());
     let to = instant(&tz, date.tomorrow().unwrap_or(date), Time::midnight());
     let occ = school.occupancy(room, from, to);
-    let periods: Vec<Value> = school
-        .periods_on(cal, date)
-        .iter()
+    let closure = cal.closure_on(date);
+    let periods = (school.periods_on(cal, date).into_iter())
         .map(|p| {
             let busy = occ.iter().any(|o| match o {
                 Occupation::Booking(b) => b.start < p.end && p.start < b.end,
                 Occupation::Lesson { start, end, .. } => *start < p.end && p.start < *end,
             });
-            json!({ "name": p.period.name, "kind": p.period.kind, "start": p.start, "end": p.end,
-                    "free": !busy && cal.closure_on(date).is_none() })
+            PeriodSlotBody {
+                name: &p.period.name,
+                kind: p.period.kind,
+                start: p.start,
+                end: p.end,
+                free: !busy && closure.is_none(),
+            }
         })
         .collect();
-    json!({
-        "date": date, "weekday": weekday_number(date), "week": cal.week_label(date),
-        "term": cal.term_of(date).map(|x| &x.name),
-        "closure": cal.closure_on(date).map(|c| json!({ "id": c.id, "name": c.name, "kind": c.kind })),
-        "periods": periods,
-        "occupations": occ.iter().map(OccupationBody::from).collect::<Vec<_>>(),
-    })
+    DayBody {
+        date,
+        weekday: weekday_number(date),
+        week: cal.week_label(date),
+        term: cal.term_of(date).map(|x| x.name.as_str()),
+        closure: closure.map(|c| ClosureBody {
+            id: c.id,
+            name: &c.name,
+            kind: c.kind,
+        }),
+        periods,
+        occupations: occ.iter().map(OccupationBody::from).collect(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -470,7 +595,7 @@ async fn room_view(
     id: &str,
     q: &DayQuery,
     days: i64,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     let tenant = auth.tenant()?;
     let room = parse_id("room", id)?;
     let v = s
@@ -485,16 +610,20 @@ async fn room_view(
                     date.checked_sub((weekday_number(date) as i64 - 1).days())
                         .unwrap_or(date)
                 };
-                let list: Vec<Value> = (0..days)
+                let days = (0..days)
                     .filter_map(|i| first.checked_add(i.days()).ok())
-                    .map(|d| day_json(&school, t, &cal, room, d))
+                    .map(|d| day_body(&school, t, &cal, room, d))
                     .collect();
-                json!({ "room": super::school::RoomBody::from(r), "days": list })
+                let body = RoomDaysBody {
+                    room: super::school::RoomBody::from(r),
+                    days,
+                };
+                Json(body).into_response()
             }))
         })
         .await?
         .ok_or_else(|| AppError::not_found("room", room))??;
-    Ok(Json(v))
+    Ok(v)
 }
 
 /// `GET /api/v1/rooms/{id}/day?date=`.
@@ -503,7 +632,7 @@ pub(super) async fn room_day(
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<DayQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     room_view(&s, &auth, &id, &q, 1).await
 }
 
@@ -513,7 +642,7 @@ pub(super) async fn room_week(
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<DayQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     room_view(&s, &auth, &id, &q, 7).await
 }
 
@@ -522,7 +651,7 @@ pub(super) async fn day_grid(
     State(s): St,
     auth: Auth,
     Query(q): Query<DayQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     let tenant = auth.tenant()?;
     let filter = RoomFilter {
         category: q.category.clone(),
@@ -533,24 +662,31 @@ pub(super) async fn day_grid(
             let t = school.tenant()?;
             let cal = school.calendar();
             Some(date_or_today(t, &q.date).map(|date| {
-                let rooms: Vec<Value> = school
-                    .rooms_by_name()
-                    .into_iter()
+                let rooms = (school.rooms_by_name().into_iter())
                     .filter(|r| filter.matches(r))
-                    .map(|r| {
-                        let mut d = day_json(&school, t, &cal, r.id, date);
-                        d["room"] = json!({ "id": r.id, "name": r.name, "category": r.category,
-                                            "capacity": r.capacity, "bookable": r.bookable });
-                        d
+                    .map(|r| GridRoomBody {
+                        room: RoomSummaryBody {
+                            id: r.id,
+                            name: &r.name,
+                            category: &r.category,
+                            capacity: r.capacity,
+                            bookable: r.bookable,
+                        },
+                        day: day_body(&school, t, &cal, r.id, date),
                     })
                     .collect();
-                json!({ "date": date, "week": cal.week_label(date),
-                        "closure": cal.closure_on(date).map(|c| &c.name), "rooms": rooms })
+                let body = DayGridBody {
+                    date,
+                    week: cal.week_label(date),
+                    closure: cal.closure_on(date).map(|c| c.name.as_str()),
+                    rooms,
+                };
+                Json(body).into_response()
             }))
         })
         .await?
         .ok_or_else(|| AppError::not_found("tenant", tenant))??;
-    Ok(Json(v))
+    Ok(v)
 }
 
 #[derive(Deserialize)]
@@ -571,7 +707,7 @@ pub(super) async fn free_rooms(
     State(s): St,
     auth: Auth,
     Query(q): Query<FreeQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<FreeRoomsBody>, AppError> {
     let tenant = auth.tenant()?;
     let filter = RoomFilter {
         category: q.category.clone(),
@@ -598,7 +734,12 @@ pub(super) async fn free_rooms(
                     .into_iter()
                     .map(super::school::RoomBody::from)
                     .collect();
-                Ok(json!({ "start": from, "end": to, "period": period, "rooms": rooms }))
+                Ok(FreeRoomsBody {
+                    start: from,
+                    end: to,
+                    period,
+                    rooms,
+                })
             }))
         })
         .await?
@@ -715,19 +856,24 @@ pub(super) async fn audit(
         });
         return Ok(csv_response("audit.csv", csv_body(&header, rows)?));
     }
-    let list: Vec<Value> = entries
-        .iter()
-        .map(|e| {
-            let parse = |s: &Option<String>| {
-                s.as_deref()
-                    .and_then(|x| serde_json::from_str::<Value>(x).ok())
-            };
-            json!({ "id": e.id, "at": e.at, "actor": e.actor, "user_id": e.user,
-                    "object": e.object, "object_id": e.object_id, "action": e.action,
-                    "before": parse(&e.before), "after": parse(&e.after) })
+    let parse = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|x| serde_json::from_str::<Value>(x).ok())
+    };
+    let list: Vec<AuditBody> = (entries.iter())
+        .map(|e| AuditBody {
+            id: e.id,
+            at: e.at,
+            actor: &e.actor,
+            user_id: e.user,
+            object: &e.object,
+            object_id: e.object_id,
+            action: &e.action,
+            before: parse(&e.before),
+            after: parse(&e.after),
         })
         .collect();
-    Ok(Json(json!(list)).into_response())
+    Ok(Json(list).into_response())
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use roomraft_cluster::NodeInfo;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{caller, parse_id, parse_json, AppError, Auth, Path, St};
 use crate::domain::system::SetQuotas;
@@ -20,12 +20,30 @@ pub(super) async fn cluster_status(State(s): St, headers: HeaderMap) -> Response
     if bearer_is(&headers, &[&s.operator_token_sha256]) {
         return Json(status).into_response();
     }
-    Json(serde_json::json!({
-        "node_id": status.node_id,
-        "state": status.state,
-        "leader_id": status.leader_id,
-    }))
+    Json(PublicStatus {
+        node_id: status.node_id,
+        state: status.state,
+        leader_id: status.leader_id,
+    })
     .into_response()
+}
+
+/// What anyone may learn of the cluster: this node, its role and the leader.
+#[derive(Serialize)]
+struct PublicStatus<S: Serialize> {
+    node_id: u64,
+    state: S,
+    leader_id: Option<u64>,
+}
+
+/// The backup configuration, the last scheduled backup and what the destination holds.
+#[derive(Serialize)]
+pub(super) struct BackupsBody<L: Serialize, B: Serialize> {
+    destination: String,
+    interval_seconds: u64,
+    retention_days: u64,
+    last_scheduled: Option<L>,
+    backups: B,
 }
 
 /// A digest of this node's applied state (operators; the chaos suite compares replicas with it).
@@ -124,23 +142,21 @@ fn backups(s: &super::AppState) -> Result<&crate::backup::Backups, AppError> {
 }
 
 /// Every backup at the destination, oldest first.
-pub(super) async fn list_backups(
-    State(s): St,
-    auth: Auth,
-) -> Result<Json<serde_json::Value>, AppError> {
+pub(super) async fn list_backups(State(s): St, auth: Auth) -> Result<Response, AppError> {
     auth.require_operator()?;
     let b = backups(&s)?;
     let listed = roomraft_backup::list(&b.dest, &b.keys)
         .await
         .map_err(|e| AppError::Backup(e.to_string()))?;
     let last = s.cluster.read_local(|st| st.last_backup().cloned());
-    Ok(Json(serde_json::json!({
-        "destination": b.dest.to_string(),
-        "interval_seconds": b.config.interval_seconds,
-        "retention_days": b.config.retention_days,
-        "last_scheduled": last,
-        "backups": listed,
-    })))
+    let body = BackupsBody {
+        destination: b.dest.to_string(),
+        interval_seconds: b.config.interval_seconds,
+        retention_days: b.config.retention_days,
+        last_scheduled: last,
+        backups: listed,
+    };
+    Ok(Json(body).into_response())
 }
 
 /// Takes a backup now on this node: every write acknowledged before the request is in it.

@@ -15,8 +15,7 @@ use axum::Json;
 use jiff::tz::{Dst, TimeZone};
 use jiff::{SignedDuration, Timestamp};
 use roomraft_cluster::Consistency;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::{
     caller, created, parse_id, parse_json, sha256_hex, AppError, Auth, Booking, BookingStatus,
@@ -31,13 +30,33 @@ const FUTURE: SignedDuration = SignedDuration::from_hours(24 * 400);
 /// Lessons are many: a room feed carries the next eight weeks of them.
 const LESSONS_AHEAD: SignedDuration = SignedDuration::from_hours(24 * 56);
 
-fn feed_json(f: &Feed) -> Value {
-    let (kind, id) = match f.target {
-        FeedTarget::Room(r) => ("room", r),
-        FeedTarget::User(u) => ("user", u),
-    };
-    json!({ "id": f.id, "kind": kind, "target_id": id, "created_at": f.created_at,
-            "revoked_at": f.revoked_at })
+/// A calendar feed as the API shows it; its address only in the answer that created it.
+#[derive(Serialize)]
+pub(super) struct FeedBody {
+    id: crate::domain::FeedId,
+    kind: &'static str,
+    target_id: u64,
+    created_at: Timestamp,
+    revoked_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+}
+
+impl From<&Feed> for FeedBody {
+    fn from(f: &Feed) -> Self {
+        let (kind, target_id) = match f.target {
+            FeedTarget::Room(r) => ("room", r),
+            FeedTarget::User(u) => ("user", u),
+        };
+        FeedBody {
+            id: f.id,
+            kind,
+            target_id,
+            created_at: f.created_at,
+            revoked_at: f.revoked_at,
+            url: None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -73,16 +92,17 @@ pub(super) async fn create_feed(
         sha256: sha256_hex(&token),
     };
     let feed = s.submit(caller(&headers, &auth)?, command).await?;
-    let mut v = feed_json(&feed);
-    v["url"] = json!(format!("/feeds/{token}.ics"));
-    Ok(created(v))
+    Ok(created(FeedBody {
+        url: Some(format!("/feeds/{token}.ics")),
+        ..FeedBody::from(&feed)
+    }))
 }
 
 pub(super) async fn list_feeds(
     State(s): St,
     auth: Auth,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<FeedBody>>, AppError> {
     let tenant = auth.tenant()?;
     let admin = auth.actor.role == Role::Admin;
     let me = auth.actor.user;
@@ -91,15 +111,12 @@ pub(super) async fn list_feeds(
             school
                 .feeds()
                 .filter(|f| admin || matches!(f.target, FeedTarget::User(u) if Some(u) == me))
-                .map(|f| (f.id, feed_json(f)))
+                .map(|f| (f.id, FeedBody::from(f)))
                 .collect::<Vec<_>>()
         })
         .await?;
     list.sort_by_key(|(id, _)| *id);
-    Ok(Json(json!(list
-        .into_iter()
-        .map(|(_, v)| v)
-        .collect::<Vec<_>>())))
+    Ok(Json(list.into_iter().map(|(_, v)| v).collect()))
 }
 
 pub(super) async fn revoke_feed(
@@ -107,13 +124,13 @@ pub(super) async fn revoke_feed(
     auth: Auth,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<FeedBody>, AppError> {
     let tenant = auth.tenant()?;
     let feed = parse_id("feed", &id)?;
     let f = s
         .submit(caller(&headers, &auth)?, RevokeFeed { tenant, feed })
         .await?;
-    Ok(Json(feed_json(&f)))
+    Ok(Json(FeedBody::from(&f)))
 }
 
 /// RFC 5545 TEXT escaping.

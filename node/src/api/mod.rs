@@ -30,7 +30,7 @@ use crate::domain::{
     Enquiry, Feed, FeedTarget, Lesson, LessonSpec, Occupation, Period, PeriodKind, Request, Role,
     Room, RoomFilter, RoomId, RoomSpec, Rules, Series, SiteSpec, Tenant, TenantId, User,
 };
-use crate::http::{caller, clash_json, Path, Query, St};
+use crate::http::{caller, Path, Query, St};
 
 /// Parses a JSON body, naming the offending field where serde says which.
 fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {

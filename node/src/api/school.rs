@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use jiff::ToSpan;
 use roomraft_cluster::Consistency;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{
     caller, consistency, created, opt, parse_clock, parse_date, parse_id, parse_json, AppError,
@@ -21,8 +21,8 @@ use super::{
 };
 use crate::app::school::{import_timetable, lesson_times, weekday_value, ALWAYS_FROM, ALWAYS_TO};
 use crate::domain::school::{
-    CreateClosure, CreateLesson, CreateTerm, CreateYear, DeleteCalendarItem, DeleteLesson,
-    SetLessonRelease, SetPeriods, SetTenantRules, SetWeekCycle, UpdateRoom,
+    AcademicYear, Closure, CreateClosure, CreateLesson, CreateTerm, CreateYear, DeleteCalendarItem,
+    DeleteLesson, SetLessonRelease, SetPeriods, SetTenantRules, SetWeekCycle, UpdateRoom,
 };
 use crate::domain::{DepartmentId, LessonId, RoomId};
 
@@ -279,29 +279,58 @@ pub(super) async fn get_room(
         .ok_or_else(|| AppError::not_found("room", id))
 }
 
-pub fn calendar_json(c: &Calendar) -> Value {
-    json!({
-        "week_labels": c.week_labels,
-        "years": c.years,
-        "terms": c.terms.iter().map(|t| json!({
-            "id": t.id, "year_id": t.year, "name": t.name, "start": t.start, "end": t.end,
-            "first_week": c.week_labels.get(t.first_week as usize),
-        })).collect::<Vec<_>>(),
-        "closures": c.closures,
-        "periods": c.periods,
-    })
+/// The school's calendar as the API shows it: terms name their first cycle week.
+#[derive(Serialize)]
+pub(super) struct CalendarBody<'a> {
+    week_labels: &'a [String],
+    years: &'a [AcademicYear],
+    terms: Vec<TermBody<'a>>,
+    closures: &'a [Closure],
+    periods: &'a [Period],
+}
+
+#[derive(Serialize)]
+struct TermBody<'a> {
+    id: crate::domain::CalendarId,
+    year_id: crate::domain::CalendarId,
+    name: &'a str,
+    start: Date,
+    end: Date,
+    first_week: Option<&'a str>,
+}
+
+impl<'a> From<&'a Calendar> for CalendarBody<'a> {
+    fn from(c: &'a Calendar) -> Self {
+        let terms = (c.terms.iter())
+            .map(|t| TermBody {
+                id: t.id,
+                year_id: t.year,
+                name: &t.name,
+                start: t.start,
+                end: t.end,
+                first_week: c.week_labels.get(t.first_week as usize).map(String::as_str),
+            })
+            .collect();
+        CalendarBody {
+            week_labels: &c.week_labels,
+            years: &c.years,
+            terms,
+            closures: &c.closures,
+            periods: &c.periods,
+        }
+    }
 }
 
 pub(super) async fn get_calendar(
     State(s): St,
     auth: Auth,
     Query(q): Query<ReadParams>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     let tenant = auth.tenant()?;
     let cal = s
         .read_tenant(tenant, q.consistency()?, |school| school.calendar())
         .await?;
-    Ok(Json(calendar_json(&cal)))
+    Ok(Json(CalendarBody::from(&cal)).into_response())
 }
 
 /// Submits a change to the calendar and answers with the calendar it made.
@@ -313,7 +342,7 @@ async fn change_calendar(
     status: StatusCode,
 ) -> Result<Response, AppError> {
     let c = s.submit(caller(headers, &auth)?, command).await?;
-    Ok((status, Json(calendar_json(&c))).into_response())
+    Ok((status, Json(CalendarBody::from(&c))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -499,7 +528,7 @@ pub(super) async fn weeks(
     State(s): St,
     auth: Auth,
     Query(q): Query<WeeksQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Vec<WeekBody>>, AppError> {
     let tenant = auth.tenant()?;
     let from = parse_date("from", &q.from)?;
     let to = match &q.to {
@@ -530,13 +559,32 @@ pub(super) async fn weeks(
             .and_then(|d| cal.term_of(d))
             .map(|t| t.name.clone());
         let label = teaching.and_then(|d| cal.week_label(d)).map(str::to_string);
-        out.push(json!({ "monday": monday, "week": label, "term": term }));
+        out.push(WeekBody {
+            monday,
+            week: label,
+            term,
+        });
         monday = match monday.checked_add(7.days()) {
             Ok(m) => m,
             Err(_) => break,
         };
     }
-    Ok(Json(json!(out)))
+    Ok(Json(out))
+}
+
+/// A week of the calendar: its Monday, cycle label and term (none out of term).
+#[derive(Serialize)]
+pub(super) struct WeekBody {
+    monday: Date,
+    week: Option<String>,
+    term: Option<String>,
+}
+
+/// What a timetable import did.
+#[derive(Serialize)]
+pub(super) struct ImportedBody {
+    imported: usize,
+    unchanged: usize,
 }
 
 /// A timetabled lesson as the API shows it, with the dates it is released on.
@@ -687,7 +735,7 @@ pub(super) async fn import_lessons(
     headers: HeaderMap,
     Query(q): Query<ImportQuery>,
     body: Bytes,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ImportedBody>, AppError> {
     auth.require_admin()?;
     let done = import_timetable(
         &s,
@@ -696,9 +744,10 @@ pub(super) async fn import_lessons(
         q.replace.unwrap_or(false),
     )
     .await?;
-    Ok(Json(
-        json!({ "imported": done.imported, "unchanged": done.unchanged }),
-    ))
+    Ok(Json(ImportedBody {
+        imported: done.imported,
+        unchanged: done.unchanged,
+    }))
 }
 
 async fn set_release(

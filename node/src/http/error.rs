@@ -4,11 +4,14 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use jiff::civil::Date;
+use jiff::Timestamp;
 use roomraft_cluster::ClusterError;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 
 use crate::app::AppError;
-use crate::domain::Clash;
+use crate::domain::{BookingId, CalendarId, Clash, LessonId};
 
 /// How the pages render an error; the middleware that answers before any handler (an
 /// over-size body, a cross-site form) uses it for every path that is not JSON.
@@ -17,28 +20,72 @@ pub trait ErrorPages: Send + Sync + 'static {
 }
 
 /// A clash as JSON: `kind` plus what identifies it.
-pub fn clash_json(c: &Clash) -> Value {
-    match c {
-        Clash::Booking {
-            id,
-            start,
-            end,
-            title,
-        } => {
-            json!({ "kind": "booking", "booking_id": id, "start": start, "end": end, "title": title })
-        }
-        Clash::Lesson {
-            id,
-            start,
-            end,
-            subject,
-            class_name,
-        } => json!({ "kind": "lesson", "lesson_id": id, "start": start, "end": end,
-                     "subject": subject, "class_name": class_name }),
-        Clash::Closure { id, name, date } => {
-            json!({ "kind": "closure", "closure_id": id, "name": name, "date": date })
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ClashBody<'a> {
+    Booking {
+        booking_id: BookingId,
+        start: Timestamp,
+        end: Timestamp,
+        title: &'a str,
+    },
+    Lesson {
+        lesson_id: LessonId,
+        start: Timestamp,
+        end: Timestamp,
+        subject: &'a str,
+        class_name: &'a str,
+    },
+    Closure {
+        closure_id: CalendarId,
+        name: &'a str,
+        date: Date,
+    },
+}
+
+impl<'a> From<&'a Clash> for ClashBody<'a> {
+    fn from(c: &'a Clash) -> Self {
+        match c {
+            Clash::Booking {
+                id,
+                start,
+                end,
+                title,
+            } => ClashBody::Booking {
+                booking_id: *id,
+                start: *start,
+                end: *end,
+                title,
+            },
+            Clash::Lesson {
+                id,
+                start,
+                end,
+                subject,
+                class_name,
+            } => ClashBody::Lesson {
+                lesson_id: *id,
+                start: *start,
+                end: *end,
+                subject,
+                class_name,
+            },
+            Clash::Closure { id, name, date } => ClashBody::Closure {
+                closure_id: *id,
+                name,
+                date: *date,
+            },
         }
     }
+}
+
+/// One occurrence of a series and what it clashes with, if anything.
+#[derive(Serialize)]
+pub struct OccurrenceBody<'a> {
+    pub date: Date,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub conflicts_with: Option<ClashBody<'a>>,
 }
 
 impl AppError {
@@ -113,7 +160,7 @@ impl IntoResponse for AppError {
         let mut body = json!({ "code": self.code(), "message": self.to_string() });
         match &self {
             AppError::Invalid { field, .. } => body["field"] = json!(field),
-            AppError::Conflict(c) => body["conflicts_with"] = clash_json(c),
+            AppError::Conflict(c) => body["conflicts_with"] = json!(ClashBody::from(c)),
             AppError::Rule { rule, .. } => body["rule"] = json!(rule),
             AppError::RateLimited {
                 retry_after_secs, ..
@@ -125,10 +172,15 @@ impl IntoResponse for AppError {
                 body["limit"] = json!(limit);
             }
             AppError::SeriesConflicts(list) => {
-                body["conflicts"] = list
-                    .iter()
-                    .map(|(o, c)| json!({ "date": o.date, "start": o.start, "end": o.end, "conflicts_with": clash_json(c) }))
-                    .collect()
+                let conflicts: Vec<OccurrenceBody> = (list.iter())
+                    .map(|(o, c)| OccurrenceBody {
+                        date: o.date,
+                        start: o.start,
+                        end: o.end,
+                        conflicts_with: Some(ClashBody::from(c)),
+                    })
+                    .collect();
+                body["conflicts"] = json!(conflicts);
             }
             _ => {}
         }

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::app::{refused, sha256_hex, AppError, AppState, Auth, Caller, CsrfProof};
 
-pub use error::{clash_json, ErrorPages};
+pub use error::{ClashBody, ErrorPages, OccurrenceBody};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "rr_session";
