@@ -1,7 +1,7 @@
 //! The school's calendar and timetable use cases shared by the API and the pages: lesson
 //! times, and the timetable import (CSV parsing, the all-or-nothing check, the command).
 
-use jiff::civil::Date;
+use jiff::civil::{Date, Time};
 use roomraft_cluster::Consistency;
 use serde_json::Value;
 
@@ -67,6 +67,53 @@ pub struct ParsedTimetable {
     pub rooms: Vec<(u32, String)>,
 }
 
+/// What is wrong with a timetable's header row: a required column missing, a column unknown.
+fn header_errors(headers: &[String]) -> Vec<RowError> {
+    let err = |field: &str, message: String| RowError {
+        row: 1,
+        field: field.into(),
+        message,
+    };
+    let missing = ["room", "day", "subject"]
+        .into_iter()
+        .filter(|required| !headers.iter().any(|h| h == required))
+        .map(|required| {
+            err(
+                required,
+                format!("the header row lacks the {required} column"),
+            )
+        });
+    let unknown = (headers.iter())
+        .filter(|h| !CSV_COLUMNS.contains(&h.as_str()))
+        .map(|unknown| {
+            err(
+                unknown,
+                format!("unknown column; use {}", CSV_COLUMNS.join(", ")),
+            )
+        });
+    missing.chain(unknown).collect()
+}
+
+/// A row's lesson times: its period's, or explicit ones. Without a day no period can be
+/// looked up (`None`), but explicit times are still checked.
+fn row_times(
+    cal: &Calendar,
+    weekday: Option<u8>,
+    period: Option<&str>,
+    start: Option<&str>,
+    end: Option<&str>,
+) -> Result<Option<(Time, Time)>, AppError> {
+    match weekday {
+        Some(w) => lesson_times(cal, w, period, start, end).map(Some),
+        None => match (start, end) {
+            (Some(s), Some(e)) => parse_clock("start", s)
+                .and_then(|_| parse_clock("end", e))
+                .map(|_| None),
+            _ => Ok(None),
+        },
+    }
+}
+
 /// Parses a timetable CSV, reporting every problem of every row in one pass.
 pub fn parse_timetable(cal: &Calendar, csv_text: &[u8]) -> ParsedTimetable {
     let mut out = ParsedTimetable {
@@ -92,25 +139,7 @@ pub fn parse_timetable(cal: &Calendar, csv_text: &[u8]) -> ParsedTimetable {
         }
     };
     let col = |name: &str| headers.iter().position(|h| h == name);
-    for required in ["room", "day", "subject"] {
-        if col(required).is_none() {
-            out.errors.push(err(
-                1,
-                required,
-                format!("the header row lacks the {required} column"),
-            ));
-        }
-    }
-    for unknown in headers
-        .iter()
-        .filter(|h| !CSV_COLUMNS.contains(&h.as_str()))
-    {
-        out.errors.push(err(
-            1,
-            unknown,
-            format!("unknown column; use {}", CSV_COLUMNS.join(", ")),
-        ));
-    }
+    out.errors = header_errors(&headers);
     if !out.errors.is_empty() {
         return out;
     }
@@ -148,17 +177,7 @@ pub fn parse_timetable(cal: &Calendar, csv_text: &[u8]) -> ParsedTimetable {
         if weekday.is_none() {
             bad("day", AppError::invalid("day", "use Mon to Sun, or 1 to 7"));
         }
-        let times = match weekday {
-            Some(w) => lesson_times(cal, w, get("period"), get("start"), get("end")).map(Some),
-            // Without a day no period can be looked up, but explicit times can still be checked.
-            None => match (get("start"), get("end")) {
-                (Some(s), Some(e)) => parse_clock("start", s)
-                    .and_then(|_| parse_clock("end", e))
-                    .map(|_| None),
-                _ => Ok(None),
-            },
-        };
-        let times = match times {
+        let times = match row_times(cal, weekday, get("period"), get("start"), get("end")) {
             Ok(t) => t,
             Err(e) => {
                 bad("period", e);

@@ -413,6 +413,35 @@ impl Grid<'_> {
         }
     }
 
+    /// The week's "Other times" row: everything outside the rows of the periods (or hours),
+    /// so an evening letting or a Saturday club is never hidden from staff; `None` when
+    /// nothing is.
+    fn other_times_row(
+        &self,
+        room: &Room,
+        days: &[Date],
+        week: &[Vec<Slot>],
+        hours: bool,
+    ) -> Option<WeekRow> {
+        let others: Vec<Option<Cell>> = (days.iter().zip(week))
+            .map(|(d, slots)| self.other_times(room, *d, slots))
+            .collect();
+        if others.iter().all(Option::is_none) {
+            return None;
+        }
+        Some(WeekRow {
+            label: "Other times".into(),
+            times: if hours {
+                "before 08:00, after 18:00".into()
+            } else {
+                "outside the periods".into()
+            },
+            cells: (others.into_iter().zip(days))
+                .map(|(c, d)| c.unwrap_or_else(|| self.nothing_else(room, *d)))
+                .collect(),
+        })
+    }
+
     /// The "Other times" cell of a day with nothing outside its periods.
     fn nothing_else(&self, room: &Room, date: Date) -> Cell {
         let mut cell = Cell::new("quiet", "–", String::new());
@@ -572,6 +601,23 @@ pub struct DateQuery {
     done: Option<String>,
 }
 
+/// The rows of a week's grid: every slot name of the week, in order of its earliest start,
+/// with the first slot's times.
+fn week_rows(week: &[Vec<Slot>]) -> Vec<(String, Time, Time)> {
+    let mut rows: Vec<(String, Time, Time)> = Vec::new();
+    for slots in week {
+        for s in slots {
+            let name = s.row();
+            match rows.iter_mut().find(|r| r.0 == name) {
+                Some(r) => r.1 = r.1.min(s.start),
+                None => rows.push((name, s.start, s.end)),
+            }
+        }
+    }
+    rows.sort_by_key(|r| r.1);
+    rows
+}
+
 pub async fn week(
     v: Viewer,
     Path(id): Path<String>,
@@ -611,18 +657,7 @@ pub async fn week(
             // periods shows periods only (a day without them has none); one without, hours.
             let hours = cal.periods.is_empty();
             let week: Vec<Vec<Slot>> = days.iter().map(|d| slots_on(&cal, *d, hours)).collect();
-            let mut rows: Vec<(String, Time, Time)> = Vec::new();
-            for slots in &week {
-                for s in slots {
-                    let name = s.row();
-                    match rows.iter_mut().find(|r| r.0 == name) {
-                        Some(r) => r.1 = r.1.min(s.start),
-                        None => rows.push((name, s.start, s.end)),
-                    }
-                }
-            }
-            rows.sort_by_key(|r| r.1);
-            let mut table: Vec<WeekRow> = rows
+            let mut table: Vec<WeekRow> = week_rows(&week)
                 .iter()
                 .map(|(name, start, end)| WeekRow {
                     label: name.clone(),
@@ -637,28 +672,7 @@ pub async fn week(
                         .collect(),
                 })
                 .collect();
-            // Everything outside the rows above, so an evening letting or a Saturday club is
-            // never hidden from staff.
-            let others: Vec<Option<Cell>> = days
-                .iter()
-                .zip(&week)
-                .map(|(d, slots)| grid.other_times(room, *d, slots))
-                .collect();
-            if others.iter().any(Option::is_some) {
-                table.push(WeekRow {
-                    label: "Other times".into(),
-                    times: if hours {
-                        "before 08:00, after 18:00".into()
-                    } else {
-                        "outside the periods".into()
-                    },
-                    cells: others
-                        .into_iter()
-                        .zip(&days)
-                        .map(|(c, d)| c.unwrap_or_else(|| grid.nothing_else(room, *d)))
-                        .collect(),
-                });
-            }
+            table.extend(grid.other_times_row(room, &days, &week, hours));
             let heads = days
                 .iter()
                 .map(|d| DayHead {

@@ -9,8 +9,8 @@ use crate::booking::BookingRecord;
 use crate::calendar::{dates_between, instant, zone, MAX_OCCURRENCES};
 use crate::model::{
     Booking, BookingDetails, BookingId, BookingStatus, Calendar, CancelScope, Clash, DepartmentId,
-    Lesson, Outcome, Rejection, Role, Room, RoomId, Series, SeriesId, SeriesMode, Tenant, TenantId,
-    User, UserId,
+    Lesson, Occurrence, Outcome, Rejection, Role, Room, RoomId, Series, SeriesId, SeriesMode,
+    Tenant, TenantId, User, UserId,
 };
 use crate::quotas::Kind;
 
@@ -417,24 +417,9 @@ impl Bookings {
         Ok(Outcome::BookingCreated(b))
     }
 
-    pub(crate) fn create_series(
-        &mut self,
-        ctx: &mut Ctx,
-        op: &CreateSeries,
-        writes: &mut WriteSet,
-    ) -> Res {
-        let CreateSeries {
-            tenant,
-            room,
-            rule: summary,
-            occurrences,
-            mode,
-            details,
-        } = op;
-        let t = self.member(ctx, *tenant)?.clone();
-        let room = self.room_of(*tenant, *room)?;
-        let user = self.check_booker(ctx, *tenant, &room, details)?;
-        text("rule", summary, 300, false)?;
+    /// A series' dates: at least one, at most `MAX_OCCURRENCES`, each a valid interval, in
+    /// order and not overlapping.
+    fn check_occurrences(occurrences: &[Occurrence]) -> Result<(), Rejection> {
         if occurrences.is_empty() {
             return Err(invalid(
                 "occurrences",
@@ -456,6 +441,47 @@ impl Bookings {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// The occurrences `room` is free for, and those that clash with what they clash with.
+    fn free_and_clashing(
+        &self,
+        t: &Tenant,
+        room: RoomId,
+        occurrences: &[Occurrence],
+        overriding: bool,
+    ) -> (Vec<Occurrence>, Vec<(Occurrence, Clash)>) {
+        let mut free = Vec::new();
+        let mut clashes = Vec::new();
+        for o in occurrences {
+            match self.clash(t, room, o.start, o.end, overriding) {
+                Some(c) => clashes.push((o.clone(), c)),
+                None => free.push(o.clone()),
+            }
+        }
+        (free, clashes)
+    }
+
+    pub(crate) fn create_series(
+        &mut self,
+        ctx: &mut Ctx,
+        op: &CreateSeries,
+        writes: &mut WriteSet,
+    ) -> Res {
+        let CreateSeries {
+            tenant,
+            room,
+            rule: summary,
+            occurrences,
+            mode,
+            details,
+        } = op;
+        let t = self.member(ctx, *tenant)?.clone();
+        let room = self.room_of(*tenant, *room)?;
+        let user = self.check_booker(ctx, *tenant, &room, details)?;
+        text("rule", summary, 300, false)?;
+        Self::check_occurrences(occurrences)?;
         let overriding = details.override_reason.is_some();
         if !overriding {
             let first = &occurrences[0];
@@ -465,14 +491,7 @@ impl Bookings {
                 &format!("the first occurrence ({})", first.date),
             )?;
         }
-        let mut free = Vec::new();
-        let mut clashes = Vec::new();
-        for o in occurrences {
-            match self.clash(&t, room.id, o.start, o.end, overriding) {
-                Some(c) => clashes.push((o.clone(), c)),
-                None => free.push(o.clone()),
-            }
-        }
+        let (free, clashes) = self.free_and_clashing(&t, room.id, occurrences, overriding);
         if free.is_empty() || (*mode == SeriesMode::AllOrNothing && !clashes.is_empty()) {
             return Err(Rejection::SeriesConflicts(clashes));
         }
