@@ -33,6 +33,16 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Resident memory now (VmRSS), in MiB.
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 fn keys(dir: &Path) -> Keyring {
     let path = dir.join("bench.key");
     if !path.exists() {
@@ -225,6 +235,44 @@ async fn main() {
                 peak_rss_mib()
             );
         }
+        Some("size") => {
+            // Where a state's memory goes: resident size, then each kind of record's count and
+            // encoded bytes, and how long copying the state takes (what a snapshot or backup
+            // makes writes wait for).
+            let n: u64 = args[1].parse().unwrap();
+            let before = rss_mib();
+            let t = Instant::now();
+            let state = build_state(n);
+            let built = t.elapsed();
+            let resident = rss_mib() - before;
+            let t = Instant::now();
+            let copy = state.clone();
+            let cloned = t.elapsed();
+            drop(copy);
+            let mut kinds: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+            for (k, v) in state.records() {
+                let key = String::from_utf8_lossy(&k).into_owned();
+                let parts: Vec<&str> = key.split('/').collect();
+                let kind = match parts.as_slice() {
+                    ["t", _, kind, ..] => kind.to_string(),
+                    [kind, ..] => kind.to_string(),
+                    [] => String::new(),
+                };
+                let e = kinds.entry(kind).or_default();
+                e.0 += 1;
+                e.1 += (k.len() + v.len()) as u64;
+            }
+            println!(
+                "bookings={n} build={built:.1?} resident_mib={resident:.0} bytes_per_booking={:.0} clone={cloned:.1?}",
+                resident * 1048576.0 / n as f64
+            );
+            for (kind, (count, bytes)) in kinds {
+                println!(
+                    "  {kind:<12} {count:>9} records {:>8.1} MiB encoded",
+                    bytes as f64 / 1048576.0
+                );
+            }
+        }
         Some("crypto") => {
             let key = MasterKey::generate();
             let chunk = vec![0x5au8; 1 << 20];
@@ -238,6 +286,6 @@ async fn main() {
             let secs = t.elapsed().as_secs_f64();
             println!("aes256gcm_stream_mb_per_s={:.0}", total as f64 / 1e6 / secs);
         }
-        _ => eprintln!("usage: backup_bench backup DIR N | restore DIR | crypto"),
+        _ => eprintln!("usage: backup_bench backup DIR N | restore DIR | size N | crypto"),
     }
 }

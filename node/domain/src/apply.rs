@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use super::quotas::Kind;
 use crate::analytics::AnalyticsState;
 use crate::analytics::PRIVATE_PREFIX;
+use crate::audit::AuditLog;
 use crate::booking::BookingState;
 use crate::feeds::FeedState;
 use crate::model::{
@@ -81,9 +82,10 @@ pub struct Bookings {
     pub(crate) venue: VenueState,
     pub(crate) analytics: AnalyticsState,
     pub(crate) system: SystemState,
-    /// Entries and request-key records never change once written: shared, so copying the state
-    /// (for a backup or a snapshot, while writes wait) copies a pointer, not their strings.
-    pub(crate) audit: BTreeMap<u64, Arc<AuditEntry>>,
+    /// The audit history, compressed (`audit.rs`).
+    pub(crate) audit: AuditLog,
+    /// Request-key records never change once written: shared, so copying the state (for a
+    /// backup or a snapshot, while writes wait) copies a pointer, not their strings.
     dedup: BTreeMap<String, Arc<Dedup>>,
     dedup_expiry: BTreeSet<(Timestamp, String)>,
     /// The latest command time applied; drives expiry deterministically.
@@ -232,7 +234,7 @@ impl Bookings {
             }
             Record::Core(CoreRecord::Clock(c)) => self.clock = c,
             Record::Core(CoreRecord::Audit(a)) => {
-                self.audit.insert(a.id, Arc::new(a));
+                self.audit.insert(a);
             }
         }
     }
@@ -436,7 +438,7 @@ impl App for Bookings {
         self.system_records(&mut all);
         let dedup =
             (self.dedup.iter()).map(|(k, d)| CoreRecord::Dedup((k.clone(), Dedup::clone(d))));
-        let audit = (self.audit.values()).map(|a| CoreRecord::Audit(AuditEntry::clone(a)));
+        let audit = (self.audit.all()).map(|a| CoreRecord::Audit(Arc::unwrap_or_clone(a)));
         all.extend(dedup.chain(audit).map(Record::Core));
         all.into_iter().map(|r| (r.key(), r.encode())).collect()
     }

@@ -3,6 +3,7 @@
 
 pub mod analytics;
 mod apply;
+mod audit;
 pub mod booking;
 pub mod calendar;
 pub mod codec;

@@ -143,8 +143,16 @@ impl<'a> TenantView<'a> {
     }
 
     /// Audit entries, oldest first.
-    pub fn audit(&self) -> impl Iterator<Item = &'a AuditEntry> {
-        owned(&self.state.audit, self.tenant, |a| a.tenant).map(Arc::as_ref)
+    pub fn audit(&self) -> impl Iterator<Item = AuditEntry> + 'a {
+        self.state
+            .audit
+            .of_tenant(self.tenant)
+            .map(Arc::unwrap_or_clone)
+    }
+
+    /// The kinds of object the school's audit history mentions, in order.
+    pub fn audit_kinds(&self) -> Vec<String> {
+        self.state.audit.kinds(self.tenant)
     }
 
     /// Audit entries newest first, optionally for one object or one user, at most `limit`.
@@ -153,8 +161,16 @@ impl<'a> TenantView<'a> {
         object: Option<(&str, u64)>,
         user: Option<UserId>,
         limit: usize,
-    ) -> Vec<&'a AuditEntry> {
+    ) -> Vec<AuditEntry> {
         self.state.audit_of(self.tenant, object, user, limit)
+    }
+
+    /// Audit entries newest first that `keep` accepts, at most `limit`: read block by block, so
+    /// a search that fills its page early decompresses only the newest entries.
+    pub fn audit_where(&self, limit: usize, keep: impl Fn(&AuditEntry) -> bool) -> Vec<AuditEntry> {
+        self.state
+            .audit
+            .newest(self.tenant, None, None, limit, keep)
     }
 
     /// Bookings holding `room`'s slots between `from` and `to`, by start; none for a room of

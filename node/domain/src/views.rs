@@ -121,23 +121,16 @@ impl Bookings {
             .collect()
     }
 
-    /// Audit entries of a tenant, newest first, optionally for one object or one user.
+    /// Audit entries of a tenant, newest first, optionally for one object or one user, at most
+    /// `limit`.
     pub(crate) fn audit_of(
         &self,
         tenant: TenantId,
         object: Option<(&str, u64)>,
         user: Option<UserId>,
         limit: usize,
-    ) -> Vec<&AuditEntry> {
-        self.audit
-            .values()
-            .rev()
-            .filter(|a| a.tenant == tenant)
-            .filter(|a| object.is_none_or(|(k, id)| a.object == k && a.object_id == id))
-            .filter(|a| user.is_none_or(|u| a.user == Some(u)))
-            .take(limit)
-            .map(|a| &**a)
-            .collect()
+    ) -> Vec<AuditEntry> {
+        self.audit.newest(tenant, object, user, limit, |_| true)
     }
 
     /// A user's bookings (holding a slot or not) ending after `from`, by start.

@@ -818,15 +818,11 @@ pub(super) async fn audit(
     };
     let entries: Vec<AuditEntry> = s
         .read_tenant(tenant, Consistency::Linearizable, |school| {
-            school
-                .audit_of(
-                    object.as_ref().map(|(o, id)| (o.as_str(), *id)),
-                    q.user_id,
-                    limit,
-                )
-                .into_iter()
-                .cloned()
-                .collect()
+            school.audit_of(
+                object.as_ref().map(|(o, id)| (o.as_str(), *id)),
+                q.user_id,
+                limit,
+            )
         })
         .await?;
     if q.format.as_deref() == Some("csv") {

@@ -771,28 +771,16 @@ pub async fn audit(v: Viewer, Query(q): Query<AuditQuery>) -> Result<Response, P
     let needle = q.q.clone().unwrap_or_default().to_lowercase();
     let (kinds, list) = v
         .read(|school| {
-            let mut kinds: Vec<String> = school.audit().map(|a| a.object.clone()).collect();
-            kinds.sort();
-            kinds.dedup();
+            let kinds = school.audit_kinds();
             let list: Vec<AuditLine> = school
-                .audit_of(None, None, usize::MAX)
-                .into_iter()
-                .filter(|a| kind.is_empty() || a.object == kind)
-                .filter(|a| {
-                    needle.is_empty()
-                        || a.actor.to_lowercase().contains(&needle)
-                        || a.after
-                            .as_deref()
-                            .unwrap_or("")
-                            .to_lowercase()
-                            .contains(&needle)
-                        || a.before
-                            .as_deref()
-                            .unwrap_or("")
-                            .to_lowercase()
-                            .contains(&needle)
+                .audit_where(200, |a| {
+                    (kind.is_empty() || a.object == kind)
+                        && (needle.is_empty()
+                            || a.actor.to_lowercase().contains(&needle)
+                            || (a.after.as_deref().unwrap_or("").to_lowercase()).contains(&needle)
+                            || (a.before.as_deref().unwrap_or("").to_lowercase()).contains(&needle))
                 })
-                .take(200)
+                .into_iter()
                 .map(|a| AuditLine {
                     at: format!("{} {}", long_date(local_date(&tz, a.at)), clock(&tz, a.at)),
                     actor: a.actor.clone(),
