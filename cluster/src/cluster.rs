@@ -774,6 +774,11 @@ impl<A: App> Cluster<A> {
 /// `every`, and with `scale` at least as many as the state had records at the last snapshot.
 /// Building a snapshot copies the whole state while applies wait, so a fixed interval would make
 /// a large state cost more per entry the larger it grows; this keeps it at about one record.
+///
+/// Nodes do not build at the same moment: a build copies and encodes the whole state, and three
+/// at once on shared cores stalled a leader long enough to lose an election. Followers build
+/// after 1, 1.25 or 1.5 times the threshold (by node id), the leader after twice it, so in a
+/// steady cluster the followers build first, one after the other, and the leader rarely.
 async fn snapshot_policy(raft: Raft, records: Arc<AtomicU64>, every: u64, scale: bool) {
     let mut rx = raft.metrics();
     // The applied index at the last request: a build that failed is asked for again only after
@@ -784,12 +789,18 @@ async fn snapshot_policy(raft: Raft, records: Arc<AtomicU64>, every: u64, scale:
             let m = rx.borrow_and_update();
             let applied = m.last_applied.map_or(0, |l| l.index);
             let snapshot = m.snapshot.map_or(0, |l| l.index);
-            let threshold = if scale {
+            let base = if scale {
                 every.max(records.load(Ordering::Relaxed))
             } else {
                 every
             }
             .max(1);
+            let quarters = if m.state == openraft::ServerState::Leader {
+                8
+            } else {
+                4 + m.id % 3
+            };
+            let threshold = base.saturating_mul(quarters) / 4;
             let since_asked = asked_at.map_or(u64::MAX, |a| applied.saturating_sub(a));
             let due = applied.saturating_sub(snapshot) >= threshold && since_asked >= threshold;
             if due {
