@@ -51,7 +51,9 @@ fn keys(dir: &Path) -> Keyring {
     Keyring::new(MasterKey::load(&path).unwrap(), vec![])
 }
 
-fn build_state(n: u64) -> Bookings {
+/// With `burst`, every booking is made at the same moment, so every request is still remembered
+/// (as under load, when the last ten minutes' requests are); otherwise one a second.
+fn build_state(n: u64, burst: bool) -> Bookings {
     let mut s = Bookings::default();
     let mut index = 1;
     let start = Timestamp::from_second(1_800_000_000).unwrap();
@@ -134,7 +136,7 @@ fn build_state(n: u64) -> Bookings {
             },
         });
         // Command time moves on, so request keys expire as they would.
-        let now = start + SignedDuration::from_secs(i as i64);
+        let now = start + SignedDuration::from_secs(if burst { 0 } else { i as i64 });
         match apply(&mut s, now, admin.clone(), op) {
             Outcome::BookingCreated(_) => {}
             o => panic!("{o:?}"),
@@ -152,7 +154,7 @@ async fn main() {
             let n: u64 = args[2].parse().unwrap();
             std::fs::create_dir_all(dir).unwrap();
             let t = Instant::now();
-            let state = build_state(n);
+            let state = build_state(n, false);
             let built = t.elapsed();
             let keys = keys(dir);
             let dest =
@@ -240,9 +242,10 @@ async fn main() {
             // encoded bytes, and how long copying the state takes (what a snapshot or backup
             // makes writes wait for).
             let n: u64 = args[1].parse().unwrap();
+            let burst = args.get(2).is_some_and(|a| a == "burst");
             let before = rss_mib();
             let t = Instant::now();
-            let state = build_state(n);
+            let state = build_state(n, burst);
             let built = t.elapsed();
             let resident = rss_mib() - before;
             let t = Instant::now();
@@ -286,6 +289,6 @@ async fn main() {
             let secs = t.elapsed().as_secs_f64();
             println!("aes256gcm_stream_mb_per_s={:.0}", total as f64 / 1e6 / secs);
         }
-        _ => eprintln!("usage: backup_bench backup DIR N | restore DIR | size N | crypto"),
+        _ => eprintln!("usage: backup_bench backup DIR N | restore DIR | size N [burst] | crypto"),
     }
 }

@@ -17,8 +17,8 @@ use crate::audit::AuditLog;
 use crate::booking::BookingState;
 use crate::feeds::FeedState;
 use crate::model::{
-    Actor, ApiToken, AuditEntry, Calendar, Credential, LogCommand, Outcome, Rejection, Role,
-    Tenant, TenantId,
+    Actor, ApiToken, AuditEntry, Booking, Calendar, Credential, LogCommand, Outcome, Rejection,
+    Role, Tenant, TenantId,
 };
 use crate::op::Op;
 use crate::people::PeopleState;
@@ -38,6 +38,98 @@ pub struct Dedup {
     pub fingerprint: String,
     pub outcome: Outcome,
     pub expires_at: Timestamp,
+}
+
+/// A remembered request as memory holds it: the fingerprint as bytes, the outcome encoded (it is
+/// read again only when the request is retried) or, for a new booking, shared with the state,
+/// and the key shared with the expiry index. Under load the cluster remembers every request of
+/// the last ten minutes, millions of them; this is about a third of a `Dedup`'s size.
+#[derive(Debug)]
+struct Remembered {
+    fingerprint: Fingerprint,
+    expires_at: Timestamp,
+    outcome: Kept,
+}
+
+/// An outcome as remembered.
+#[derive(Debug)]
+enum Kept {
+    Encoded(Box<[u8]>),
+    /// `Outcome::BookingCreated` of the booking the state holds, unchanged since.
+    Booked(Arc<Booking>),
+}
+
+/// Equal when they say the same, however the outcome is kept.
+impl PartialEq for Remembered {
+    fn eq(&self, other: &Self) -> bool {
+        self.fingerprint == other.fingerprint
+            && self.expires_at == other.expires_at
+            && self.outcome() == other.outcome()
+    }
+}
+
+impl Eq for Remembered {}
+
+/// A request's fingerprint: the SHA-256 that apply writes, as bytes, or any other text as is.
+#[derive(Debug, PartialEq, Eq)]
+enum Fingerprint {
+    Sha256([u8; 32]),
+    Other(Box<str>),
+}
+
+impl Fingerprint {
+    fn of(hex_text: &str) -> Fingerprint {
+        let mut bytes = [0u8; 32];
+        match hex::decode_to_slice(hex_text, &mut bytes) {
+            Ok(()) if hex_text.bytes().all(|b| !b.is_ascii_uppercase()) => {
+                Fingerprint::Sha256(bytes)
+            }
+            _ => Fingerprint::Other(hex_text.into()),
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Fingerprint::Sha256(bytes) => hex::encode(bytes),
+            Fingerprint::Other(text) => text.to_string(),
+        }
+    }
+}
+
+impl Remembered {
+    /// `booked` is the state's copy of the booking the outcome created, if it has one.
+    fn new(d: &Dedup, booked: Option<&Arc<Booking>>) -> Remembered {
+        let outcome = match (&d.outcome, booked) {
+            (Outcome::BookingCreated(b), Some(held)) if **held == *b => Kept::Booked(held.clone()),
+            (outcome, _) => Kept::Encoded(
+                bincode::serialize(outcome)
+                    .expect("an outcome serializes")
+                    .into_boxed_slice(),
+            ),
+        };
+        Remembered {
+            fingerprint: Fingerprint::of(&d.fingerprint),
+            expires_at: d.expires_at,
+            outcome,
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        match &self.outcome {
+            Kept::Encoded(bytes) => {
+                bincode::deserialize(bytes).expect("an outcome this node encoded decodes")
+            }
+            Kept::Booked(b) => Outcome::BookingCreated(Booking::clone(b)),
+        }
+    }
+
+    fn dedup(&self) -> Dedup {
+        Dedup {
+            fingerprint: self.fingerprint.text(),
+            outcome: self.outcome(),
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 /// The records every area shares: remembered requests, the clock, the audit trail.
@@ -86,8 +178,8 @@ pub struct Bookings {
     pub(crate) audit: AuditLog,
     /// Request-key records never change once written: shared, so copying the state (for a
     /// backup or a snapshot, while writes wait) copies a pointer, not their strings.
-    dedup: BTreeMap<String, Arc<Dedup>>,
-    dedup_expiry: BTreeSet<(Timestamp, String)>,
+    dedup: BTreeMap<Arc<str>, Arc<Remembered>>,
+    dedup_expiry: BTreeSet<(Timestamp, Arc<str>)>,
     /// The latest command time applied; drives expiry deterministically.
     pub(crate) clock: Timestamp,
     /// What each school stores, by kind (derived, not stored): what quotas are checked against.
@@ -208,8 +300,8 @@ impl Bookings {
             Record::Analytics(r) => self.discard_analytics(r),
             Record::System(r) => self.discard_system(r),
             Record::Core(CoreRecord::Dedup((k, d))) => {
-                self.dedup.remove(&k);
-                self.dedup_expiry.remove(&(d.expires_at, k));
+                self.dedup.remove(k.as_str());
+                self.dedup_expiry.remove(&(d.expires_at, Arc::from(k)));
             }
             other => unreachable!("records of this kind are never deleted: {other:?}"),
         }
@@ -226,11 +318,17 @@ impl Bookings {
             Record::Analytics(r) => self.index_analytics(r),
             Record::System(r) => self.index_system(r),
             Record::Core(CoreRecord::Dedup((k, d))) => {
+                let k: Arc<str> = k.into();
                 if let Some(old) = self.dedup.get(&k) {
                     self.dedup_expiry.remove(&(old.expires_at, k.clone()));
                 }
                 self.dedup_expiry.insert((d.expires_at, k.clone()));
-                self.dedup.insert(k, Arc::new(d));
+                let booked = match &d.outcome {
+                    Outcome::BookingCreated(b) => self.booking.bookings().get(&b.id),
+                    _ => None,
+                };
+                let remembered = Remembered::new(&d, booked);
+                self.dedup.insert(k, Arc::new(remembered));
             }
             Record::Core(CoreRecord::Clock(c)) => self.clock = c,
             Record::Core(CoreRecord::Audit(a)) => {
@@ -327,8 +425,8 @@ impl Bookings {
             if at > self.clock {
                 break;
             }
-            let d = Dedup::clone(&self.dedup[&k]);
-            self.discard(CoreRecord::Dedup((k, d)), writes);
+            let d = self.dedup[&k].dedup();
+            self.discard(CoreRecord::Dedup((k.to_string(), d)), writes);
         }
         self.expire_people(writes);
         self.expire_analytics(writes);
@@ -362,11 +460,11 @@ impl App for Bookings {
         let fingerprint = hex::encode(Sha256::digest(
             bincode::serialize(&cmd.op).expect("op serializes"),
         ));
-        if let Some(seen) = self.dedup.get(&cmd.request_key) {
-            if seen.fingerprint != fingerprint {
+        if let Some(seen) = self.dedup.get(cmd.request_key.as_str()) {
+            if seen.fingerprint != Fingerprint::of(&fingerprint) {
                 return Outcome::Rejected(Rejection::IdempotencyKeyReused);
             }
-            return seen.outcome.clone();
+            return seen.outcome();
         }
         if let Some(c) = &credential {
             if !self.credential_live(c, &cmd.actor, cmd.time) {
@@ -436,8 +534,7 @@ impl App for Bookings {
         self.venue_records(&mut all);
         self.analytics_records(&mut all);
         self.system_records(&mut all);
-        let dedup =
-            (self.dedup.iter()).map(|(k, d)| CoreRecord::Dedup((k.clone(), Dedup::clone(d))));
+        let dedup = (self.dedup.iter()).map(|(k, d)| CoreRecord::Dedup((k.to_string(), d.dedup())));
         let audit = (self.audit.all()).map(|a| CoreRecord::Audit(Arc::unwrap_or_clone(a)));
         all.extend(dedup.chain(audit).map(Record::Core));
         all.into_iter().map(|r| (r.key(), r.encode())).collect()

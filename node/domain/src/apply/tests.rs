@@ -473,7 +473,7 @@ fn dedup_entries_expire_by_command_time() {
         "2026-03-02T10:00:00Z",
     );
     let key = format!("k{}", w.index - 1);
-    assert!(w.s.dedup.contains_key(&key));
+    assert!(w.s.dedup.contains_key(key.as_str()));
     w.now = at("2026-03-03T09:00:00Z");
     w.book(
         admin(k.a),
@@ -482,7 +482,7 @@ fn dedup_entries_expire_by_command_time() {
         "2026-03-02T09:00:00Z",
         "2026-03-02T10:00:00Z",
     );
-    assert!(!w.s.dedup.contains_key(&key));
+    assert!(!w.s.dedup.contains_key(key.as_str()));
     w.check_replay();
 }
 
