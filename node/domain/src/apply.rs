@@ -2,7 +2,7 @@
 //! of each command to its business area (`school`, `people`, `booking`, `feeds`, `venue`,
 //! `analytics`, `system`; one folder each).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
@@ -176,10 +176,11 @@ pub struct Bookings {
     pub(crate) system: SystemState,
     /// The audit history, compressed (`audit.rs`).
     pub(crate) audit: AuditLog,
-    /// Request-key records never change once written: shared, so copying the state (for a
-    /// backup or a snapshot, while writes wait) copies a pointer, not their strings.
-    dedup: BTreeMap<Arc<str>, Arc<Remembered>>,
-    dedup_expiry: BTreeSet<(Timestamp, Arc<str>)>,
+    /// Request-key records, in structurally shared maps (like the booking area's): under load
+    /// there are millions, and copying the state (for a backup or a snapshot, while writes wait)
+    /// copies the maps' roots.
+    dedup: imbl::OrdMap<Arc<str>, Arc<Remembered>>,
+    dedup_expiry: imbl::OrdSet<(Timestamp, Arc<str>)>,
     /// The latest command time applied; drives expiry deterministically.
     pub(crate) clock: Timestamp,
     /// What each school stores, by kind (derived, not stored): what quotas are checked against.
@@ -421,7 +422,7 @@ impl Bookings {
     }
 
     fn expire(&mut self, writes: &mut WriteSet) {
-        while let Some((at, k)) = self.dedup_expiry.first().cloned() {
+        while let Some((at, k)) = self.dedup_expiry.get_min().cloned() {
             if at > self.clock {
                 break;
             }

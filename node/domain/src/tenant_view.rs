@@ -36,13 +36,30 @@ where
         .filter(move |v| of(v) == tenant)
 }
 
-fn one<'a, K: Ord, V>(
-    map: &'a BTreeMap<K, V>,
+/// A map one record is looked up in: the areas' ordered maps, plain or structurally shared.
+trait Lookup<K, V> {
+    fn lookup(&self, key: &K) -> Option<&V>;
+}
+
+impl<K: Ord, V> Lookup<K, V> for BTreeMap<K, V> {
+    fn lookup(&self, key: &K) -> Option<&V> {
+        self.get(key)
+    }
+}
+
+impl<K: Ord + Clone, V: Clone> Lookup<K, V> for imbl::OrdMap<K, V> {
+    fn lookup(&self, key: &K) -> Option<&V> {
+        self.get(key)
+    }
+}
+
+fn one<'a, K, V: 'a>(
+    map: &'a impl Lookup<K, V>,
     key: &K,
     tenant: TenantId,
     of: impl Fn(&V) -> TenantId,
 ) -> Option<&'a V> {
-    map.get(key).filter(|v| of(v) == tenant)
+    map.lookup(key).filter(|v| of(v) == tenant)
 }
 
 impl Bookings {

@@ -1,6 +1,8 @@
 //! Apply tests: scripted commands against a seeded school, each outcome checked, and every
 //! script replayed (determinism) and reloaded from its records (persistence).
 
+use std::collections::BTreeSet;
+
 use jiff::civil::{date, time, Date};
 use proptest::prelude::*;
 use roomraft_replicated::{App, WriteSet};
