@@ -24,23 +24,22 @@ use roomraft_node::domain::{
     Actor, BookingDetails, Bookings, Command, LogCommand, Op, Outcome, Role, RoomSpec, Rules,
 };
 
-fn peak_rss_mib() -> f64 {
+/// A memory figure of this process from /proc/self/status (`VmHWM` peak, `VmRSS` now), in MiB.
+fn status_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Resident memory now (VmRSS), in MiB.
+fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM")
+}
+
 fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    status_mib("VmRSS")
 }
 
 fn keys(dir: &Path) -> Keyring {

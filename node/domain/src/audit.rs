@@ -68,7 +68,9 @@ impl Block {
 
 impl TenantAudit {
     fn insert(&mut self, entry: AuditEntry) {
-        self.kinds.insert(entry.object.clone());
+        if !self.kinds.contains(&entry.object) {
+            self.kinds.insert(entry.object.clone());
+        }
         let last = self
             .open
             .last()
